@@ -1,0 +1,227 @@
+"""Compute levels of an elastic CSP network.
+
+A :class:`Level` says, for every stage, which fraction of the stage's expanded channels runs through
+its blocks (``ratio``; the rest bypass them) and how many of its blocks are active (``blocks``; 0 turns
+the stage's blocks off).  A :class:`LevelLadder` is an ordered list of levels, cheapest first and the
+full level last, each optionally carrying what was measured for it (MACs, latency, accuracy).
+
+Policies only see ladder *indices* and the ladder's relative costs; models turn a level into tensors.
+This module imports nothing else from the package.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["StageLevel", "Level", "Rung", "LevelLadder"]
+
+
+@dataclass(frozen=True)
+class StageLevel:
+    """One stage's setting: split ``ratio`` (fraction of expanded channels through blocks), ``blocks``."""
+
+    ratio: float
+    blocks: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.blocks, bool) or not isinstance(self.blocks, int):
+            raise ValueError(f"blocks must be an int, got {self.blocks!r}")
+        if self.blocks < 0:
+            raise ValueError(f"blocks must be >= 0, got {self.blocks}")
+        r = float(self.ratio)
+        if not math.isfinite(r) or not 0.0 < r <= 1.0:
+            raise ValueError(f"ratio must be in (0, 1], got {self.ratio!r}")
+        object.__setattr__(self, "ratio", r)
+
+
+@dataclass(frozen=True)
+class Level:
+    """Per-stage (ratio, blocks) settings; immutable and hashable so it can key caches."""
+
+    stages: tuple[StageLevel, ...]
+
+    def __init__(self, stages: Iterable[StageLevel | Sequence[Any] | dict]):
+        items = []
+        for s in stages:
+            if isinstance(s, StageLevel):
+                items.append(s)
+            elif isinstance(s, dict):
+                items.append(StageLevel(s["ratio"], s["blocks"]))
+            else:
+                ratio, blocks = s
+                items.append(StageLevel(ratio, blocks))
+        if not items:
+            raise ValueError("a Level needs at least one stage")
+        object.__setattr__(self, "stages", tuple(items))
+
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    def validate(self, ratios: Sequence[Sequence[float]], depths: Sequence[int]) -> Level:
+        """Check against a model: ``ratios[i]`` allowed for stage i, ``depths[i]`` its block count."""
+        if len(self.stages) != len(depths):
+            raise ValueError(
+                f"level has {len(self.stages)} stages but the model has {len(depths)}: {self.key}"
+            )
+        for i, (s, allowed, depth) in enumerate(zip(self.stages, ratios, depths)):
+            if not any(math.isclose(s.ratio, a, abs_tol=1e-9) for a in allowed):
+                raise ValueError(
+                    f"stage {i}: ratio {s.ratio:g} is not one of the allowed ratios "
+                    f"{[round(a, 6) for a in allowed]}"
+                )
+            if s.blocks > depth:
+                raise ValueError(f"stage {i}: {s.blocks} active blocks but the stage has only {depth}")
+        return self
+
+    @property
+    def key(self) -> str:
+        """Compact stable text form, e.g. ``r0.5b3-r0.25b0``."""
+        return "-".join(f"r{s.ratio:g}b{s.blocks}" for s in self.stages)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [asdict(s) for s in self.stages]
+
+    @classmethod
+    def from_list(cls, data: Sequence[dict | Sequence[Any]]) -> Level:
+        return cls(data)
+
+    def __repr__(self) -> str:
+        return f"Level({self.key})"
+
+
+@dataclass(frozen=True)
+class Rung:
+    """A ladder level plus what was measured for it (None where not measured)."""
+
+    level: Level
+    macs: int | None = None
+    params: int | None = None
+    latency_ms: float | None = None  # batch 1, this device
+    latency_ms_b32: float | None = None
+    accuracy: float | None = None  # validation accuracy in [0, 1]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("macs", "params", "latency_ms", "latency_ms_b32", "accuracy")}
+        d["level"] = self.level.to_list()
+        d["extra"] = dict(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Rung:
+        if "level" not in d:
+            raise ValueError("rung entry has no 'level'")
+        return cls(
+            level=Level.from_list(d["level"]),
+            macs=d.get("macs"),
+            params=d.get("params"),
+            latency_ms=d.get("latency_ms"),
+            latency_ms_b32=d.get("latency_ms_b32"),
+            accuracy=d.get("accuracy"),
+            extra=dict(d.get("extra") or {}),
+        )
+
+
+class LevelLadder:
+    """Levels ordered cheapest → full.  Index ``len(ladder) - 1`` is the full level.
+
+    ``relative_cost(i)`` is what policies use: the rung's measured batch-1 latency over the full rung's,
+    falling back to the MAC ratio, falling back to an even spread when nothing was measured.
+    """
+
+    def __init__(self, rungs: Iterable[Rung | Level]):
+        rs = tuple(r if isinstance(r, Rung) else Rung(level=r) for r in rungs)
+        if not rs:
+            raise ValueError("a LevelLadder needs at least one level")
+        n = len(rs[0].level)
+        for r in rs:
+            if len(r.level) != n:
+                raise ValueError("all levels of a ladder must have the same number of stages")
+        if len({r.level for r in rs}) != len(rs):
+            raise ValueError("a ladder must not repeat a level")
+        self.rungs = rs
+        self._costs = self._compute_costs()
+
+    def _compute_costs(self) -> tuple[float, ...]:
+        for attr in ("latency_ms", "macs"):
+            vals = [getattr(r, attr) for r in self.rungs]
+            if all(v is not None and v > 0 for v in vals):
+                top = vals[-1]
+                return tuple(float(v) / top for v in vals)
+        n = len(self.rungs)
+        return tuple((i + 1) / n for i in range(n))
+
+    # sequence protocol ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.rungs)
+
+    def __getitem__(self, i: int) -> Level:
+        return self.rungs[self.index(i)].level
+
+    def __iter__(self):
+        return (r.level for r in self.rungs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LevelLadder) and self.rungs == other.rungs
+
+    def __repr__(self) -> str:
+        return f"LevelLadder({[r.level.key for r in self.rungs]})"
+
+    @property
+    def full(self) -> int:
+        return len(self.rungs) - 1
+
+    def index(self, i: int) -> int:
+        """Normalise an index (negative counts from the end); ValueError when out of range."""
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise ValueError(f"a ladder index must be an int, got {type(i).__name__}")
+        n = len(self.rungs)
+        if not -n <= i < n:
+            raise ValueError(f"level index {i} is out of range for a ladder of {n} levels (0..{n - 1})")
+        return i % n
+
+    def clamp(self, i: int) -> int:
+        return max(0, min(len(self.rungs) - 1, int(i)))
+
+    def relative_cost(self, i: int) -> float:
+        return self._costs[self.index(i)]
+
+    @property
+    def costs(self) -> tuple[float, ...]:
+        return self._costs
+
+    def accuracy(self, i: int) -> float | None:
+        return self.rungs[self.index(i)].accuracy
+
+    # serialisation ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"rungs": [r.to_dict() for r in self.rungs]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LevelLadder:
+        if not isinstance(d, dict) or "rungs" not in d:
+            raise ValueError("ladder JSON must be an object with a 'rungs' list")
+        return cls(Rung.from_dict(r) for r in d["rungs"])
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> LevelLadder:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_costs(cls, costs: Sequence[float], accuracies: Sequence[float] | None = None) -> LevelLadder:
+        """A synthetic one-stage ladder with the given relative costs (for policies, tests, simulation)."""
+        costs = list(costs)
+        if sorted(costs) != costs:
+            raise ValueError("costs must be ascending (cheapest first)")
+        accs = list(accuracies) if accuracies is not None else [None] * len(costs)
+        return cls(
+            Rung(level=Level([(1.0, i)]), latency_ms=float(c), accuracy=a)
+            for i, (c, a) in enumerate(zip(costs, accs))
+        )
