@@ -25,6 +25,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "temperature_c": (-40.0, 150.0),
     "power_w": (0.0, 10_000.0),
     "gpu_percent": (0.0, 100.0),
+    "own_cpu_percent": (0.0, 100.0),
 }
 
 
@@ -55,6 +56,7 @@ class Readings:
     gpu_percent: float | None = None
     source: str = ""  # which source(s) produced it
     faults: tuple[str, ...] = field(default=(), compare=False)  # what sanitizing dropped
+    own_cpu_percent: float | None = None  # this process's share of the whole machine, 0..100
 
     @classmethod
     def sanitized(cls, **kw: Any) -> Readings:

@@ -1,0 +1,135 @@
+"""Governor base class and the small governors: a static cost cap and CPU contention.
+
+A governor is one concept (thermal, latency, battery, contention...) with one decision function:
+``update(readings, stats, ladder) -> int | None``, an upper bound on the level index (None =
+unconstrained), with :attr:`reason` saying why.  Governors never raise for an absent signal: they log
+once and stay unconstrained.  Faults and stale snapshots are handled by the composing policy
+(:mod:`adaptive_csp.control.compose`) using :attr:`signals`, the Readings fields a governor reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from adaptive_csp.control.policy import RuntimeStats
+from adaptive_csp.levels import LevelLadder
+from adaptive_csp.sensors.base import OnceLogger
+from adaptive_csp.sensors.readings import Readings
+
+__all__ = ["Governor", "StaticCap", "ContentionGovernor"]
+
+log = logging.getLogger(__name__)
+_once = OnceLogger(log)
+
+
+class Governor:
+    name = "governor"
+    signals: tuple[str, ...] = ()  # Readings fields used; () = runtime stats only
+    urgent = False  # set by update() when the bound must bypass the down cooldown
+
+    def __init__(self) -> None:
+        self.cap: int | None = None
+        self.reason = ""
+
+    def update(self, readings: Readings, stats: RuntimeStats, ladder: LevelLadder) -> int | None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        self.cap = None
+        self.reason = ""
+        self.urgent = False
+
+    @staticmethod
+    def absent(kind: str, msg: str) -> None:
+        """Say once that a signal is missing (the governor is then unconstrained)."""
+        _once(kind, msg, level=logging.INFO)
+
+
+class StaticCap(Governor):
+    """Highest level whose relative cost ≤ ``max_cost`` (powersave-style fixed ceiling)."""
+
+    name = "max_cost"
+
+    def __init__(self, max_cost: float = 1.0):
+        super().__init__()
+        self.max_cost = float(max_cost)
+        self._ladder: LevelLadder | None = None
+        self.reason = f"max_cost: {self.max_cost:g}"
+
+    def reset(self) -> None:
+        super().reset()
+        self._ladder = None
+        self.reason = f"max_cost: {self.max_cost:g}"
+
+    def update(self, readings: Readings, stats: RuntimeStats, ladder: LevelLadder) -> int | None:
+        if ladder is not self._ladder:
+            self._ladder = ladder
+            costs = ladder.costs
+            fit = [i for i, c in enumerate(costs) if c <= self.max_cost + 1e-12]
+            self.cap = None if (fit and fit[-1] == len(costs) - 1) else (fit[-1] if fit else 0)
+        return self.cap
+
+
+class ContentionGovernor(Governor):
+    """CPU contention from other processes → step down; step back up when it passes.
+
+    Signal, in order of preference: ``cpu_pressure`` (PSI "some avg10": time tasks waited for a CPU);
+    else other processes' utilisation ``cpu_percent − own_cpu_percent``; else ``cpu_percent``; else
+    ``load_avg[0]`` per CPU.  Thresholds with a dead band between ``*_low`` and ``*_high`` (Linux
+    conservative: 80 up / 20 down, FACTS.md); one step per ``step_s`` in either direction, like step_wise.
+    """
+
+    name = "contention"
+    signals = ("cpu_pressure", "cpu_percent", "own_cpu_percent", "load_avg")
+
+    def __init__(self, pressure_high: float = 40.0, pressure_low: float = 10.0, util_high: float = 85.0,
+                 util_low: float = 50.0, step_s: float = 2.0):
+        super().__init__()
+        self.pressure_high, self.pressure_low = float(pressure_high), float(pressure_low)
+        self.util_high, self.util_low = float(util_high), float(util_low)
+        self.step_s = float(step_s)
+        self._ncpu = os.cpu_count() or 1
+        self.reset()
+
+    def reset(self) -> None:
+        super().reset()
+        self._last_step = -float("inf")
+        self._ts: float | None = None
+
+    def _signal(self, r: Readings) -> tuple[str, float, float, float] | None:
+        if r.cpu_pressure is not None:
+            return "psi", r.cpu_pressure, self.pressure_high, self.pressure_low
+        if r.cpu_percent is not None:
+            u = r.cpu_percent - (r.own_cpu_percent or 0.0)
+            return ("others" if r.own_cpu_percent is not None else "cpu"), u, self.util_high, self.util_low
+        if r.load_avg is not None:
+            n = len(r.per_cpu_percent) if r.per_cpu_percent else self._ncpu
+            return "load", 100.0 * r.load_avg[0] / n, self.util_high, self.util_low
+        return None
+
+    def update(self, readings: Readings, stats: RuntimeStats, ladder: LevelLadder) -> int | None:
+        if readings.timestamp == self._ts:
+            return self.cap
+        self._ts = readings.timestamp
+        sig = self._signal(readings)
+        if sig is None:
+            self.absent("contention", "no CPU utilisation or pressure signal: contention constraint inactive")
+            self.cap, self.reason = None, "contention: no signal"
+            return None
+        kind, v, hi, lo = sig
+        now = stats.now
+        if now - self._last_step < self.step_s:
+            return self.cap
+        cur = ladder.clamp(stats.level)
+        if v >= hi:
+            base = cur if self.cap is None else min(self.cap, cur)
+            new = max(0, base - 1)
+            if new != self.cap:
+                self.cap, self._last_step = new, now
+            self.reason = f"contention: {kind} {v:.0f}% >= {hi:g}%"
+        elif v <= lo and self.cap is not None:
+            self.cap = None if self.cap + 1 >= ladder.full else self.cap + 1
+            self._last_step = now
+            self.reason = f"contention: {kind} {v:.0f}% easing"
+        return self.cap
