@@ -1,0 +1,271 @@
+"""The elastic network: ``model(x, level)`` with the level an argument, never module state.
+
+Two execution paths, same numbers:
+
+* **prepared** (eval mode, ladder levels and any level with calibrated BN statistics): the level's
+  static module — sliced, BN folded, contiguous — built once and cached.  This is what makes an
+  elastic forward as fast as a static network of that shape.
+* **slicing** (training, or a level nothing was prepared for): first-k slicing through the elastic
+  ops with the shared BN statistics.
+
+Per-level BN statistics (``bn_stats[level.key]``) come from :meth:`ElasticNet.calibrate_bn`
+(post-training re-estimation, as OFA does) and are used by both :meth:`export` and the prepared path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adaptive_csp.levels import Level, LevelLadder, Rung
+from adaptive_csp.models.config import ModelCfg
+from adaptive_csp.nn.elastic import ConvBN, fold
+from adaptive_csp.nn.stage import Stage, StaticStage
+
+__all__ = ["ElasticNet", "StaticNet", "default_ladder"]
+
+class StaticNet(nn.Module):
+    """One level of an :class:`ElasticNet` as a plain module (what :meth:`ElasticNet.export` returns)."""
+
+    def __init__(self, stem: nn.Module, pool: bool, stages: list[StaticStage], head: nn.Linear | None):
+        super().__init__()
+        self.stem = stem
+        self.pool = nn.MaxPool2d(3, 2, 1) if pool else nn.Identity()
+        self.stages = nn.ModuleList(stages)
+        self.head = head if head is not None else nn.Identity()
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.pool(self.stem(x))
+        feats: list[torch.Tensor] = []
+        for s in self.stages:
+            x = s(x)
+            feats.append(x)
+        return feats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.stem(x))
+        for s in self.stages:
+            x = s(x)
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def default_ladder(cfg: ModelCfg) -> LevelLadder:
+    """Blocks off → full, depth first (cheap on latency), then width, uniformly over stages."""
+    n = len(cfg.stages)
+    top = cfg.split_ratio
+    levels: list[Level] = [Level([(top, 0)] * n)]
+    max_d = max(cfg.depths)
+    for b in range(1, max_d + 1):
+        for r in (cfg.ratios[len(cfg.ratios) // 2 - 1] if len(cfg.ratios) > 1 else top, top):
+            lv = Level([(r, min(b, d)) for d in cfg.depths])
+            if lv not in levels:
+                levels.append(lv)
+    full = Level([(top, d) for d in cfg.depths])
+    if levels[-1] != full:
+        levels = [lv for lv in levels if lv != full] + [full]
+    return LevelLadder(levels)
+
+
+class ElasticNet(nn.Module):
+    def __init__(self, cfg: ModelCfg, features_only: bool = False):
+        super().__init__()
+        self.cfg = cfg
+        self.features_only = features_only
+        st = cfg.stem
+        self.stem = ConvBN(cfg.in_chans, st.out_chs, st.kernel_size, st.stride, act=cfg.act)
+        self.stem_pool = st.pool
+        prev = st.out_chs
+        stages = []
+        for s in cfg.stages:
+            down_chs = s.out_chs if (s.down_growth or not cfg.cross) else prev
+            stages.append(Stage(prev, s.out_chs, s.depth, s.stride, cross=cfg.cross, exp_ratio=s.exp_ratio,
+                                split_ratio=cfg.split_ratio, bottle_ratio=s.bottle_ratio, groups=s.groups,
+                                block=s.block, down=s.down, down_chs=down_chs,
+                                down_groups=s.down_groups, act=cfg.act))
+            prev = s.out_chs
+        self.stages = nn.ModuleList(stages)
+        self.num_features = prev
+        self.head = nn.Linear(prev, cfg.num_classes)
+        self.bn_stats: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._ladder = default_ladder(cfg)
+        self._prepared: OrderedDict[Level, StaticNet] = OrderedDict()
+        self._lock = threading.Lock()
+        self.meta: dict = {}  # preprocessing, class names, ... (filled by pretrained loading)
+
+    # --- levels ---------------------------------------------------------------------------------------
+    @property
+    def levels(self) -> LevelLadder:
+        return self._ladder
+
+    @levels.setter
+    def levels(self, ladder: LevelLadder) -> None:
+        for lv in ladder:
+            self.validate(lv)
+        self._ladder = ladder
+        self.invalidate()
+
+    def validate(self, level: Level) -> Level:
+        ratios = [self.cfg.ratios] * len(self.cfg.stages)
+        return level.validate(ratios, self.cfg.depths)
+
+    def resolve(self, level: int | Level | None) -> Level:
+        """A ladder index, a :class:`Level`, or None (the full level) → a validated Level."""
+        if level is None:
+            return self._ladder[-1]
+        if isinstance(level, Level):
+            return self.validate(level)
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise ValueError(f"level must be a ladder index (int), a Level or None, got {type(level).__name__}")
+        return self._ladder[level]
+
+    def full_level(self) -> Level:
+        return Level([(self.cfg.split_ratio, d) for d in self.cfg.depths])
+
+    # --- forward ----------------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, level: int | Level | None = None):
+        lv = self.resolve(level)
+        if not self.training:
+            if self.features_only:
+                return self.prepared(lv).forward_features(x)
+            return self.prepared(lv)(x)
+        feats = self._features_sliced(x, lv)
+        if self.features_only:
+            return feats
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(feats[-1], 1), 1))
+
+    def _features_sliced(self, x: torch.Tensor, lv: Level) -> list[torch.Tensor]:
+        x = self.stem(x)
+        if self.stem_pool:
+            x = F.max_pool2d(x, 3, 2, 1)
+        feats = []
+        for stage, s in zip(self.stages, lv.stages):
+            x = stage(x, s.ratio, s.blocks)
+            feats.append(x)
+        return feats
+
+    def features(self, x: torch.Tensor, level: int | Level | None = None) -> list[torch.Tensor]:
+        """Per-stage feature maps at ``level`` (for detection necks)."""
+        lv = self.resolve(level)
+        if not self.training:
+            return self.prepared(lv).forward_features(x)
+        return self._features_sliced(x, lv)
+
+    # --- prepared static levels ---------------------------------------------------------------------------
+    def prepared(self, level: int | Level | None = None) -> StaticNet:
+        """The cached static module of a level (built on first use; thread-safe)."""
+        lv = self.resolve(level)
+        net = self._prepared.get(lv)
+        if net is None:
+            with self._lock:
+                net = self._prepared.get(lv)
+                if net is None:
+                    net = self.export(lv)
+                    self._prepared[lv] = net
+                    keep = set(self._ladder)
+                    while len(self._prepared) > len(keep) + 16:  # bound off-ladder entries (LRU)
+                        for k in self._prepared:
+                            if k not in keep:
+                                del self._prepared[k]
+                                break
+        return net
+
+    def prepare(self) -> ElasticNet:
+        """Build the static module of every ladder level now (instead of on first use)."""
+        for i in range(len(self._ladder)):
+            self.prepared(i)
+        return self
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._prepared.clear()
+
+    def train(self, mode: bool = True) -> ElasticNet:
+        if mode:
+            self.invalidate()
+        return super().train(mode)
+
+    def load_state_dict(self, *args, **kwargs):
+        self.invalidate()
+        return super().load_state_dict(*args, **kwargs)
+
+    def export(self, level: int | Level | None = None) -> StaticNet:
+        """A plain static module holding only ``level``'s sliced, BN-folded weights (eval semantics)."""
+        lv = self.resolve(level)
+        calib = self.bn_stats.get(lv.key, {})
+        names = {id(m): n for n, m in self.named_modules() if isinstance(m, ConvBN)}
+
+        def stats(op: ConvBN):
+            return calib.get(names[id(op)])
+
+        stem = fold(self.stem, self.cfg.in_chans, self.stem.cout, stats(self.stem))
+        stages, cin = [], self.stem.cout
+        for stage, s in zip(self.stages, lv.stages):
+            stages.append(stage.export(cin, s.ratio, s.blocks, stats))
+            cin = stage.out_chs
+        head = None
+        if not self.features_only:
+            head = nn.Linear(self.head.in_features, self.head.out_features)
+            head.load_state_dict(self.head.state_dict())
+        net = StaticNet(stem, self.stem_pool, stages, head).eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return net
+
+    # --- BN calibration -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def calibrate_bn(self, levels: Iterable[int | Level], batches: Iterable[torch.Tensor] | list) -> None:
+        """Re-estimate BN statistics for each level from ``batches`` and store them in ``bn_stats``.
+
+        The shared running statistics are restored afterwards.  Not thread-safe (offline operation).
+        """
+        batches = list(batches)
+        convs = {n: m for n, m in self.named_modules() if isinstance(m, ConvBN)}
+        saved = {n: (m.bn.running_mean.clone(), m.bn.running_var.clone(), m.bn.momentum,
+                     m.bn.num_batches_tracked.clone()) for n, m in convs.items()}
+        was_training = self.training
+        super().train(True)
+        try:
+            for level in levels:
+                lv = self.resolve(level)
+                for m in convs.values():
+                    m.bn.reset_running_stats()
+                    m.bn.momentum = None  # cumulative average over the calibration batches
+                for xb in batches:
+                    self._features_sliced(xb, lv)
+                self.bn_stats[lv.key] = {
+                    n: (m.bn.running_mean.clone(), m.bn.running_var.clone())
+                    for n, m in convs.items() if int(m.bn.num_batches_tracked) > 0
+                }
+        finally:
+            for n, m in convs.items():
+                mean, var, mom, nbt = saved[n]
+                m.bn.running_mean.copy_(mean)
+                m.bn.running_var.copy_(var)
+                m.bn.momentum = mom
+                m.bn.num_batches_tracked.copy_(nbt)
+            super().train(was_training)
+            self.invalidate()
+
+    # --- cost -------------------------------------------------------------------------------------------
+    def macs(self, level: int | Level | None = None, input_size: tuple[int, int] | None = None) -> int:
+        """Multiply-accumulates for one image, counted by ``torch.utils.flop_counter`` (FLOPs / 2)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        h, w = input_size or self.cfg.input_size
+        net = self.export(level)
+        x = torch.zeros(1, self.cfg.in_chans, h, w)
+        with FlopCounterMode(display=False) as fc, torch.no_grad():
+            net(x)
+        return fc.get_total_flops() // 2
+
+    def params(self, level: int | Level | None = None) -> int:
+        """Parameters the level actually uses (its exported static module's count)."""
+        return sum(p.numel() for p in self.export(level).parameters())
+
+    def rung(self, level: Level, **measured) -> Rung:
+        return Rung(level=self.validate(level), macs=self.macs(level), params=self.params(level), **measured)

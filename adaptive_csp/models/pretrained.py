@@ -1,0 +1,159 @@
+"""Weights as safetensors + a JSON sidecar (config, ladder, per-level BN, preprocessing, recipe).
+
+No pickle anywhere.  The JSON records the SHA-256 of the tensor file, so a corrupt, truncated or
+swapped file is reported as such before any tensor is used.  ``pretrained()`` loads the default
+model shipped inside the package; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adaptive_csp.levels import LevelLadder
+from adaptive_csp.models.config import ModelCfg
+from adaptive_csp.models.net import ElasticNet
+
+__all__ = ["save_model", "load_model", "pretrained", "default_ladder", "ASSETS", "DEFAULT_MODEL",
+           "CheckpointError"]
+
+FORMAT = "adaptive-csp/1"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_MODEL = "csp_small_fmnist"
+_BN = "bn_levels/"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt, truncated or does not match its metadata."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    p = Path(path)
+    if p.suffix in (".safetensors", ".json"):
+        p = p.with_suffix("")
+    return p.with_suffix(".safetensors"), p.with_suffix(".json")
+
+
+def save_model(model: ElasticNet, path: str | Path, **meta: Any) -> Path:
+    """Write ``path.safetensors`` and ``path.json``; returns the tensor file's path."""
+    from safetensors.torch import save_file
+
+    tpath, jpath = _paths(path)
+    tpath.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()
+               if not k.endswith("num_batches_tracked")}
+    for key, stats in model.bn_stats.items():
+        for name, (mean, var) in stats.items():
+            tensors[f"{_BN}{key}/{name}.mean"] = mean.contiguous()
+            tensors[f"{_BN}{key}/{name}.var"] = var.contiguous()
+    save_file(tensors, str(tpath), metadata={"format": FORMAT})
+    doc = {
+        "format": FORMAT,
+        "config": model.cfg.model_dump(mode="json"),
+        "ladder": model.levels.to_dict(),
+        "bn_levels": sorted(model.bn_stats),
+        **model.meta,
+        **meta,
+        "sha256": _sha256(tpath),
+    }
+    jpath.write_text(json.dumps(doc, indent=1))
+    return tpath
+
+
+def _read_meta(jpath: Path) -> dict[str, Any]:
+    if not jpath.exists():
+        raise CheckpointError(f"{jpath}: metadata file missing (a checkpoint is .safetensors + .json)")
+    try:
+        doc = json.loads(jpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{jpath}: metadata is not valid JSON ({e})") from e
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise CheckpointError(f"{jpath}: not an {FORMAT} metadata file (format={doc.get('format')!r})"
+                              if isinstance(doc, dict) else f"{jpath}: metadata must be a JSON object")
+    for key in ("config", "ladder", "sha256"):
+        if key not in doc:
+            raise CheckpointError(f"{jpath}: metadata has no {key!r}")
+    return doc
+
+
+def load_model(path: str | Path, verify: bool = True) -> ElasticNet:
+    """Load a checkpoint written by :func:`save_model` (eval mode, ladder levels prepared lazily)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    tpath, jpath = _paths(path)
+    doc = _read_meta(jpath)
+    if not tpath.exists():
+        raise CheckpointError(f"{tpath}: weights file missing")
+    if verify and _sha256(tpath) != doc["sha256"]:
+        raise CheckpointError(f"{tpath}: SHA-256 does not match {jpath.name}: the weights file is corrupt, "
+                              "truncated, or belongs to another model")
+    try:
+        cfg = ModelCfg.model_validate(doc["config"])
+        ladder = LevelLadder.from_dict(doc["ladder"])
+    except ValueError as e:
+        raise CheckpointError(f"{jpath}: invalid config or ladder: {e}") from e
+    try:
+        tensors = load_file(str(tpath))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{tpath}: cannot read safetensors ({e})") from e
+    model = ElasticNet(cfg)
+    state = {k: v for k, v in tensors.items() if not k.startswith(_BN)}
+    expected = {k: v.shape for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise CheckpointError(f"{tpath}: tensors do not match the config (missing {missing[:3]}, "
+                              f"unexpected {extra[:3]})")
+    for k, shape in expected.items():
+        if state[k].shape != shape:
+            raise CheckpointError(f"{tpath}: tensor {k} has shape {tuple(state[k].shape)}, the config needs "
+                                  f"{tuple(shape)}")
+    model.load_state_dict(state, strict=False)
+    for k, v in tensors.items():
+        if k.startswith(_BN):
+            key, rest = k[len(_BN):].split("/", 1)
+            name, kind = rest.rsplit(".", 1)
+            entry = model.bn_stats.setdefault(key, {}).setdefault(name, [None, None])
+            entry[0 if kind == "mean" else 1] = v
+    model.bn_stats = {k: {n: (mv[0], mv[1]) for n, mv in d.items()} for k, d in model.bn_stats.items()}
+    try:
+        model.levels = ladder
+    except ValueError as e:
+        raise CheckpointError(f"{jpath}: ladder does not fit the config: {e}") from e
+    model.meta = {k: v for k, v in doc.items() if k not in ("format", "config", "ladder", "bn_levels", "sha256")}
+    return model.eval()
+
+
+def pretrained(name: str = DEFAULT_MODEL) -> ElasticNet:
+    """The trained model shipped inside the package (offline, no pickle)."""
+    tpath, _ = _paths(ASSETS / name)
+    if not tpath.exists():
+        known = sorted(p.stem for p in ASSETS.glob("*.safetensors"))
+        raise ValueError(f"no shipped model {name!r}; shipped: {known}")
+    return load_model(tpath)
+
+
+def default_ladder(name: str = DEFAULT_MODEL) -> LevelLadder:
+    """The shipped model's measured ladder, read from its JSON only (cheap; no tensors)."""
+    return LevelLadder.from_dict(_read_meta(_paths(ASSETS / name)[1])["ladder"])
+
+
+def default_meta(name: str = DEFAULT_MODEL) -> dict[str, Any]:
+    return _read_meta(_paths(ASSETS / name)[1])
+
+
+def state_bytes(model: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())

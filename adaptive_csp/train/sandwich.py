@@ -1,0 +1,210 @@
+"""Training one set of weights for every level: the sandwich rule with in-place distillation.
+
+Every step (after ``full_only_epochs`` of plain training of the full level, as OFA's progressive
+shrinking starts from a trained full network):
+
+* the full level learns from the labels (label-smoothed cross-entropy, weight 1);
+* the cheapest level (every stage's blocks off) and ``n_random`` random levels learn from the full
+  level's detached soft predictions (in-place distillation, US-Nets), each weighted ``kd_weight``;
+* random levels draw each stage's block count and split ratio independently, with more blocks more
+  likely (``depth_bias``) so the blocks keep learning real features instead of staying identities.
+
+``static_level`` trains a single level only (the individually trained baselines, same recipe).
+Checkpoints are safetensors + JSON (no pickle) after every epoch; ``resume=True`` continues from the
+last one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from adaptive_csp.data.fashion_mnist import Split, augment, load_split
+from adaptive_csp.levels import Level
+from adaptive_csp.models import create_model
+from adaptive_csp.models.net import ElasticNet
+
+__all__ = ["TrainCfg", "train", "evaluate", "sample_level"]
+
+
+class TrainCfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = "csp_small"
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(0.1, gt=0)
+    weight_decay: float = Field(5e-4, ge=0)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    warmup_epochs: float = Field(1.0, ge=0)
+    full_only_epochs: int = Field(3, ge=0)
+    n_random: int = Field(2, ge=0)
+    kd_weight: float = Field(1.0, ge=0)
+    depth_bias: float = Field(1.0, ge=0)  # P(blocks = k) ∝ (k + 1) ** depth_bias
+    static_level: list | None = None  # train only this Level (list form) — baselines
+    seed: int = 0
+    threads: int | None = None
+    channels_last: bool = True
+    subset: int | None = Field(None, ge=1)  # train on the first N images (smoke tests)
+    data_dir: str | None = None
+
+
+def sample_level(model: ElasticNet, rng: random.Random, depth_bias: float) -> Level:
+    cfg = model.cfg
+    stages = []
+    for d in cfg.depths:
+        weights = [(k + 1) ** depth_bias for k in range(d + 1)]
+        b = rng.choices(range(d + 1), weights)[0]
+        r = rng.choice(cfg.ratios) if b else cfg.split_ratio
+        stages.append((r, b))
+    return Level(stages)
+
+
+def cheapest_level(model: ElasticNet) -> Level:
+    return Level([(model.cfg.split_ratio, 0)] * len(model.cfg.stages))
+
+
+@torch.no_grad()
+def evaluate(model: ElasticNet, split: Split, level, batch_size: int = 500, limit: int | None = None) -> float:
+    """Top-1 accuracy of ``model`` at ``level`` on ``split`` (eval mode, prepared path)."""
+    was = model.training
+    model.eval()
+    n = len(split) if limit is None else min(limit, len(split))
+    correct = 0
+    for i in range(0, n, batch_size):
+        x = split.normalized(slice(i, min(n, i + batch_size))).contiguous(memory_format=torch.channels_last)
+        correct += int((model(x, level).argmax(1) == split.labels[i:i + x.shape[0]]).sum())
+    model.train(was)
+    return correct / max(1, n)
+
+
+def _soft_ce(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    return -(target_probs * F.log_softmax(logits, 1)).sum(1).mean()
+
+
+def _param_groups(model: ElasticNet, wd: float):
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _save(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, epoch: int, cfg: TrainCfg,
+          history: list, gen: torch.Generator, rng: random.Random) -> None:
+    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"opt.{i}.{k}"] = v.contiguous()
+    tensors["gen_state"] = gen.get_state()
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(path)
+    meta = {"epoch": epoch, "cfg": cfg.model_dump(), "history": history,
+            "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.state_dict()["param_groups"]],
+            "rng_state": repr(rng.getstate())}
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+
+
+def _load(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, gen: torch.Generator,
+          rng: random.Random) -> tuple[int, list]:
+    import ast
+
+    tensors = load_file(str(path))
+    meta = json.loads(path.with_suffix(".json").read_text())
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    sd = opt.state_dict()
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, i, name = k.split(".", 2)
+            state.setdefault(int(i), {})[name] = v
+    for g, saved in zip(sd["param_groups"], meta["param_groups"]):
+        g.update({k: v for k, v in saved.items() if k != "params"})
+    opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
+    gen.set_state(tensors["gen_state"])
+    rng.setstate(ast.literal_eval(meta["rng_state"]))
+    return int(meta["epoch"]), list(meta["history"])
+
+
+def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: bool = True) -> ElasticNet:
+    """Train and return the model; ``out_dir/last.safetensors`` (+ .json) after every epoch."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = create_model(cfg.model)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    train_split = load_split("train", cfg.data_dir)
+    val_split = load_split("val", cfg.data_dir)
+    if cfg.subset:
+        train_split = Split(train_split.images[: cfg.subset], train_split.labels[: cfg.subset])
+        val_split = Split(val_split.images[: max(200, cfg.subset // 5)], val_split.labels[: max(200, cfg.subset // 5)])
+    opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=0.9, nesterov=True)
+    steps_per_epoch = math.ceil(len(train_split) / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch
+    warm = int(cfg.warmup_epochs * steps_per_epoch)
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return cfg.lr * (step + 1) / warm
+        return 0.5 * cfg.lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    start, history = 0, []
+    ckpt = out / "last.safetensors"
+    if resume and ckpt.exists():
+        start, history = _load(ckpt, model, opt, gen, rng)
+    static = Level.from_list(cfg.static_level) if cfg.static_level else None
+    if static is not None:
+        model.validate(static)
+    full, cheap = model.full_level(), cheapest_level(model)
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        perm = torch.randperm(len(train_split), generator=gen)
+        sandwich = static is None and epoch >= cfg.full_only_epochs
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   mininterval=2.0)
+        t0, seen, loss_sum = time.perf_counter(), 0, 0.0
+        for s in bar:
+            idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            x = augment(train_split.normalized(idx), gen).contiguous(memory_format=fmt)
+            y = train_split.labels[idx]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(epoch * steps_per_epoch + s)
+            opt.zero_grad(set_to_none=True)
+            logits = model(x, static if static is not None else full)
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            loss.backward()
+            if sandwich:
+                soft = F.softmax(logits.detach(), 1)
+                others = [cheap] + [sample_level(model, rng, cfg.depth_bias) for _ in range(cfg.n_random)]
+                for lv in others:
+                    (cfg.kd_weight * _soft_ce(model(x, lv), soft)).backward()
+            opt.step()
+            seen += len(y)
+            loss_sum += float(loss) * len(y)
+            if s % 20 == 0:
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", ips=f"{seen / (time.perf_counter() - t0):.0f}")
+        rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "img_per_s": seen / (time.perf_counter() - t0),
+               "val_full": evaluate(model, val_split, static or full)}
+        if static is None:
+            rec["val_cheapest"] = evaluate(model, val_split, cheap)
+        history.append(rec)
+        if progress:
+            tqdm.write(json.dumps(rec))
+        _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng)
+    model.eval()
+    model.meta["train"] = {"cfg": cfg.model_dump(), "history": history}
+    return model
