@@ -96,25 +96,39 @@ def resolve_ladder(ladder: LevelLadder | str | Path | None) -> LevelLadder:
 # the sensor path: simulated values → the runtime's scripted source → Readings
 # --------------------------------------------------------------------------------------------------------
 class SensorFeed:
-    """Writes simulated values into a scripted sensor source and reads a :class:`Readings` back.
+    """Writes simulated values into the runtime's scripted sensor source and reads a Readings back.
 
-    Uses the runtime's own ``adaptive_csp.sensors.ScriptedSource`` when it is available (so policies see
-    exactly what they would see from the runtime's sensor path), else a minimal stand-in that returns the
-    last written values with the simulated timestamp.
+    Uses ``adaptive_csp.sensors.ScriptedSource`` (a function-of-time script on a manual clock, read with
+    ``read(now=t)``), so policies see exactly what the runtime's sensor path produces (sanitized
+    Readings stamped with the simulated time).  Falls back to building the Readings directly only if that
+    source is not importable.
     """
 
     def __init__(self) -> None:
-        self.kind = "sim"
-        self._last: Readings | None = None
+        self._values: dict[str, Any] = {}
+        try:
+            from adaptive_csp.sensors.scripted import ManualClock, ScriptedSource
+        except ImportError:  # pragma: no cover - sensors package without the scripted source
+            self.source = None
+            self.kind = "direct"
+        else:
+            self.source = ScriptedSource(self._script, clock=ManualClock(0.0), start=0.0, name="sim")
+            self.kind = "scripted"
+        self.has_own_cpu = "own_cpu_percent" in getattr(Readings, "__dataclass_fields__", {})
 
-    def push(self, now: float, **values: Any) -> Readings:
-        r = Readings(timestamp=now, source="sim", **values)
-        self._last = r
-        return r
+    def _script(self, t: float) -> dict[str, Any]:
+        return self._values
+
+    def push(self, now: float, **values: Any) -> None:
+        if not self.has_own_cpu:
+            values.pop("own_cpu_percent", None)
+        self._values = values
+        self._now = now
 
     def read(self) -> Readings:
-        assert self._last is not None
-        return self._last
+        if self.source is None:
+            return Readings.sanitized(timestamp=self._now, source="sim", **self._values)
+        return self.source.read(now=self._now)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -140,7 +154,7 @@ class SimResult:
     windows_ok_pct: float  # 1-s windows whose p95 (drops = ∞) is within the deadline
     mean_accuracy: float | None
     level_switches: int
-    frequency_switches: int
+    frequency_switches: int  # requested by the policy (throttling caps are not counted)
     energy_j: float
     frames_arrived: int
     frames_processed: int
@@ -311,6 +325,7 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
     f_req = 1.0
     last_power = idle
     last_util = 0.0
+    last_own = 0.0
     recent: tuple[float, ...] = ()
     slots = 0.0
     j = 0  # next jitter index (processed frames)
@@ -322,7 +337,7 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
     lvl_sum = 0.0
     died_at: float | None = None
     k_end = n_ticks
-    prev_f_eff = None
+    prev_f_req = f_req
     safe = pol.safe_index(lad)
     upd = None
     if progress is True:
@@ -340,11 +355,13 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
             battery.plugged = plug_at[k]
         temp = thermal.temperature_c
         if battery is not None:
-            feed.push(t, cpu_percent=last_util, battery_percent=battery.soc * 100.0, plugged=battery.plugged,
+            feed.push(t, cpu_percent=last_util, own_cpu_percent=last_own, battery_percent=battery.soc * 100.0,
+                      plugged=battery.plugged,
                       battery_power_w=0.0 if battery.plugged else last_power, temperature_c=temp,
                       power_w=last_power)  # fmt: skip
         else:
-            feed.push(t, cpu_percent=last_util, plugged=True, temperature_c=temp, power_w=last_power)
+            feed.push(t, cpu_percent=last_util, own_cpu_percent=last_own, plugged=True, temperature_c=temp,
+                      power_w=last_power)
         readings = feed.read()
         stats = RuntimeStats(
             now=t, level=level, latencies_ms=recent, deadline_ms=deadline_ms, frequency=f_req
@@ -365,10 +382,10 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
         f_eff = f_req
         if temp > dc.t_trip_c:
             f_eff = min(f_req, dev.throttle_cap(temp))
-        if f_eff != prev_f_eff:
-            if prev_f_eff is not None:
+        if f_req != prev_f_req:
+            if k:
                 fswitches += 1
-            prev_f_eff = f_eff
+            prev_f_req = f_req
         svc = base[level] / f_eff * loadfac[k]
         n = n_arr_l[k]
         slots += dt / svc
@@ -409,6 +426,7 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
         else:
             recent = ()
         last_power = power
+        last_own = 100.0 * busy * (1.0 - u)
         last_util = 100.0 * min(1.0, u + busy * (1.0 - u))
         lv_arr[k] = level
         f_arr[k] = f_eff

@@ -1,0 +1,84 @@
+"""Grids on the local process pool and on Ray; the CLI entry points (issue #6)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+
+import pytest
+
+from adaptive_csp.levels import LevelLadder
+from adaptive_csp.sim.cli import compare_main, simulate_main
+from adaptive_csp.sim.sweep import make_jobs, parse_grid, run_jobs
+
+LADDER = LevelLadder.from_costs([0.3, 0.45, 0.6, 0.75, 0.9], [0.885, 0.9, 0.91, 0.915, 0.918])
+
+
+def small_jobs():
+    grid = parse_grid(["ondemand:up_threshold=70,90"])
+    return make_jobs(["static-min", "ondemand"], ["factory", "drone"], grid, seeds=[1, 2], ladder=LADDER,
+                     duration_s=120.0)  # fmt: skip
+
+
+def test_grid_expansion():
+    jobs = small_jobs()
+    assert len(jobs) == 2 * (1 + 2) * 2
+    assert {j.label for j in jobs} == {"static-min", "ondemand[up_threshold=70]", "ondemand[up_threshold=90]"}
+    with pytest.raises(ValueError):
+        parse_grid(["nonsense"])
+
+
+def test_local_process_pool_matches_serial():
+    jobs = small_jobs()
+    serial = run_jobs(jobs, backend="serial")
+    local = run_jobs(jobs, backend="local", workers=2)
+    assert serial == local
+    assert [r["label"] for r in serial] == [j.label for j in jobs]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (extra 'sweep')")
+def test_ray_backend_matches_local():
+    jobs = small_jobs()[:6]
+    local = run_jobs(jobs, backend="local", workers=2)
+    ray_rows = run_jobs(jobs, backend="ray", workers=2)
+    assert ray_rows == local
+
+
+def test_simulate_cli(tmp_path, capsys):
+    lad = tmp_path / "ladder.json"
+    lad.write_text(LADDER.to_json())
+    png = tmp_path / "run.png"
+    js = tmp_path / "run.json"
+    rc = simulate_main(["--policy", "unity", "--scenario", "drone", "--ladder", str(lad), "--duration", "600",
+                        "--quiet", "--plot", str(png), "--json", str(js)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0
+    for word in ("battery lifetime", "time above T_crit", "p95 latency", "deadline misses", "mean accuracy",
+                 "level switches", "energy"):  # fmt: skip
+        assert word in out
+    assert png.stat().st_size > 10_000
+    assert json.loads(js.read_text())["policy"] == "unity"
+
+
+def test_simulate_cli_errors_name_the_problem(tmp_path, capsys):
+    lad = tmp_path / "ladder.json"
+    lad.write_text(LADDER.to_json())
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name="b"\ndevice="cpu"\nduration_s=-1\ndeadline_ms=33\n[frames]\nvalue=30\n')
+    assert simulate_main(["--scenario", str(bad), "--ladder", str(lad), "--no-plot", "--quiet"]) == 2
+    assert "duration_s" in capsys.readouterr().err
+    assert simulate_main(["--policy", "no-such-policy", "--ladder", str(lad), "--no-plot", "--quiet"]) == 2
+
+
+def test_compare_cli_table_and_csv(tmp_path, capsys):
+    lad = tmp_path / "ladder.json"
+    lad.write_text(LADDER.to_json())
+    out_csv = tmp_path / "c.csv"
+    rc = compare_main(["--policies", "static-max,static-min", "--scenarios", "hot-car,factory", "--ladder",
+                       str(lad), "--duration", "300", "--backend", "serial", "--csv", str(out_csv), "--quiet"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "| scenario | policy |" in out and out.count("| hot-car |") == 2
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 4 and {"policy", "scenario", "energy_j", "p95_latency_ms"} <= set(rows[0])
