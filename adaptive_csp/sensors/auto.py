@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_NAMES = ("auto", "psutil", "sysfs", "jtop", "none")
 _SCALARS = ("cpu_percent", "per_cpu_percent", "load_avg", "cpu_pressure", "battery_percent", "plugged",
-            "battery_power_w", "power_w", "gpu_percent")
+            "battery_power_w", "power_w", "gpu_percent", "own_cpu_percent")
 
 
 class NullSource:
