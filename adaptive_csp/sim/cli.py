@@ -27,17 +27,12 @@ def _load_ladder(path: str | None):
 
 
 def default_policies() -> list[str]:
-    """The presets the control package registers (when it is available), then the four baselines."""
-    names: list[str] = []
+    """The control package's presets (when available), then the four baselines."""
     try:
-        from adaptive_csp import control
+        from adaptive_csp.control import PRESETS
 
-        for attr in ("list_policies", "available_policies", "preset_names"):
-            fn = getattr(control, attr, None)
-            if callable(fn):
-                names = [str(n) for n in fn()]
-                break
-    except Exception:  # noqa: BLE001 - presets are optional here
+        names = [str(n) for n in PRESETS]
+    except ImportError:
         names = []
     return [n for n in names if n not in BASELINE_NAMES] + BASELINE_NAMES
 

@@ -78,8 +78,8 @@ DEVICE_CLASSES: dict[str, DeviceClass] = {
         idle_power_w=5.0,
         r_k_per_w=2.0,  # 25 °C + 2 K/W · 15 W = 55 °C at full load (desktop-class cooler)
         c_j_per_k=60.0,  # τ = 120 s
-        t_trip_c=85.0,
-        t_crit_c=95.0,
+        t_trip_c=90.0,
+        t_crit_c=100.0,
         throttle_floor=0.6,
         background_power_w=8.0,
         assumptions="latency measured here; active 15 W / idle 5 W are nominal (no RAPL on this machine)",
@@ -92,8 +92,8 @@ DEVICE_CLASSES: dict[str, DeviceClass] = {
         idle_power_w=2.0,
         r_k_per_w=9.0,  # sustains ~5 W at 70 °C from 25 °C ambient
         c_j_per_k=20.0,  # τ = 180 s
-        t_trip_c=80.0,
-        t_crit_c=90.0,
+        t_trip_c=85.0,
+        t_crit_c=95.0,
         throttle_floor=0.6,
         background_power_w=3.0,
         assumptions="latency ×6 this CPU's (assumed); 10 W MAXN active, 2 W idle (datasheet-like, assumed)",
@@ -104,11 +104,11 @@ DEVICE_CLASSES: dict[str, DeviceClass] = {
         latency_scale=3.0,
         active_power_w=5.0,
         idle_power_w=0.5,
-        r_k_per_w=12.0,  # sustains 3 W at 61 °C from 25 °C ambient
-        c_j_per_k=25.0,  # τ = 300 s
-        t_trip_c=65.0,
-        t_crit_c=75.0,
-        throttle_floor=0.6,
+        r_k_per_w=50.0 / 3.0,  # sustains 3 W at 75 °C (die) from 25 °C ambient
+        c_j_per_k=18.0,  # τ = 300 s
+        t_trip_c=85.0,
+        t_crit_c=95.0,
+        throttle_floor=0.7,
         background_power_w=1.5,
         assumptions="latency ×3 this CPU's (assumed); 5 W burst / 0.5 W idle, 3 W sustainable (assumed)",
     ),
