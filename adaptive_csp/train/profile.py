@@ -1,0 +1,209 @@
+"""Ladder profiling: measure candidate levels on THIS device and on the validation split, keep the
+Pareto-optimal ones (latency ↓, accuracy ↑) as the model's ladder, recalibrate BN for them, store.
+
+Latency is measured on each candidate's prepared static module (what ``model(x, level)`` runs),
+warm, interleaved round-robin over all candidates, median of several rounds — so drift of the machine
+hits every candidate alike.  Accuracy is measured after per-level BN re-estimation on training images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from adaptive_csp.data.fashion_mnist import Split, load_split
+from adaptive_csp.levels import Level, LevelLadder, Rung
+from adaptive_csp.models.net import ElasticNet
+
+__all__ = ["candidate_levels", "measure_latency", "pareto", "thin", "profile", "main"]
+
+
+def candidate_levels(model: ElasticNet) -> list[Level]:
+    """Every per-stage depth vector × one split ratio shared by the stages (blocks-off stages canonical)."""
+    cfg = model.cfg
+    out: dict[Level, None] = {}
+    for depths in itertools.product(*(range(d + 1) for d in cfg.depths)):
+        for r in cfg.ratios:
+            out[Level([(r if b else cfg.split_ratio, b) for b in depths])] = None
+    return list(out)
+
+
+def measure_latency(nets: list[torch.nn.Module], batch: int, in_shape: tuple[int, ...], rounds: int = 7,
+                    iters: int = 5, warmup: int = 3) -> list[float]:
+    """Median ms per forward of each net, interleaved round-robin (warm)."""
+    x = torch.randn(batch, *in_shape).contiguous(memory_format=torch.channels_last)
+    times: list[list[float]] = [[] for _ in nets]
+    with torch.inference_mode():
+        for net in nets:
+            for _ in range(warmup):
+                net(x)
+        for _ in range(rounds):
+            for i, net in enumerate(nets):
+                t0 = time.perf_counter()
+                for _ in range(iters):
+                    net(x)
+                times[i].append((time.perf_counter() - t0) * 1000 / iters)
+    return [statistics.median(t) for t in times]
+
+
+def pareto(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points not dominated (lower cost, higher accuracy), sorted by cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    keep, best = [], -1.0
+    for i in order:
+        if points[i][1] > best:
+            keep.append(i)
+            best = points[i][1]
+    return keep
+
+
+def thin(idx: list[int], costs: list[float], max_rungs: int) -> list[int]:
+    """Keep at most ``max_rungs`` of the cost-sorted ``idx``: first, last, and evenly spread in log-cost."""
+    if len(idx) <= max_rungs:
+        return idx
+    import math
+
+    lo, hi = math.log(costs[idx[0]]), math.log(costs[idx[-1]])
+    chosen = [idx[0]]
+    for k in range(1, max_rungs - 1):
+        target = lo + (hi - lo) * k / (max_rungs - 1)
+        cand = min((i for i in idx if i not in chosen and i != idx[-1]),
+                   key=lambda i: abs(math.log(costs[i]) - target))
+        chosen.append(cand)
+    chosen.append(idx[-1])
+    return sorted(set(chosen), key=lambda i: costs[i])
+
+
+def _calib_batches(train: Split, n: int, bs: int = 256) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(1234)
+    idx = torch.randperm(len(train), generator=g)[:n]
+    return [train.normalized(idx[i:i + bs]).contiguous(memory_format=torch.channels_last)
+            for i in range(0, n, bs)]
+
+
+def profile(model: ElasticNet, train: Split, val: Split, *, min_rungs: int = 6, max_rungs: int = 10,
+            calib_images: int = 2048, screen_val: int = 2500, progress: bool = True) -> tuple[LevelLadder, list[dict]]:
+    """Measure all candidates; returns (ladder, per-candidate records)."""
+    from tqdm import tqdm
+
+    from adaptive_csp.train.sandwich import evaluate
+
+    model.eval()
+    cands = candidate_levels(model)
+    calib = _calib_batches(train, calib_images)
+    in_shape = (model.cfg.in_chans, *model.cfg.input_size)
+    records = []
+    screen = Split(val.images[:screen_val], val.labels[:screen_val])
+    for lv in tqdm(cands, desc="accuracy (BN re-estimated per level)", disable=not progress):
+        model.calibrate_bn([lv], calib[:4])
+        records.append({"level": lv, "val_acc_screen": evaluate(model, screen, lv)})
+    nets = [model.prepared(r["level"]) for r in records]
+    for r, b1, b32 in zip(records, measure_latency(nets, 1, in_shape, rounds=9, iters=20),
+                          measure_latency(nets, 32, in_shape, rounds=5, iters=3)):
+        r["latency_ms"], r["latency_ms_b32"] = b1, b32
+    # Pareto on batch-32 latency (stable; FACTS: batch-1 timings of tiny nets are noise-dominated)
+    front = pareto([(r["latency_ms_b32"], r["val_acc_screen"]) for r in records])
+    costs = [r["latency_ms_b32"] for r in records]
+    chosen = thin(front, costs, max_rungs)
+    if len(chosen) < min_rungs:  # fill from the next fronts
+        rest = [i for i in range(len(records)) if i not in chosen]
+        while len(chosen) < min_rungs and rest:
+            nxt = pareto([(records[i]["latency_ms_b32"], records[i]["val_acc_screen"]) for i in rest])
+            chosen += [rest[j] for j in nxt][: min_rungs - len(chosen)]
+            rest = [i for i in rest if i not in chosen]
+        chosen.sort(key=lambda i: costs[i])
+    # final numbers for the rungs: BN from more images, accuracy on the whole validation split
+    rung_levels = [records[i]["level"] for i in chosen]
+    full = model.full_level()
+    if full not in rung_levels:
+        rung_levels.append(full)
+    model.bn_stats = {}
+    model.calibrate_bn(rung_levels, calib)
+    rungs = []
+    for lv in rung_levels:
+        rec = next(r for r in records if r["level"] == lv)
+        rec["on_ladder"] = True
+        rungs.append(Rung(level=lv, macs=model.macs(lv), params=model.params(lv),
+                          latency_ms=round(rec["latency_ms"], 4), latency_ms_b32=round(rec["latency_ms_b32"], 4),
+                          accuracy=evaluate(model, val, lv),
+                          extra={"val_images": len(val), "device": _device_name()}))
+    ladder = LevelLadder(sorted(rungs, key=lambda r: r.latency_ms_b32))
+    if ladder[-1] != full:  # the full level stays last by convention
+        ladder = LevelLadder([r for r in ladder.rungs if r.level != full] + [next(r for r in rungs if r.level == full)])
+    model.levels = ladder
+    return ladder, records
+
+
+def _device_name() -> str:
+    import platform
+
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {torch.get_num_threads()} threads"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def plot(records: list[dict], path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    xs = [r["latency_ms_b32"] for r in records]
+    ys = [100 * r["val_acc_screen"] for r in records]
+    ax.scatter(xs, ys, s=10, c="0.6", label="candidate levels")
+    lad = sorted((r for r in records if r.get("on_ladder")), key=lambda r: r["latency_ms_b32"])
+    ax.plot([r["latency_ms_b32"] for r in lad], [100 * r["val_acc_screen"] for r in lad], "o-", c="C3",
+            label="ladder (Pareto)")
+    ax.set_xlabel("latency, batch 32 (ms, this CPU)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("Candidate levels: accuracy vs measured latency")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str]) -> int:
+    from adaptive_csp.models.pretrained import load_model, save_model
+
+    p = argparse.ArgumentParser(prog="adaptive-csp profile",
+                                description="Measure candidate levels here; keep the Pareto ladder.")
+    p.add_argument("checkpoint", help="model .safetensors (with its .json)")
+    p.add_argument("--out", required=True, help="output checkpoint path (without suffix)")
+    p.add_argument("--plot", default=None, help="write accuracy-vs-latency PNG here")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--min-rungs", type=int, default=6)
+    p.add_argument("--max-rungs", type=int, default=10)
+    p.add_argument("--records", default=None, help="write every candidate's measurements (JSON) here")
+    p.add_argument("--data-dir", default=None)
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    model = load_model(a.checkpoint)
+    ladder, records = profile(model, load_split("train", a.data_dir), load_split("val", a.data_dir),
+                              min_rungs=a.min_rungs, max_rungs=a.max_rungs)
+    meta = {"profile": {"candidates": len(records), "device": _device_name(), "pareto_on": "latency_ms_b32",
+                        "time": time.strftime("%Y-%m-%d %H:%M:%S")}}
+    path = save_model(model, a.out, **meta)
+    print(f"ladder of {len(ladder)} rungs from {len(records)} candidates -> {path}")
+    for r in ladder.rungs:
+        print(f"  {r.level.key:<24} MACs {r.macs / 1e6:6.2f}M  b1 {r.latency_ms:6.3f} ms  b32 {r.latency_ms_b32:7.3f} ms"
+              f"  val {100 * r.accuracy:5.2f}%")
+    if a.records:
+        Path(a.records).write_text(json.dumps([{**r, "level": r["level"].key} for r in records], indent=1))
+    if a.plot:
+        plot(records, a.plot)
+        print(f"plot -> {a.plot}")
+    return 0

@@ -1,0 +1,27 @@
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(int(os.environ.get("ADAPTIVE_CSP_TEST_THREADS", "1")))
+
+
+def randomize_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give BN non-trivial affine params and statistics so tests cannot pass by zero-init identity."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.weight.data = torch.rand(n, generator=g) + 0.5
+            m.bias.data = torch.rand(n, generator=g) * 0.4 - 0.2
+            m.running_mean.data = torch.rand(n, generator=g) * 0.2 - 0.1
+            m.running_var.data = torch.rand(n, generator=g) + 0.5
+    return model
+
+
+@pytest.fixture
+def small_model():
+    from adaptive_csp.models import create_model
+
+    torch.manual_seed(0)
+    return randomize_bn(create_model("csp_small")).eval()
