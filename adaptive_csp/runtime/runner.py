@@ -1,0 +1,287 @@
+"""AdaptiveRunner: the drop-in wrapper for a camera loop.
+
+>>> runner = AdaptiveRunner(pretrained(), policy="battery")      # doctest: +SKIP
+>>> pred = runner.infer(frame)          # a BGR frame from cv2, any size   # doctest: +SKIP
+
+One ``infer`` call: preprocess (:mod:`.preprocess`) → read the sensor poller's cached snapshot (never a
+sensor) → ``policy.decide`` under the runner's lock → optional content-aware demand (:mod:`.content`) →
+the model's prepared static module at that level under ``torch.inference_mode`` *outside* the lock →
+softmax → record latency and telemetry under the lock.  The measured latency reaches the policy through
+``RuntimeStats.latencies_ms`` at the next decision.
+
+Faults: a bad frame raises ValueError naming the problem and changes nothing; a policy that raises or
+returns a bad level, or a sensor object that raises, never escapes ``infer``: the call runs at the
+policy's safe level (or the clamped level) with reason ``fault:...``, logged once per kind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adaptive_csp.control.policy import Policy, RuntimeStats
+from adaptive_csp.control.presets import get_policy
+from adaptive_csp.levels import LevelLadder
+from adaptive_csp.runtime.content import ContentDemand
+from adaptive_csp.runtime.preprocess import Preprocessor
+from adaptive_csp.runtime.telemetry import Telemetry
+from adaptive_csp.sensors.base import OnceLogger
+from adaptive_csp.sensors.poller import SensorPoller
+from adaptive_csp.sensors.readings import Readings
+
+__all__ = ["AdaptiveRunner", "Prediction"]
+
+log = logging.getLogger("adaptive_csp.runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    label: int
+    class_name: str
+    score: float  # top-1 probability
+    probs: np.ndarray  # class probabilities (float32, read-only view)
+    level: int  # ladder index that ran
+    latency_ms: float  # this infer call: preprocess + decide + forward + softmax (the whole batch)
+    reason: str  # why this level (the binding constraint, or a fault)
+    frame_index: int | None = None  # set by stream()
+
+
+class _NoSensors:
+    """``sensors=None``: a fresh empty snapshot per call (policies see every signal as absent)."""
+
+    def __init__(self, clock: Callable[[], float]):
+        self.clock = clock
+
+    def latest(self) -> Readings:
+        return Readings(timestamp=self.clock(), source="none")
+
+
+class AdaptiveRunner:
+    """Wrap an elastic model for a camera loop (see the module docstring).
+
+    model: an ElasticNet (or any module with ``levels`` and ``meta``; a plain module runs as one level);
+        None or "default" loads the shipped model.
+    policy: a preset name, a TOML path, a dict, a PolicyConfig or a Policy (``get_policy``).
+    sensors: "auto" / "psutil" / ... or a source (``read()``): polled on a thread the runner owns;
+        an object with ``latest()`` (a SensorPoller you started, a simulator): used as is, never closed;
+        None / "none": no sensors.
+    deadline_ms: the per-frame deadline given to the policy (latency governor) and to ``stream(skip=True)``.
+    content: True or a :class:`ContentDemand` turns on content-aware demand.
+    """
+
+    def __init__(self, model: Any = None, policy: Any = "battery", sensors: Any = "auto",
+                 deadline_ms: float | None = None, device: str | torch.device = "cpu", *,
+                 color: str = "bgr", content: bool | ContentDemand = False, preprocess: dict | None = None,
+                 backend: str = "auto", prepare: bool = True, latency_window: int = 120,
+                 telemetry_size: int = 4096, sensor_rate_hz: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic):
+        if model is None or (isinstance(model, str) and model == "default"):
+            from adaptive_csp.models.pretrained import pretrained
+            model = pretrained()
+        if not isinstance(model, torch.nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if deadline_ms is not None and not deadline_ms > 0:
+            raise ValueError(f"deadline_ms must be > 0, got {deadline_ms!r}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.meta: dict = dict(getattr(model, "meta", None) or {})
+        ladder = getattr(model, "levels", None)
+        self.elastic = isinstance(ladder, LevelLadder)
+        self.ladder: LevelLadder = ladder if self.elastic else LevelLadder.from_costs([1.0])
+        spec = preprocess or self.meta.get("preprocess")
+        if not spec:
+            raise ValueError("the model has no meta['preprocess']; pass preprocess={'input_size': [H, W], "
+                             "'in_chans': C, 'color': 'grey'|'rgb'|'bgr', 'mean': [...], 'std': [...]}")
+        self.pre = Preprocessor(spec, color=color, backend=backend)
+        names = self.meta.get("class_names")
+        self.class_names: list[str] | None = [str(n) for n in names] if names else None
+        self.policy: Policy = get_policy(policy)
+        self.deadline_ms = float(deadline_ms) if deadline_ms is not None else None
+        self.clock = clock
+        self.content: ContentDemand | None = None
+        if content:
+            self.content = content if isinstance(content, ContentDemand) else ContentDemand()
+            self.content.bind(self.ladder.full, [float(s) for s in self.pre.std])
+        self.telemetry = Telemetry(telemetry_size)
+        self._lock = threading.Lock()
+        self._once = OnceLogger(log)
+        self._lat: deque[float] = deque(maxlen=int(latency_window))
+        self._policy_level = self.ladder.full  # what the policy chose last (its own state)
+        self._level = self.ladder.full  # what ran last
+        self._conf: float | None = None
+        self.frequency: float | None = None  # last DVFS request of the policy (not applied here)
+        self._closed = False
+        self._poller: Any = None
+        self._owns_poller = False
+        if sensors is None or (isinstance(sensors, str) and sensors == "none"):
+            self._sensors: Any = _NoSensors(clock)
+        elif callable(getattr(sensors, "latest", None)):
+            self._sensors = sensors
+        else:
+            self._poller = SensorPoller(sensors, rate_hz=sensor_rate_hz, clock=clock)
+            self._owns_poller = True
+            self._sensors = self._poller.start(wait=1.0)
+        if prepare and self.elastic and hasattr(model, "prepare"):
+            model.prepare()
+
+    # the hot path -------------------------------------------------------------------------------------------
+    def infer(self, frame: Any) -> Prediction | list[Prediction]:
+        """One frame → a Prediction; a batch (list, N×… array or tensor) → a list of them."""
+        if self._closed:
+            raise RuntimeError("this AdaptiveRunner is closed")
+        t0 = time.perf_counter()
+        try:
+            x, batched = self.pre(frame)
+        except ValueError as e:
+            with self._lock:
+                self.telemetry.bad_frames += 1
+            self._once(f"bad_frame:{str(e)[:40]}", "bad frame rejected: %s", e, level=logging.INFO)
+            raise
+        with self._lock:
+            level, reason, readings = self._decide(x)
+        if self.device.type != "cpu":
+            x = x.to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            logits = self.model(x, level) if self.elastic else self.model(x)
+            probs = torch.softmax(logits.float(), dim=1).cpu()
+            score_t, label_t = probs.max(dim=1)
+        scores, labels = score_t.tolist(), label_t.tolist()
+        lat = (time.perf_counter() - t0) * 1000.0
+        with self._lock:
+            self._lat.append(lat)
+            self._conf = conf = min(scores)
+            if self.content is not None:
+                self.content.result(conf, level)
+            self.telemetry.record(self.clock(), level, lat, reason, readings, len(labels))
+        pa = probs.numpy()
+        pa.flags.writeable = False
+        names = self.class_names
+        out = [Prediction(lb, names[lb] if names and lb < len(names) else str(lb), sc, pa[i], level, lat, reason)
+               for i, (lb, sc) in enumerate(zip(labels, scores, strict=True))]
+        return out if batched else out[0]
+
+    __call__ = infer
+
+    def _fault(self, kind: str, msg: str, *args: Any) -> None:
+        self.telemetry.fault(kind)
+        self._once(kind, msg, *args)
+
+    def _safe(self) -> int:
+        try:
+            return self.ladder.clamp(self.policy.safe_index(self.ladder))
+        except Exception:  # noqa: BLE001 - even safe_index may be broken
+            return 0
+
+    def _decide(self, x: torch.Tensor) -> tuple[int, str, Any]:
+        """Under the lock: the level to run, its reason and the readings it was based on."""
+        now = self.clock()
+        try:
+            readings = self._sensors.latest()
+        except Exception as e:  # noqa: BLE001 - a sensor must never take the loop down
+            self._fault(f"sensor:{type(e).__name__}", "sensors failed (%s: %s); policy %s falls back to its "
+                        "safe level", type(e).__name__, e, self.policy.name)
+            readings = None
+        if readings is None:
+            level, reason = self._safe(), "fault:sensor"
+        else:
+            stats = RuntimeStats(now, self._policy_level, tuple(self._lat), self._conf, self.deadline_ms)
+            try:
+                d = self.policy.decide(readings, stats, self.ladder)
+                level, reason = d.level, d.reason
+                self.frequency = d.frequency
+            except Exception as e:  # noqa: BLE001 - a policy must never take the loop down
+                self._fault(f"policy:{type(e).__name__}", "policy %s raised %s: %s -> safe level",
+                            self.policy.name, type(e).__name__, e)
+                level, reason = self._safe(), f"fault:policy:{type(e).__name__}"
+            if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
+                self._fault("policy:level-type", "policy %s returned level %r (not an int) -> safe level",
+                            self.policy.name, level)
+                level, reason = self._safe(), "fault:policy:level"
+            elif not 0 <= level < len(self.ladder):
+                self._fault("policy:level-range", "policy %s returned level %d outside 0..%d -> clamped",
+                            self.policy.name, level, len(self.ladder) - 1)
+                level, reason = self.ladder.clamp(level), f"fault:policy:level {reason}"
+        level = int(level)
+        self._policy_level = level
+        if self.content is not None:
+            demand = self.content.observe(x)
+            if demand < level:
+                reason = f"{self.content.why} (policy cap {level}: {reason})"
+                level = demand
+        self._level = level
+        return level, reason, readings
+
+    # video -------------------------------------------------------------------------------------------------
+    def stream(self, source: Any, **kw: Any) -> Iterator[Prediction]:
+        """Predictions for every frame of ``source`` (see :func:`adaptive_csp.runtime.stream.stream`)."""
+        from adaptive_csp.runtime.stream import stream
+
+        return stream(self, source, **kw)
+
+    # state and telemetry -------------------------------------------------------------------------------------
+    @property
+    def level(self) -> int:
+        return self._level
+
+    @property
+    def sensors(self) -> Any:
+        return self._sensors
+
+    def readings(self) -> Readings | None:
+        try:
+            return self._sensors.latest()
+        except Exception:  # noqa: BLE001
+            return None
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            s = self.telemetry.stats()
+        s["policy"] = self.policy.name
+        s["levels"] = len(self.ladder)
+        if self.content is not None:
+            s["content_demand"] = self.content.demand
+        if self._poller is not None:
+            s["sensors"] = self._poller.status()
+        return s
+
+    def add_skipped(self, n: int) -> None:
+        with self._lock:
+            self.telemetry.skipped += int(n)
+
+    def export_jsonl(self, path: str | Path) -> Path:
+        with self._lock:
+            return self.telemetry.export_jsonl(path)
+
+    def export_csv(self, path: str | Path) -> Path:
+        with self._lock:
+            return self.telemetry.export_csv(path)
+
+    # lifecycle -----------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop and join the sensor poller the runner started; later ``infer`` calls raise RuntimeError."""
+        self._closed = True
+        if self._owns_poller and self._poller is not None:
+            self._poller.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> AdaptiveRunner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"AdaptiveRunner(policy={self.policy.name!r}, levels={len(self.ladder)}, level={self._level}, "
+                f"deadline_ms={self.deadline_ms}, closed={self._closed})")

@@ -1,0 +1,119 @@
+"""``runner.stream(source)``: predictions for a video file, a camera, a cv2.VideoCapture or any iterable.
+
+Frame skipping (``skip=True``, needs a deadline): each call's latency beyond the deadline accumulates as
+debt; every whole deadline of debt drops the next frame (``grab()`` without decoding for a capture), so a
+slow level does not let the loop fall further and further behind a live camera.  Skipped frames are
+counted in ``runner.stats()["skipped"]``; ``frame_index`` on each Prediction keeps the source's numbering.
+
+A frame the runner rejects (ValueError) is skipped and counted as bad (``on_error="skip"``, logged once)
+or re-raised (``on_error="raise"``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["stream", "open_source"]
+
+log = logging.getLogger("adaptive_csp.runtime")
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise ValueError("reading a video or a camera needs OpenCV: pip install 'adaptive-csp[video]'") from None
+    return cv2
+
+
+def open_source(source: Any) -> tuple[Any, bool, bool]:
+    """``(reader, is_capture, owned)``: a capture (``read``/``grab``) or an iterator of frames."""
+    if hasattr(source, "read") and hasattr(source, "grab"):
+        if hasattr(source, "isOpened") and not source.isOpened():
+            raise ValueError("the VideoCapture is not open")
+        return source, True, False
+    if isinstance(source, (str, Path)):
+        p = Path(source)
+        if not p.exists():
+            raise ValueError(f"no video file {str(p)!r}")
+        cap = _cv2().VideoCapture(str(p))
+        if not cap.isOpened():
+            raise ValueError(f"cannot open video {str(p)!r} (unsupported format or codec?)")
+        return cap, True, True
+    if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
+        cap = _cv2().VideoCapture(int(source))
+        if not cap.isOpened():
+            raise ValueError(f"cannot open camera {int(source)}")
+        return cap, True, True
+    if isinstance(source, (np.ndarray, torch.Tensor)) and source.ndim < 4:
+        raise ValueError("stream() takes a source of frames (a video, a camera, an iterable); "
+                         "use infer() for a single frame")
+    try:
+        return iter(source), False, False
+    except TypeError:
+        raise ValueError(f"cannot stream from {type(source).__name__}: pass a cv2.VideoCapture, a video path, "
+                         "a camera index or an iterable of frames") from None
+
+
+def stream(runner: Any, source: Any, *, skip: bool = False, deadline_ms: float | None = None,
+           max_frames: int | None = None, on_error: str = "skip") -> Iterator[Any]:
+    """Yield one Prediction per processed frame of ``source`` (see the module docstring)."""
+    if on_error not in ("skip", "raise"):
+        raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+    deadline = deadline_ms if deadline_ms is not None else runner.deadline_ms
+    if skip and not (deadline and deadline > 0):
+        raise ValueError("frame skipping needs a deadline: AdaptiveRunner(deadline_ms=...) or deadline_ms=")
+    reader, is_cap, owned = open_source(source)
+    index, done, debt = 0, 0, 0.0
+
+    def drop() -> bool:
+        if is_cap:
+            return bool(reader.grab())
+        try:
+            next(reader)
+        except StopIteration:
+            return False
+        return True
+
+    try:
+        while max_frames is None or done < max_frames:
+            if is_cap:
+                ok, frame = reader.read()
+                if not ok:
+                    break
+            else:
+                try:
+                    frame = next(reader)
+                except StopIteration:
+                    break
+            try:
+                pred = runner.infer(frame)
+            except ValueError as e:
+                if on_error == "raise":
+                    raise
+                log.debug("stream: frame %d rejected: %s", index, e)
+                index += 1
+                continue
+            yield replace(pred, frame_index=index) if not isinstance(pred, list) else \
+                [replace(p, frame_index=index) for p in pred]
+            index += 1
+            done += 1
+            if skip:
+                debt = max(0.0, debt + (pred[-1] if isinstance(pred, list) else pred).latency_ms - deadline)
+                n = 0
+                while debt >= deadline and drop():
+                    debt -= deadline
+                    n += 1
+                if n:
+                    index += n
+                    runner.add_skipped(n)
+    finally:
+        if owned and is_cap:
+            reader.release()

@@ -1,0 +1,129 @@
+"""Telemetry: a bounded ring buffer of recent calls, running counters, stats and JSONL / CSV export.
+
+Each record is ``(time, level, latency_ms, reason, readings summary, batch)``; the buffer keeps the last
+``capacity`` of them (memory stays bounded however long the camera runs).  Counters (calls, frames, calls
+per level, level switches, skipped and bad frames, faults) cover the whole run.  ``stats()`` reports them
+with p50 / p95 latency over the buffer.  The caller serialises ``record`` (the runner holds its lock).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Telemetry", "percentile"]
+
+COLUMNS = ("time", "level", "latency_ms", "reason", "batch", "readings")
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (None for no values)."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(p / 100.0 * len(s)) - 1))
+    return s[k]
+
+
+class Telemetry:
+    def __init__(self, capacity: int = 4096):
+        if capacity < 1:
+            raise ValueError(f"telemetry capacity must be >= 1, got {capacity}")
+        self.capacity = int(capacity)
+        self.records: deque[tuple] = deque(maxlen=self.capacity)
+        self.reset()
+
+    def reset(self) -> None:
+        self.records.clear()
+        self.calls = 0
+        self.frames = 0
+        self.per_level: Counter[int] = Counter()
+        self.switches = 0
+        self.skipped = 0
+        self.bad_frames = 0
+        self.faults: Counter[str] = Counter()
+        self.last_level: int | None = None
+        self.last_reason = ""
+        self._summary_src: object = None
+        self._summary: dict[str, Any] = {}
+
+    # hot path -------------------------------------------------------------------------------------------
+    def summarize(self, readings: Any) -> dict[str, Any]:
+        """``readings.summary()``, computed once per snapshot object (the poller reuses it between reads)."""
+        if readings is not self._summary_src:
+            self._summary_src = readings
+            try:
+                self._summary = readings.summary() if readings is not None else {}
+            except Exception:  # noqa: BLE001 - telemetry must never break inference
+                self._summary = {}
+        return self._summary
+
+    def record(self, t: float, level: int, latency_ms: float, reason: str, readings: Any, batch: int) -> None:
+        self.calls += 1
+        self.frames += batch
+        self.per_level[level] += 1
+        if self.last_level is not None and level != self.last_level:
+            self.switches += 1
+        self.last_level, self.last_reason = level, reason
+        self.records.append((t, level, latency_ms, reason, self.summarize(readings), batch))
+
+    def fault(self, kind: str) -> None:
+        self.faults[kind] += 1
+
+    # reporting ------------------------------------------------------------------------------------------
+    def latencies(self) -> list[float]:
+        return [r[2] for r in self.records]
+
+    def stats(self) -> dict[str, Any]:
+        lat = self.latencies()
+        return {
+            "calls": self.calls,
+            "frames": self.frames,
+            "per_level": dict(sorted(self.per_level.items())),
+            "switches": self.switches,
+            "skipped": self.skipped,
+            "bad_frames": self.bad_frames,
+            "faults": dict(self.faults),
+            "level": self.last_level,
+            "reason": self.last_reason,
+            "window": len(lat),
+            "p50_ms": percentile(lat, 50.0),
+            "p95_ms": percentile(lat, 95.0),
+            "mean_ms": sum(lat) / len(lat) if lat else None,
+        }
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [dict(zip(COLUMNS, (t, lv, lat, why, b, dict(s)), strict=True)) for t, lv, lat, why, s, b in self.records]
+
+    def export_jsonl(self, path: str | Path) -> Path:
+        p = Path(path)
+        with p.open("w") as f:
+            for row in self.rows():
+                f.write(json.dumps(row, default=_jsonable) + "\n")
+        return p
+
+    def export_csv(self, path: str | Path) -> Path:
+        """One row per record; the readings summary is flattened into ``r.<field>`` columns."""
+        rows = self.rows()
+        keys: list[str] = []
+        for row in rows:
+            keys += [k for k in row["readings"] if k not in keys]
+        p = Path(path)
+        with p.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow([*COLUMNS[:5], *(f"r.{k}" for k in keys)])
+            for row in rows:
+                r = row["readings"]
+                w.writerow([row["time"], row["level"], row["latency_ms"], row["reason"], row["batch"],
+                            *("" if r.get(k) is None else r[k] for k in keys)])
+        return p
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (tuple, set, frozenset)):
+        return list(v)
+    return str(v)
