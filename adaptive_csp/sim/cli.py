@@ -23,7 +23,13 @@ def _err(msg: str) -> int:
 def _load_ladder(path: str | None):
     from adaptive_csp.sim.simulate import resolve_ladder
 
-    return resolve_ladder(path)
+    ladder = resolve_ladder(path)
+    if path is None and not all(r.latency_ms for r in ladder.rungs):
+        raise ValueError(
+            "the shipped model's ladder has no measured batch-1 latencies (placeholder model?): "
+            "run `adaptive-csp profile` or pass --ladder path.json (LevelLadder.to_json format)"
+        )
+    return ladder
 
 
 def default_policies() -> list[str]:
@@ -115,8 +121,8 @@ COLUMNS = [
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """One row per (scenario, policy[params], seed) with the headline metrics."""
-    seeds = {r.get("seed") for r in rows}
-    cols = list(COLUMNS) + ([("seed", "seed", str)] if len(seeds) > 1 else [])
+    keys = [(r["scenario"], r["label"]) for r in rows]
+    cols = list(COLUMNS) + ([("seed", "seed", str)] if len(set(keys)) < len(keys) else [])
     lines = ["| " + " | ".join(c[0] for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for r in rows:
         cells = []
@@ -143,6 +149,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, help="override every scenario's duration (s)")
     ap.add_argument("--backend", choices=["local", "ray", "serial"], default="local")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--ray-address", help="join this Ray cluster (default: RAY_ADDRESS or a local Ray)")
     ap.add_argument("--csv", help="write every summary field as CSV here")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
@@ -157,7 +164,8 @@ def compare_main(argv: list[str] | None = None) -> int:
             load_scenario(s)  # fail early, naming the field
         seeds = [parse_value(s) for s in a.seeds.split(",")] if a.seeds else [None]
         jobs = make_jobs(policies, scenarios, parse_grid(a.grid), seeds, ladder, a.duration)
-        rows = run_jobs(jobs, backend=a.backend, workers=a.workers, progress=not a.quiet)
+        rows = run_jobs(jobs, backend=a.backend, workers=a.workers, progress=not a.quiet,
+                        ray_address=a.ray_address)  # fmt: skip
     except (ScenarioError, ValueError, RuntimeError, TypeError, KeyError) as e:
         return _err(str(e))
     print(markdown_table(rows))

@@ -257,7 +257,12 @@ def simulate(
     lad = resolve_ladder(ladder)
     pol = resolve_policy(policy, **(overrides or {}))
     pol.reset()
-    dev = _device_for(scn, lad, device)
+    try:
+        dev = _device_for(scn, lad, device)
+    except ValueError as e:
+        if ladder is None:
+            raise ValueError(f"the shipped model's ladder cannot drive the simulator: {e}") from None
+        raise
     seed = scn.seed if seed is None else int(seed)
     return _run(pol, scn, lad, dev, seed, progress, record)
 
@@ -360,8 +365,14 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
                       battery_power_w=0.0 if battery.plugged else last_power, temperature_c=temp,
                       power_w=last_power)  # fmt: skip
         else:
-            feed.push(t, cpu_percent=last_util, own_cpu_percent=last_own, plugged=True, temperature_c=temp,
-                      power_w=last_power)
+            feed.push(
+                t,
+                cpu_percent=last_util,
+                own_cpu_percent=last_own,
+                plugged=True,
+                temperature_c=temp,
+                power_w=last_power,
+            )
         readings = feed.read()
         stats = RuntimeStats(
             now=t, level=level, latencies_ms=recent, deadline_ms=deadline_ms, frequency=f_req

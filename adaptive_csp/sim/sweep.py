@@ -107,8 +107,12 @@ def _package_root() -> str:
 
 
 def run_jobs(jobs: Sequence[Job], backend: str = "local", workers: int | None = None,
-             progress: bool = False) -> list[dict[str, Any]]:  # fmt: skip
-    """Run jobs on ``backend`` (``local`` process pool, ``ray``, or ``serial``); results in job order."""
+             progress: bool = False, ray_address: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Run jobs on ``backend`` (``local`` process pool, ``ray``, or ``serial``); results in job order.
+
+    Ray: starts a local Ray with ``workers`` CPUs, or joins the cluster at ``ray_address`` (or the
+    ``RAY_ADDRESS`` environment variable), e.g. ``"auto"`` on a cluster node.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     jobs = list(jobs)
@@ -136,13 +140,13 @@ def run_jobs(jobs: Sequence[Job], backend: str = "local", workers: int | None = 
                     if bar:
                         bar.update(1)
                 return out
-        return _run_ray(jobs, workers, bar)
+        return _run_ray(jobs, workers, bar, ray_address)
     finally:
         if bar:
             bar.close()
 
 
-def _run_ray(jobs: list[Job], workers: int, bar: Any) -> list[dict[str, Any]]:
+def _run_ray(jobs: list[Job], workers: int, bar: Any, address: str | None = None) -> list[dict[str, Any]]:
     try:
         import ray
     except ImportError:
@@ -153,8 +157,12 @@ def _run_ray(jobs: list[Job], workers: int, bar: Any) -> list[dict[str, Any]]:
         env = {
             "env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         }
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, runtime_env=env,
-                 ignore_reinit_error=True)  # fmt: skip
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if address:
+            ray.init(address=address, runtime_env=env, log_to_driver=False, ignore_reinit_error=True)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, runtime_env=env,
+                     ignore_reinit_error=True)  # fmt: skip
         started = True
     try:
         remote = ray.remote(num_cpus=1)(run_job)
