@@ -301,3 +301,20 @@ def test_policies_never_raise_on_odd_inputs(r, now, level, lat, name):
         d = p.decide(r, RuntimeStats(now=now + k, level=level, latencies_ms=tuple(lat), deadline_ms=30.0),
                      LADDER)
         assert 0 <= d.level <= FULL and isinstance(d.reason, str)
+
+
+def test_confidence_governor_steps_down_when_sure_and_back_when_not():
+    p = get_policy("powersave", max_cost=1.0, ladder__up_hold_s=1.0, ladder__up_cooldown_s=1.0)
+    level, t, trace = FULL, 0.0, []
+    r = Readings(timestamp=0.0)
+    while t < 120:
+        conf = 0.99 if t < 60 else 0.5
+        d = p.decide(r.with_(timestamp=t), stats(t, level, confidence=conf), LADDER)
+        level = d.level
+        trace.append((t, level, d.reason))
+        t += 0.25
+    mid = [lvl for tt, lvl, _ in trace if 50 <= tt < 60]
+    assert min(mid) < FULL and any(rs.startswith("confidence") for _, _, rs in trace)
+    assert trace[-1][1] == FULL
+    q = get_policy("powersave")
+    assert q.decide(r, stats(0.0, 2, confidence=float("nan")), LADDER).level == 2

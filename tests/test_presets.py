@@ -258,6 +258,9 @@ def test_presets_ship_with_the_package():
 
 
 def test_absent_battery_is_unconstrained_and_said_once(caplog):
+    from adaptive_csp.control import governors
+
+    governors._once.reset()  # "said once" is per process; earlier tests may have said it already
     p = get_policy("battery")
     with caplog.at_level(logging.INFO):
         trace = drive(p, lambda t: {"temperature_c": 50.0}, 30)

@@ -10,13 +10,14 @@ from adaptive_csp.control.battery import BatteryGovernor
 from adaptive_csp.control.compose import GovernedPolicy
 from adaptive_csp.control.config import (
     BatteryConfig,
+    ConfidenceConfig,
     ContentionConfig,
     LadderConfig,
     LatencyConfig,
     PolicyConfig,
     ThermalConfig,
 )
-from adaptive_csp.control.governors import ContentionGovernor, Governor, StaticCap
+from adaptive_csp.control.governors import ConfidenceGovernor, ContentionGovernor, Governor, StaticCap
 from adaptive_csp.control.ladder import HysteresisLadder, level_for_budget
 from adaptive_csp.control.latency import LatencyGovernor
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
@@ -34,7 +35,7 @@ from adaptive_csp.control.thermal import ThermalPI, ThermalStepWise
 __all__ = [
     "Policy", "Decision", "RuntimeStats", "GovernedPolicy", "Governor", "HysteresisLadder",
     "level_for_budget", "ThermalPI", "ThermalStepWise", "LatencyGovernor", "BatteryGovernor",
-    "ContentionGovernor", "StaticCap", "PolicyConfig", "LadderConfig", "ThermalConfig", "LatencyConfig",
-    "BatteryConfig", "ContentionConfig", "PRESETS", "get_policy", "register_policy", "registered",
+    "ContentionGovernor", "ConfidenceGovernor", "StaticCap", "PolicyConfig", "LadderConfig", "ThermalConfig", "LatencyConfig",
+    "BatteryConfig", "ContentionConfig", "ConfidenceConfig", "PRESETS", "get_policy", "register_policy", "registered",
     "load_config", "build_policy", "preset_dir",
 ]

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["LadderConfig", "ThermalConfig", "LatencyConfig", "BatteryConfig", "ContentionConfig",
-           "PolicyConfig"]
+           "ConfidenceConfig", "PolicyConfig"]
 
 
 class _Section(BaseModel):
@@ -116,6 +116,23 @@ class ContentionConfig(_Section):
         return self
 
 
+class ConfidenceConfig(_Section):
+    """Spend less on easy inputs: confident predictions → one level cheaper (see ConfidenceGovernor)."""
+
+    enabled: bool = True
+    high: float = Field(0.95, gt=0, le=1)
+    low: float = Field(0.8, ge=0, lt=1)
+    hold_s: float = Field(5.0, ge=0, le=3600)
+    alpha: float = Field(0.1, gt=0, le=1)
+    floor_level: int = Field(0, ge=-100, le=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> ConfidenceConfig:
+        if not self.low < self.high:
+            raise ValueError("low must be below high")
+        return self
+
+
 class PolicyConfig(BaseModel):
     """One preset.  ``safe_level``: the level index used on faults or stale data (−1 = full)."""
 
@@ -131,3 +148,4 @@ class PolicyConfig(BaseModel):
     latency: LatencyConfig | None = None
     battery: BatteryConfig | None = None
     contention: ContentionConfig | None = None
+    confidence: ConfidenceConfig | None = None

@@ -1,4 +1,4 @@
-"""Governor base class and the small governors: a static cost cap and CPU contention.
+"""Governor base class and the small governors: a static cost cap, CPU contention, confidence.
 
 A governor is one concept (thermal, latency, battery, contention...) with one decision function:
 ``update(readings, stats, ladder) -> int | None``, an upper bound on the level index (None =
@@ -17,7 +17,7 @@ from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.base import OnceLogger
 from adaptive_csp.sensors.readings import Readings
 
-__all__ = ["Governor", "StaticCap", "ContentionGovernor"]
+__all__ = ["Governor", "StaticCap", "ContentionGovernor", "ConfidenceGovernor"]
 
 log = logging.getLogger(__name__)
 _once = OnceLogger(log)
@@ -132,4 +132,54 @@ class ContentionGovernor(Governor):
             self.cap = None if self.cap + 1 >= ladder.full else self.cap + 1
             self._last_step = now
             self.reason = f"contention: {kind} {v:.0f}% easing"
+        return self.cap
+
+
+class ConfidenceGovernor(Governor):
+    """Confident predictions → try one level cheaper; unsure predictions → give the level back.
+
+    An EMA (``alpha``) of ``RuntimeStats.confidence`` (the last prediction's top-1 probability): at or
+    above ``high`` for ``hold_s`` → bound one level below the current one (not below ``floor_level``);
+    at or below ``low`` → raise the bound one level per ``hold_s``.  No confidence → unconstrained.
+    """
+
+    name = "confidence"
+
+    def __init__(self, high: float = 0.95, low: float = 0.8, hold_s: float = 5.0, alpha: float = 0.1,
+                 floor_level: int = 0):
+        super().__init__()
+        self.high, self.low, self.hold_s = float(high), float(low), float(hold_s)
+        self.alpha, self.floor_level = float(alpha), int(floor_level)
+        self.reset()
+
+    def reset(self) -> None:
+        super().reset()
+        self.ema: float | None = None
+        self._since: float | None = None
+        self._last_step = -float("inf")
+
+    def update(self, readings: Readings, stats: RuntimeStats, ladder: LevelLadder) -> int | None:
+        c = stats.confidence
+        if c is None or not 0.0 <= c <= 1.0:  # also rejects NaN
+            if self.ema is None:
+                self.absent("confidence", "no prediction confidence: confidence preference inactive")
+            return self.cap
+        self.ema = c if self.ema is None else self.ema + self.alpha * (c - self.ema)
+        now = stats.now
+        if now - self._last_step < self.hold_s:
+            return self.cap
+        cur = ladder.clamp(stats.level)
+        floor = ladder.clamp(self.floor_level)
+        if self.ema >= self.high:
+            if self._since is None:
+                self._since = now
+            if now - self._since >= self.hold_s and cur > floor and (self.cap is None or cur <= self.cap):
+                self.cap, self._last_step, self._since = cur - 1, now, None
+                self.reason = f"confidence: {self.ema:.2f} >= {self.high:g}, trying a cheaper level"
+            return self.cap
+        self._since = None
+        if self.ema <= self.low and self.cap is not None:
+            self.cap = None if self.cap + 1 >= ladder.full else self.cap + 1
+            self._last_step = now
+            self.reason = f"confidence: {self.ema:.2f} <= {self.low:g}, giving levels back"
         return self.cap

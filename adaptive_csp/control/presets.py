@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from adaptive_csp.control.battery import BatteryGovernor
 from adaptive_csp.control.compose import GovernedPolicy
 from adaptive_csp.control.config import PolicyConfig
-from adaptive_csp.control.governors import ContentionGovernor, Governor, StaticCap
+from adaptive_csp.control.governors import ConfidenceGovernor, ContentionGovernor, Governor, StaticCap
 from adaptive_csp.control.ladder import HysteresisLadder
 from adaptive_csp.control.latency import LatencyGovernor
 from adaptive_csp.control.policy import Policy
@@ -94,7 +94,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
             out[head] = _merge(sub if isinstance(sub, dict) else {}, {rest: v})
         elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)
-        elif v is None and k in ("thermal", "latency", "battery", "contention"):
+        elif v is None and k in ("thermal", "latency", "battery", "contention", "confidence"):
             out.pop(k, None)
         else:
             out[k] = v
@@ -147,6 +147,9 @@ def build_policy(cfg: PolicyConfig) -> GovernedPolicy:
     c = cfg.contention
     if c is not None and c.enabled:
         govs.append(ContentionGovernor(c.pressure_high, c.pressure_low, c.util_high, c.util_low, c.step_s))
+    k = cfg.confidence
+    if k is not None and k.enabled:
+        govs.append(ConfidenceGovernor(k.high, k.low, k.hold_s, k.alpha, k.floor_level))
     if cfg.max_cost < 1.0:
         govs.append(StaticCap(cfg.max_cost))
     lc = cfg.ladder
