@@ -8,8 +8,8 @@ Power is normalised: the full level costs 1.0 and level ``i`` costs ``ladder.rel
     full-level power the device can dissipate at T_control), ``k_po = SP/ΔT`` (overshoot, e < 0),
     ``k_pu = 2·SP/ΔT`` (undershoot), ``k_i = k_pu/10``, ``k_d = 0``, ``ΔT = T_control − T_switch_on``.
     Below T_switch_on the governor is off and its integral reset, as in IPA.  Anti-windup: the integral
-    term is clamped to ±SP and does not grow while the budget is saturated in the error's direction.
-    The proportional error uses a forecast ``T + max(0, slope)·forecast_s`` where the slope is the
+    term is clamped to ±SP and does not grow while the budget is saturated in the error's direction;
+    Σe integrates over the actual sample spacing (≤ 10·``sample_s`` per sample).  The proportional error uses a forecast ``T + max(0, slope)·forecast_s`` where the slope is the
     least-squares slope over ≤ 30 one-second samples (ADPF thermal headroom).  Updates only on a new
     sensor sample at most once per ``sample_s`` (never faster than the sensor updates).
 :class:`ThermalStepWise` (step_wise)
@@ -41,6 +41,7 @@ class _Thermal(Governor):
         self.sample_s = float(sample_s)
         self.slope = Slope(forecast_samples)
         self._ts = -float("inf")
+        self.dt = self.sample_s
 
     def reset(self) -> None:
         super().reset()
@@ -51,6 +52,8 @@ class _Thermal(Governor):
         ts = readings.timestamp
         if ts - self._ts < self.sample_s * 0.999:  # not a new sample yet: keep the last bound
             return self.cap
+        # integrate over the real sample spacing, bounded so a long gap cannot wind the integral up
+        self.dt = min(ts - self._ts, 10.0 * self.sample_s) if self._ts > -float("inf") else self.sample_s
         self._ts = ts
         t = readings.temperature_c
         if t is None:
@@ -104,7 +107,7 @@ class ThermalPI(_Thermal):
         budget = p_part + self.k_i * self.integral
         lo = ladder.costs[0]
         if not ((budget >= 1.0 and e > 0) or (budget <= lo and e < 0)):  # anti-windup
-            self.integral += e * self.sample_s
+            self.integral += e * self.dt
             lim = self.sp / self.k_i if self.k_i > 0 else 0.0
             self.integral = max(-lim, min(lim, self.integral))
             budget = p_part + self.k_i * self.integral
