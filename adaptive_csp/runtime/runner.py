@@ -233,6 +233,11 @@ class AdaptiveRunner:
         return self._level
 
     @property
+    def policy_level(self) -> int:
+        """The policy's last choice (the resource cap; ``level`` is lower when content demand lowered it)."""
+        return self._policy_level
+
+    @property
     def sensors(self) -> Any:
         return self._sensors
 
