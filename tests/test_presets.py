@@ -290,3 +290,27 @@ def test_built_wheel_contains_the_presets(tmp_path):
     (whl,) = (tmp_path / "whl").glob("*.whl")
     names = set(zipfile.ZipFile(whl).namelist())
     assert {f"adaptive_csp/policies/{p}.toml" for p in PRESETS} <= names
+
+
+@pytest.mark.parametrize("name", ["thermal", "balanced", "battery"])
+def test_closed_loop_thermal_pi_holds_control_temperature(name):
+    """Lumped RC node (C·dT/dt = P − (T − T_amb)/R, τ = 60 s): at full power it would reach 100 °C."""
+    p = get_policy(name)
+    control = p.config.thermal.control_c
+    temp, level, dt, hist = 25.0, FULL, 0.5, []
+    for k in range(3600):
+        t = k * dt
+        level = p.decide(Readings_(t, temp), RuntimeStats(now=t, level=level), LADDER).level
+        power = 75.0 * (0.15 + 0.85 * LADDER.relative_cost(level))
+        temp += dt / 60.0 * (25.0 + power - temp)
+        hist.append((t, level, temp))
+    late = hist[len(hist) // 2:]
+    assert max(h[2] for h in hist) <= control + 3.0  # the forecast prevents overshoot
+    assert abs(sum(h[2] for h in late) / len(late) - control) <= 2.0  # and it uses the headroom
+    assert switches(late) <= len(late) * dt / 15.0  # duty-cycling between rungs, not chattering
+
+
+def Readings_(t, temp):
+    from adaptive_csp.sensors import Readings
+
+    return Readings(timestamp=t, temperature_c=temp)
