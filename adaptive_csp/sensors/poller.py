@@ -127,7 +127,10 @@ class SensorPoller:
     def _run(self) -> None:
         nxt = self.clock()
         while not self._stop.is_set():
-            self.poll_once()
+            try:
+                self.poll_once()
+            except Exception as e:  # noqa: BLE001 - defensive: the thread must outlive any bug
+                self._fault(f"poller:{type(e).__name__}", "sensor poller %s: %s", self.name, e)
             self._first.set()
             nxt += self.period
             now = self.clock()
