@@ -12,6 +12,7 @@ Prints a Markdown table (README material).
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import random
 import statistics
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=3000)
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)  # the sleepy source's expected "pending" fault is not news
     readings, stats = scenario(args.frames)
     for name in PRESETS:  # warm-up
         time_policy(name, readings[:300], stats[:300], 1)
