@@ -268,3 +268,21 @@ def test_plug_events_and_traces():
     assert soc[-1] < soc[(t > 890) & (t < 900)].max()
     assert r.battery_life_s is None  # plugged in at some point: no projection
     assert r.trace["ambient_c"][-1] == pytest.approx(40.0, abs=0.1)
+
+
+def test_out_of_range_level_is_clamped_like_the_runner():
+    class TooHigh(Policy):
+        name = "too-high"
+
+        def decide(self, readings, stats, ladder):
+            return Decision(99, "oops")
+
+    r = simulate(TooHigh(), small_scenario(duration_s=30.0), ladder=LADDER)
+    assert r.policy_errors == 0 and set(np.unique(r.trace["level"])) == {LADDER.full}
+
+
+def test_policy_sees_a_rolling_latency_window():
+    pol = Recorder()
+    simulate(pol, small_scenario(duration_s=60.0), ladder=LADDER)
+    sizes = [len(s.latencies_ms) for _, s in pol.calls]
+    assert sizes[0] == 0 and max(sizes) == 120 and sizes == sorted(sizes)

@@ -7,9 +7,12 @@
   proportional rule).  See FACTS.md "Governor and thermal reference constants".
 * ``unity``: an indexer in the style of Unity Adaptive Performance: a thermal tracker (thermal level from
   temperature, warning/throttling thresholds, least-squares trend) and a performance tracker (frame-time
-  overrun averaged over 120 samples: ≥ 15 % decrease, ≥ 30 % fast decrease) vote; the level moves one
-  step at a time, then waits 10 s (thermal) / 4 s (performance) before the next action, halved after a fast
-  decrease; with no pressure it raises one step per thermal delay.
+  overrun averaged: ≥ 15 % decrease, ≥ 30 % fast decrease) vote; the level moves one step at a time,
+  then waits 10 s (thermal) / 4 s (performance) before the next action, halved after a fast decrease;
+  with no pressure it raises one step per thermal delay.  Unity averages 120 per-frame samples (4 s at
+  30 fps); here each decision adds one sample (the mean of the newest 8 latencies of the rolling window)
+  and the average runs over the last ``perf_window_s`` = 4 s, so the baseline behaves the same whether it
+  is called per frame (the runner) or per 0.5 s tick (the simulator).
 
 All take time only from ``RuntimeStats.now``; ``BASELINES`` maps names to factories accepting overrides.
 """
@@ -112,7 +115,8 @@ class UnityIndexer(Policy):
         t_throttle_c: float = 80.0,
         trend_window_s: float = 30.0,
         trend_scale_c_per_s: float = 1.0,
-        samples: int = 120,
+        perf_window_s: float = 4.0,
+        frame_time_samples: int = 8,
         target_ms: float | None = None,
     ):
         if not t_warning_c < t_throttle_c:
@@ -123,7 +127,8 @@ class UnityIndexer(Policy):
         self.t_throttle = float(t_throttle_c)
         self.trend_window = float(trend_window_s)
         self.trend_scale = float(trend_scale_c_per_s)
-        self.samples = int(samples)
+        self.perf_window = float(perf_window_s)
+        self.frame_time_samples = max(1, int(frame_time_samples))
         self.target_ms = target_ms
         self.safe_level = 0
         self.reset()
@@ -131,7 +136,7 @@ class UnityIndexer(Policy):
     def reset(self) -> None:
         self._level: int | None = None
         self._temps: deque[tuple[float, float]] = deque()
-        self._overrun: deque[float] = deque(maxlen=self.samples)
+        self._overrun: deque[tuple[float, float]] = deque()
         self._last_now: float | None = None
         self._wait = self.thermal_delay
 
@@ -173,12 +178,15 @@ class UnityIndexer(Policy):
 
     def _performance_action(self, stats: RuntimeStats) -> str:
         target = self.target_ms or stats.deadline_ms
-        if target and stats.latencies_ms:
-            for ms in stats.latencies_ms:
-                self._overrun.append(ms / target - 1.0)
+        lat = stats.latencies_ms
+        if target and lat:
+            newest = lat[-self.frame_time_samples :]
+            self._overrun.append((stats.now, sum(newest) / len(newest) / target - 1.0))
+        while self._overrun and self._overrun[0][0] < stats.now - self.perf_window:
+            self._overrun.popleft()
         if not self._overrun:
             return STALE
-        trend = sum(self._overrun) / len(self._overrun)
+        trend = sum(v for _, v in self._overrun) / len(self._overrun)
         if trend >= 0.30:
             return FAST_DECREASE
         if trend >= 0.15:

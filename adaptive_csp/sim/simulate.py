@@ -5,9 +5,14 @@ How the loop behaves (the same way :class:`~adaptive_csp.AdaptiveRunner` does on
 * Time advances in **decision ticks** of ``scenario.decision_interval_s`` (0.5 s by default).  At the
   start of each tick the simulated sensor values (temperature, battery, plug state, power, CPU
   utilisation) are written into a sensor source at the simulated time, the runtime's policy object is
-  asked once for a :class:`Decision` (``RuntimeStats.now`` is the simulated clock; ``latencies_ms`` are the
-  last frames' latencies), and the level / frequency hold for the tick.  Nothing sleeps and no wall clock
-  is read inside the loop.
+  asked once for a :class:`Decision` (``RuntimeStats.now`` is the simulated clock; ``latencies_ms`` is the
+  rolling window of the last 120 frame latencies, oldest first, as the runner passes it), and the level /
+  frequency hold for the tick.  Nothing sleeps and no wall clock is read inside the loop.
+  The runner asks its policy on every frame, but its sensor snapshot only changes at the poller's rate
+  (2 Hz by default): deciding once per 0.5 s tick is the same decision stream at sensor resolution,
+  without ~30 policy calls per second of simulated time.  Set ``decision_interval_s = 1/fps`` in a
+  scenario for per-frame decisions (slower to simulate).  An out-of-range level is clamped and a policy
+  exception falls back to the safe level, as in the runner.
 * Frames arrive at the scenario's rate (uniformly spaced or Poisson).  The runner processes the newest
   frame when free: when one inference takes longer than the frame interval, excess frames are **dropped**
   (and counted as deadline misses).  Each processed frame's latency is the tick's service time
@@ -20,6 +25,7 @@ How the loop behaves (the same way :class:`~adaptive_csp.AdaptiveRunner` does on
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +43,7 @@ from adaptive_csp.sim.thermal import ThermalModel
 
 __all__ = ["simulate", "SimResult", "resolve_policy", "resolve_ladder", "SensorFeed"]
 
-RECENT_FRAMES = 32  # latencies handed to the policy per decision
+LATENCY_WINDOW = 120  # latencies handed to the policy: a rolling window, oldest first (the runner's default)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -331,6 +337,7 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
     last_power = idle
     last_util = 0.0
     last_own = 0.0
+    window: deque[float] = deque(maxlen=LATENCY_WINDOW)
     recent: tuple[float, ...] = ()
     slots = 0.0
     j = 0  # next jitter index (processed frames)
@@ -379,7 +386,10 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
         )
         try:
             dec: Decision = pol.decide(readings, stats, lad)
-            new_level = lad.index(dec.level)
+            new_level = dec.level
+            if isinstance(new_level, bool) or not isinstance(new_level, (int, np.integer)):
+                raise TypeError(f"level {new_level!r} is not an int")
+            new_level = lad.clamp(new_level)  # the runner clamps an out-of-range level
             if dec.frequency is not None:
                 f_req = dev.snap_frequency(dec.frequency)
         except Exception:  # noqa: BLE001 - the runner falls back to the safe level, so does the sim
@@ -427,15 +437,14 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
         if t_new > max_t:
             max_t = t_new
         if n_proc:
-            m = n_proc if n_proc < RECENT_FRAMES else RECENT_FRAMES
+            m = n_proc if n_proc < LATENCY_WINDOW else LATENCY_WINDOW
             s_ms = svc * 1000.0
-            recent = tuple([s_ms * x for x in jit_list[j + n_proc - m : j + n_proc]])
+            window.extend([s_ms * x for x in jit_list[j + n_proc - m : j + n_proc]])
+            recent = tuple(window)
             j += n_proc
             if has_acc:
                 acc_sum += accs[level] * n_proc
             lvl_sum += level * n_proc
-        else:
-            recent = ()
         last_power = power
         last_own = 100.0 * busy * (1.0 - u)
         last_util = 100.0 * min(1.0, u + busy * (1.0 - u))
