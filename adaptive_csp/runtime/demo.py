@@ -143,7 +143,7 @@ def simulate(a: argparse.Namespace) -> int:
     status = Status(frames, a.quiet)
     hist: dict[str, list] = {k: [] for k in ("t", "level", "cap", "battery", "temp", "acc", "power")}
     correct = scored = 0
-    energy_full_j = 0.0
+    energy_full_j, start_pct = 0.0, battery.percent
     t0 = time.perf_counter()
     with runner:
         for i, fr in enumerate(belt.frames(frames)):
@@ -171,11 +171,9 @@ def simulate(a: argparse.Namespace) -> int:
                 print(f"\nbattery empty after {i + 1} frames", file=sys.stderr)
                 break
         stats = runner.stats()
-        if a.telemetry:
-            _export(runner, a.telemetry)
     status.done()
     wall = time.perf_counter() - t0
-    used_j = (hist["battery"][0] - hist["battery"][-1]) / 100.0 * cap_wh * 3600.0 if hist["t"] else 0.0
+    used_j = (start_pct - battery.percent) / 100.0 * cap_wh * 3600.0
     print(f"demo summary: policy {runner.policy.name}, {stats['calls']} frames in {wall:.1f} s "
           f"({stats['calls'] / max(wall, 1e-9):.0f} fps on this CPU); simulated {dc.name}, "
           f"{hist['t'][-1] / 60:.0f} min at {a.fps:g} fps, ambient {a.ambient:g} °C")
@@ -184,12 +182,14 @@ def simulate(a: argparse.Namespace) -> int:
           + ("  [placeholder weights]" if "PLACEHOLDER" in str(model.meta.get("note", "")) else ""))
     print("  levels used: " + ", ".join(f"{lv}: {n}" for lv, n in stats["per_level"].items())
           + f"; switches {stats['switches']}")
-    print(f"  battery {hist['battery'][0]:.1f}% -> {battery.percent:.1f}% of {cap_wh:.2f} Wh; energy "
+    print(f"  battery {start_pct:.1f}% -> {battery.percent:.1f}% of {cap_wh:.2f} Wh; energy "
           f"{used_j / 3600:.3f} Wh vs {energy_full_j / 3600:.3f} Wh at the full level throughout "
           f"({100 * (1 - used_j / energy_full_j):+.0f}% saved)" if energy_full_j else "")
     print(f"  temperature max {max(hist['temp']):.1f} °C, final {thermal.temperature_c:.1f} °C "
           f"(throttling above {dc.t_trip_c:g} °C)")
     print(f"  latency on this CPU: p50 {stats['p50_ms']:.2f} ms, p95 {stats['p95_ms']:.2f} ms")
+    if a.telemetry:
+        _export(runner, a.telemetry)
     if not a.no_plot:
         _plot(a.plot, hist, [("level", "level (cap dotted)"), ("battery", "battery %"), ("temp", "temperature °C"),
                              ("acc", "running accuracy")], f"adaptive-csp demo: policy {runner.policy.name}",
