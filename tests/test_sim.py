@@ -286,3 +286,22 @@ def test_policy_sees_a_rolling_latency_window():
     simulate(pol, small_scenario(duration_s=60.0), ladder=LADDER)
     sizes = [len(s.latencies_ms) for _, s in pol.calls]
     assert sizes[0] == 0 and max(sizes) == 120 and sizes == sorted(sizes)
+
+
+def test_battery_energy_conservation_property():
+    hyp = pytest.importorskip("hypothesis")
+    st_ = hyp.strategies
+
+    @hyp.settings(max_examples=60, deadline=None)
+    @hyp.given(st_.lists(st_.tuples(st_.floats(0.0, 20.0), st_.floats(0.01, 60.0)), min_size=1, max_size=40))
+    def check(steps):
+        b = Battery(capacity_wh=0.2)
+        supplied = 0.0
+        for p, dt in steps:
+            ran = b.drain(p, dt)
+            assert 0.0 <= ran <= dt
+            supplied += p * ran
+        assert (1.0 - b.soc) * 0.2 * 3600.0 == pytest.approx(supplied, rel=1e-9, abs=1e-9)
+        assert b.delivered_j == pytest.approx(supplied, rel=1e-12, abs=1e-12)
+
+    check()
