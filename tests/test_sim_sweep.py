@@ -76,9 +76,11 @@ def test_compare_cli_table_and_csv(tmp_path, capsys):
     lad.write_text(LADDER.to_json())
     out_csv = tmp_path / "c.csv"
     rc = compare_main(["--policies", "static-max,static-min", "--scenarios", "hot-car,factory", "--ladder",
-                       str(lad), "--duration", "300", "--backend", "serial", "--csv", str(out_csv), "--quiet"])  # fmt: skip
+                       str(lad), "--duration", "300", "--backend", "serial", "--csv", str(out_csv), "--quiet",
+                       "--pivot", "time_above_tcrit_s"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
     assert "| scenario | policy |" in out and out.count("| hot-car |") == 2
+    assert "| time_above_tcrit_s | hot-car | factory |" in out
     rows = list(csv.DictReader(out_csv.open()))
     assert len(rows) == 4 and {"policy", "scenario", "energy_j", "p95_latency_ms"} <= set(rows[0])

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["simulate_main", "compare_main", "markdown_table", "default_policies"]
+__all__ = ["simulate_main", "compare_main", "markdown_table", "pivot_table", "default_policies"]
 
 BASELINE_NAMES = ["static-max", "static-min", "ondemand", "unity"]
 
@@ -138,6 +138,29 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def pivot_table(rows: list[dict[str, Any]], metric: str) -> str:
+    """Policy rows × scenario columns for one summary field (the first seed's value per cell)."""
+    if rows and metric not in rows[0]:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(rows[0])}")
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    cell: dict[tuple[str, str], Any] = {}
+    for r in rows:
+        cell.setdefault((r["label"], r["scenario"]), r[metric])
+
+    def fmt(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.4g}" if math.isfinite(v) else "inf"
+        return str(v)
+
+    lines = [f"| {metric} | " + " | ".join(scenarios) + " |", "|" + "---|" * (len(scenarios) + 1)]
+    for lab in labels:
+        lines.append(f"| {lab} | " + " | ".join(fmt(cell.get((lab, s))) for s in scenarios) + " |")
+    return "\n".join(lines)
+
+
 def compare_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="adaptive-csp compare", description="Policy x scenario comparison.")
     ap.add_argument("--policies", help="comma-separated (default: registered presets + the four baselines)")
@@ -151,6 +174,7 @@ def compare_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--ray-address", help="join this Ray cluster (default: RAY_ADDRESS or a local Ray)")
     ap.add_argument("--csv", help="write every summary field as CSV here")
+    ap.add_argument("--pivot", metavar="METRIC", help="also print policy x scenario for one summary field")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     from adaptive_csp.sim.scenario import ScenarioError, list_scenarios, load_scenario
@@ -169,6 +193,11 @@ def compare_main(argv: list[str] | None = None) -> int:
     except (ScenarioError, ValueError, RuntimeError, TypeError, KeyError) as e:
         return _err(str(e))
     print(markdown_table(rows))
+    if a.pivot:
+        try:
+            print("\n" + pivot_table(rows, a.pivot))
+        except ValueError as e:
+            return _err(str(e))
     if a.csv:
         keys = list(rows[0].keys())
         with open(a.csv, "w", newline="") as fh:
