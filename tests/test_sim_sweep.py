@@ -80,7 +80,7 @@ def test_compare_cli_table_and_csv(tmp_path, capsys):
                        "--pivot", "time_above_tcrit_s"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
-    assert "| scenario | policy |" in out and out.count("| hot-car |") == 2
+    assert "| scenario | policy |" in out and out.count("\n| hot-car |") == 2
     assert "| time_above_tcrit_s | hot-car | factory |" in out
     rows = list(csv.DictReader(out_csv.open()))
     assert len(rows) == 4 and {"policy", "scenario", "energy_j", "p95_latency_ms"} <= set(rows[0])
