@@ -1,7 +1,23 @@
-"""adaptive-csp: one elastic CSP network whose compute is chosen per call by a resource-aware policy."""
+"""adaptive-csp: one elastic CSP network whose compute is chosen per call by a resource-aware policy.
 
+>>> import adaptive_csp as ac
+>>> runner = ac.AdaptiveRunner(ac.pretrained(), policy="battery")   # doctest: +SKIP
+>>> pred = runner.infer(frame)                                        # doctest: +SKIP
+"""
+
+from adaptive_csp.control import get_policy, register_policy
+from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
 from adaptive_csp.levels import Level, LevelLadder, Rung, StageLevel
+from adaptive_csp.models import create_model, list_models
+from adaptive_csp.models.pretrained import load_model, pretrained, save_model
+from adaptive_csp.runtime import AdaptiveRunner, Prediction
+from adaptive_csp.sensors import Readings, make_source
+from adaptive_csp.sim import simulate
 
 __version__ = "0.1.0"
 
-__all__ = ["Level", "LevelLadder", "Rung", "StageLevel", "__version__"]
+__all__ = [
+    "AdaptiveRunner", "Prediction", "create_model", "list_models", "pretrained", "load_model", "save_model",
+    "simulate", "get_policy", "register_policy", "Policy", "Decision", "RuntimeStats", "Level", "LevelLadder",
+    "Rung", "StageLevel", "Readings", "make_source", "__version__",
+]

@@ -1,0 +1,134 @@
+"""Test accuracy of the shipped model at every ladder level, shared vs individually trained weights,
+and CSP vs its plain counterpart.  Usage::
+
+    python benchmarks/accuracy.py [--runs runs] [--write-metadata]
+
+Needs the Debian package ``dataset-fashion-mnist`` (test set) and, for the baseline rows, the
+checkpoints written by the training commands printed below (same recipe and epochs as the shipped
+model).  ``--write-metadata`` stores each rung's test accuracy in the shipped model's JSON (after the
+ladder was chosen on the validation split; the test set never selects anything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import interleaved_medians, reexec_with_malloc_tunables  # noqa: E402
+
+reexec_with_malloc_tunables()
+
+import torch  # noqa: E402
+
+from adaptive_csp.data.fashion_mnist import load_split  # noqa: E402
+from adaptive_csp.levels import Level, LevelLadder, Rung  # noqa: E402
+from adaptive_csp.models.pretrained import ASSETS, DEFAULT_MODEL, load_model, pretrained, save_model  # noqa: E402
+from adaptive_csp.train.sandwich import evaluate  # noqa: E402
+
+BASELINES = {  # name -> (level, training command)
+    "static_cheap": ("[[0.5,0],[0.5,0],[0.5,0]]", "--static-level '[[0.5,0],[0.5,0],[0.5,0]]'"),
+    "static_mid": ("[[0.5,1],[0.5,1],[0.5,1]]", "--static-level '[[0.5,1],[0.5,1],[0.5,1]]'"),
+    "static_full": ("[[0.5,3],[0.5,3],[0.5,3]]", "--static-level '[[0.5,3],[0.5,3],[0.5,3]]'"),
+}
+
+
+def _load(runs: Path, name: str):
+    path = runs / name / "model.safetensors"
+    if not path.exists():
+        return None
+    return load_model(path)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", default="runs", help="folder with the baseline checkpoints")
+    p.add_argument("--write-metadata", action="store_true")
+    p.add_argument("--threads", type=int, default=None)
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    runs = Path(a.runs)
+    test, train = load_split("test"), load_split("train")
+    model = pretrained()
+    epochs = model.meta["train"]["cfg"]["epochs"]
+    n = len(model.levels)
+    x1 = torch.randn(1, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    x32 = torch.randn(32, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    model.prepare()
+    with torch.inference_mode():
+        b1 = interleaved_medians([lambda i=i: model(x1, i) for i in range(n)], 9, 20)
+        b32 = interleaved_medians([lambda i=i: model(x32, i) for i in range(n)], 7, 5)
+    accs = [evaluate(model, test, i) for i in range(n)]
+    print(f"### Shipped model `{DEFAULT_MODEL}` — Fashion-MNIST test set (10 000 images), "
+          f"{torch.get_num_threads()} threads")
+    print("| rung | level | MACs (M) | b1 ms | b32 ms | b32 vs full | val acc % | test acc % |")
+    print("|---|---|---|---|---|---|---|---|")
+    for i, r in enumerate(model.levels.rungs):
+        print(f"| {i} | `{r.level.key}` | {r.macs / 1e6:.2f} | {b1[i]:.3f} | {b32[i]:.2f} | {b32[i] / b32[-1]:.3f} | "
+              f"{100 * r.accuracy:.2f} | {100 * accs[i]:.2f} |")
+
+    print(f"\n### Shared weights vs individually trained (same recipe, {epochs} epochs each)")
+    print("| level | on ladder | shared % | individual % | shared − individual |")
+    print("|---|---|---|---|---|")
+    calib_idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(1234))[:2048]
+    calib = [train.normalized(calib_idx[i:i + 256]).contiguous(memory_format=torch.channels_last)
+             for i in range(0, 2048, 256)]
+    gaps = {}
+    for name, (lv_json, cmd) in BASELINES.items():
+        lv = Level.from_list(json.loads(lv_json))
+        on = lv in list(model.levels)
+        if not on and lv.key not in model.bn_stats:
+            model.calibrate_bn([lv], calib)
+        shared = evaluate(model, test, lv)
+        base = _load(runs, name)
+        if base is None:
+            print(f"| `{lv.key}` | {'yes' if on else 'no'} | {100 * shared:.2f} | not trained: "
+                  f"`adaptive-csp train --out {runs}/{name} --epochs {epochs} {cmd}` | |")
+            continue
+        ind = evaluate(base, test, lv)
+        gaps[name] = shared - ind
+        print(f"| `{lv.key}` | {'yes' if on else 'no'} | {100 * shared:.2f} | {100 * ind:.2f} | "
+              f"{100 * (shared - ind):+.2f} |")
+
+    print("\n### CSP vs plain counterpart (full level, trained alone with the same recipe)")
+    print("| model | MACs (M) | params (k) | test acc % |")
+    print("|---|---|---|---|")
+    rows = []
+    for name in ("static_full", "plain_small"):
+        m = _load(runs, name)
+        if m is None:
+            print(f"| {name} | | | not trained |")
+            continue
+        full = m.full_level()
+        rows.append((m.macs(full), m.params(full), evaluate(m, test, full)))
+        print(f"| {m.cfg.name} ({name}) | {rows[-1][0] / 1e6:.2f} | {rows[-1][1] / 1e3:.0f} | {100 * rows[-1][2]:.2f} |")
+
+    print("\n### Targets")
+    full_acc, cheap_acc = accs[-1], accs[0]
+    cheap_lat = b32[0] / b32[-1]
+    print(f"- full level ≥ 94.0 %: {'MET' if full_acc >= 0.94 else 'MISSED'} ({100 * full_acc:.2f} %)")
+    print(f"- cheapest ≥ 91.0 % at ≤ 0.30× full latency (b32): "
+          f"{'MET' if cheap_acc >= 0.91 and cheap_lat <= 0.30 else 'MISSED'} ({100 * cheap_acc:.2f} %, {cheap_lat:.3f}×)")
+    if gaps:
+        worst = min(gaps.values())
+        print(f"- shared within 1.0 point of individual at each level: {'MET' if worst >= -0.01 else 'MISSED'} "
+              f"(worst {100 * worst:+.2f})")
+    if len(rows) == 2:
+        (mc, _, ac), (mp, _, ap) = rows
+        print(f"- CSP ≥ 20 % fewer MACs at ≤ 0.5 point lower accuracy than plain: "
+              f"{'MET' if mc <= 0.8 * mp and ac >= ap - 0.005 else 'MISSED'} "
+              f"({100 * (1 - mc / mp):.1f} % fewer MACs, {100 * (ac - ap):+.2f} points)")
+
+    if a.write_metadata:
+        fresh = pretrained()
+        fresh.levels = LevelLadder(Rung(**{**r.__dict__, "extra": {**r.extra, "test_accuracy": accs[i]}})
+                                   for i, r in enumerate(fresh.levels.rungs))
+        save_model(fresh, ASSETS / DEFAULT_MODEL)
+        print(f"\nwrote test accuracies into {ASSETS / DEFAULT_MODEL}.json")
+
+
+if __name__ == "__main__":
+    main()
