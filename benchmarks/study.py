@@ -1,0 +1,350 @@
+"""The power-aware study (issue #7): CSP with int8, structured pruning and DVFS, alone and combined.
+
+Usage: ``python benchmarks/study.py [--quick] [--threads 2] [--json runs/study.json]``
+
+Prints the README's study table on Fashion-MNIST and this CPU:
+
+* plain net and CSP (each trained alone at its full size), each fp32, + int8 (torch.ao FX, x86, calibrated
+  on 512 validation images), + structured pruning (50 % of the channels of every prunable group removed
+  by L1 importance, then KD fine-tuning: ``--ft-epochs`` × ``--ft-images`` training images), + DVFS
+  (the joint policy choosing the frequency for the fixed model);
+* the shared-weight CSP's full level, and its adaptive ladder under the ``battery`` preset in the
+  ``drone`` scenario, without and with DVFS (the joint (level, frequency) policy), and with the int8 rungs
+  that are Pareto-better on this device (validation accuracy, batch-1 latency).
+
+Columns: test top-1 (10 000 images; adaptive rows: frame-weighted over the levels the policy ran),
+MACs, parameters, serialised size, median latency at batch 1 and 32 on this CPU (interleaved, warm,
+``--threads`` threads), energy per inference from the simulator's device model (the drone's device
+class at the frequency used; whole board, idle floor included), and the drone run's battery life and
+deadline misses.  Every row runs the same drone: the work per frame is fixed so that the shared-weight
+CSP's full level keeps the board 70 % busy at f_max (the scenario's ``busy_at_full``), so a slower
+model is busier and can miss deadlines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import interleaved_medians, reexec_with_malloc_tunables  # noqa: E402
+
+reexec_with_malloc_tunables()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from adaptive_csp.data.fashion_mnist import DatasetNotFound, Split, load_sample, load_split  # noqa: E402
+from adaptive_csp.levels import Level, LevelLadder, Rung  # noqa: E402
+from adaptive_csp.models import create_model  # noqa: E402
+from adaptive_csp.models.pretrained import load_model, pretrained  # noqa: E402
+from adaptive_csp.nn.prune import count_params, finetune, prune_static  # noqa: E402
+from adaptive_csp.power import joint_policy  # noqa: E402
+from adaptive_csp.quant import INT8, install_int8, int8_ladder, module_bytes, quantize_static  # noqa: E402
+from adaptive_csp.sim import DeviceModel, load_scenario, simulate  # noqa: E402
+from adaptive_csp.sim.device import get_device_class  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CL = torch.channels_last
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --- inputs -------------------------------------------------------------------------------------------------
+def load_or(path: str, fallback, label: str):
+    p = Path(path)
+    if p.with_suffix(".safetensors").exists() or p.exists():
+        return load_model(p), f"{label} ({p})"
+    return fallback(), f"{label} (NOT TRAINED: {p} missing)"
+
+
+def splits(quick: bool) -> tuple[Split, Split, Split, str]:
+    try:
+        train, val, test = load_split("train"), load_split("val"), load_split("test")
+        note = "Fashion-MNIST: val 5 000 (calibration, selection), test 10 000 (reported)"
+    except DatasetNotFound:
+        s = load_sample()
+        train, val, test = s, Split(s.images[:500], s.labels[:500]), Split(s.images[500:], s.labels[500:])
+        note = "DATASET MISSING: shipped 1 000-image sample only (not comparable)"
+    if quick:
+        val = Split(val.images[:500], val.labels[:500])
+        test = Split(test.images[:1000], test.labels[:1000])
+        note += " [--quick: val 500, test 1 000]"
+    return train, val, test, note
+
+
+@torch.inference_mode()
+def accuracy(net, split: Split, bs: int = 500, channels_last: bool = True) -> float:
+    correct = 0
+    for i in range(0, len(split), bs):
+        x = split.normalized(slice(i, i + bs))
+        if channels_last:
+            x = x.contiguous(memory_format=CL)
+        correct += int((net(x).argmax(1) == split.labels[i:i + bs]).sum())
+    return correct / len(split)
+
+
+def macs_of(net) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        net(torch.zeros(1, 1, 28, 28))
+    return fc.get_total_flops() // 2
+
+
+class Entry:
+    """One module to measure: fp32 (channels_last weights and input) or int8 (contiguous input)."""
+
+    def __init__(self, name: str, net, *, int8: bool = False, macs: int | None = None,
+                 params: int | None = None):
+        self.name, self.int8 = name, int8
+        self.net = net if int8 else net.to(memory_format=CL)
+        self.macs = macs if macs is not None else macs_of(net)
+        self.params = params if params is not None else count_params(net)
+        self.bytes = module_bytes(net)
+        self.b1 = self.b32 = float("nan")
+        self.test = self.val = float("nan")
+
+    def x(self, bs: int) -> torch.Tensor:
+        x = torch.randn(bs, 1, 28, 28)
+        return x if self.int8 else x.contiguous(memory_format=CL)
+
+
+def time_all(entries: list[Entry], rounds: int, iters1: int, iters32: int) -> None:
+    for bs, iters, attr in ((1, iters1, "b1"), (32, iters32, "b32")):
+        xs = [e.x(bs) for e in entries]
+        with torch.inference_mode():
+            ms = interleaved_medians([lambda e=e, x=x: e.net(x) for e, x in zip(entries, xs, strict=True)],
+                                     rounds=rounds, iters=iters, warmup=max(5, iters))
+        for e, m in zip(entries, ms, strict=True):
+            setattr(e, attr, m)
+
+
+# --- simulation helpers ----------------------------------------------------------------------------------
+def one_rung(e: Entry, acc: float) -> LevelLadder:
+    return LevelLadder([Rung(level=Level([(1.0, 0)]), macs=e.macs, params=e.params, latency_ms=e.b1,
+                             latency_ms_b32=e.b32, accuracy=acc)])
+
+
+def sim_row(policy, ladder: LevelLadder, scn, device) -> dict:
+    r = simulate(policy=policy, scenario=scn, ladder=ladder, record=True)
+    tr = r.trace
+    dev = DeviceModel.from_ladder(ladder, device)  # one image per inference (no work scaling)
+    lv = tr["level"].astype(int)
+    f = tr["frequency"].astype(float)
+    n = tr["processed"].astype(float)
+    tot = max(1.0, n.sum())
+    e_inf = sum(dev.energy_j(int(a), float(b)) * c for a, b, c in zip(lv, f, n, strict=True)) / tot
+
+    def w(vals):
+        v = np.asarray([vals[i] for i in lv], dtype=float)
+        return float((v * n).sum() / tot)
+
+    rungs = ladder.rungs
+    return {
+        "policy": r.policy, "battery_h": (r.battery_life_s or float("nan")) / 3600.0,
+        "misses_pct": r.deadline_miss_pct, "accuracy": r.mean_accuracy, "energy_mj": 1000.0 * e_inf,
+        "macs": w([x.macs for x in rungs]), "b1": w([x.latency_ms for x in rungs]),
+        "b32": w([x.latency_ms_b32 for x in rungs]), "mean_f": float((f * n).sum() / tot),
+        "mean_level": r.mean_level, "level_switches": r.level_switches, "freq_switches": r.frequency_switches,
+        "p95_ms": r.p95_latency_ms, "energy_j": r.energy_j,
+    }
+
+
+# --- main ---------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small subsets, few repeats (smoke run)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--csp", default="runs/csp_small/model", help="shared-weight (sandwich) CSP checkpoint")
+    ap.add_argument("--csp-static", default="runs/static_full/model", help="CSP trained alone (full level)")
+    ap.add_argument("--plain", default="runs/plain_small/model", help="plain net trained alone")
+    ap.add_argument("--prune-ratio", type=float, default=0.5)
+    ap.add_argument("--ft-images", type=int, default=20000)
+    ap.add_argument("--ft-epochs", type=int, default=1)
+    ap.add_argument("--calib", type=int, default=512, help="validation images for int8 calibration")
+    ap.add_argument("--scenario", default="drone")
+    ap.add_argument("--policy", default="battery")
+    ap.add_argument("--json", default="runs/study.json")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    t_start = time.perf_counter()
+    if a.quick:
+        a.ft_images = min(a.ft_images, 2000)
+    train, val, test, data_note = splits(a.quick)
+    calib = [val.normalized(slice(i, min(a.calib, i + 128))) for i in range(0, min(a.calib, len(val)), 128)]
+
+    os_path = lambda p: str(ROOT / p) if not Path(p).is_absolute() else p  # noqa: E731
+    elastic, el_note = load_or(os_path(a.csp), pretrained, "shared-weight CSP")
+    csp_m, csp_note = load_or(os_path(a.csp_static), lambda: elastic, "CSP trained alone")
+    plain_m, plain_note = load_or(os_path(a.plain), lambda: create_model("plain_small").eval(), "plain")
+    for m in (elastic, csp_m, plain_m):
+        m.eval()
+    missing = [lv for lv in elastic.levels if lv.key not in elastic.bn_stats]
+    if missing and len(elastic.levels) > 1:
+        log(f"calibrating BN for {len(missing)} ladder levels without statistics")
+        elastic.calibrate_bn(missing, [train.normalized(slice(i, i + 256)) for i in range(0, 2048, 256)])
+
+    # -- static rows: fp32, int8, pruned -------------------------------------------------------------------
+    entries: dict[str, Entry] = {}
+    prune_info = {}
+    for tag, m in (("plain", plain_m), ("csp", csp_m)):
+        net = m.export(-1)
+        entries[f"{tag}"] = Entry(tag, net)
+        log(f"{tag}: int8 (FX, x86)")
+        q = quantize_static(net, calib)
+        entries[f"{tag}+int8"] = Entry(f"{tag}+int8", q, int8=True, macs=entries[tag].macs,
+                                       params=entries[tag].params)
+        log(f"{tag}: prune {a.prune_ratio:.0%} + fine-tune {a.ft_epochs} x {a.ft_images} images")
+        pruned, rep = prune_static(net, a.prune_ratio)
+        acc0 = accuracy(pruned, val)
+        ft = finetune(pruned, train, teacher=net, images=a.ft_images, epochs=a.ft_epochs)
+        prune_info[tag] = {"params_before": rep["params_before"], "params_after": rep["params_after"],
+                           "val_before_ft": acc0, "val_after_ft": accuracy(pruned, val), **ft}
+        entries[f"{tag}+prune"] = Entry(f"{tag}+prune", pruned)
+
+    # -- the ladder, fp32 and int8 per level -----------------------------------------------------------------
+    lad = elastic.levels
+    n = len(lad)
+    lv_fp, lv_q = [], []
+    for i in range(n):
+        net = elastic.export(i)
+        lv_fp.append(Entry(f"L{i}", net, macs=elastic.macs(i), params=elastic.params(i)))
+        lv_q.append(Entry(f"L{i}+int8", quantize_static(net, calib), int8=True, macs=lv_fp[-1].macs,
+                          params=lv_fp[-1].params))
+    log("int8 levels quantised; timing")
+    all_e = list(entries.values()) + lv_fp + lv_q
+    if a.quick:
+        time_all(all_e, rounds=3, iters1=5, iters32=2)
+    else:
+        time_all(all_e, rounds=9, iters1=20, iters32=4)
+    log("accuracy")
+    for e in all_e:
+        e.test = accuracy(e.net, test, channels_last=not e.int8)
+    for e in lv_fp + lv_q:
+        e.val = accuracy(e.net, val, channels_last=not e.int8)
+
+    # -- int8 rungs that are Pareto-better here --------------------------------------------------------------
+    def rung(i: int, e: Entry, acc: float) -> Rung:
+        return Rung(level=lad[i], macs=e.macs, params=e.params, latency_ms=e.b1, latency_ms_b32=e.b32,
+                    accuracy=acc, extra={"test_accuracy": e.test})
+
+    fp_val = [rung(i, e, e.val) for i, e in enumerate(lv_fp)]
+    q_val = [rung(i, e, e.val) for i, e in enumerate(lv_q)]
+    mixed = int8_ladder(fp_val, q_val)
+    joined = [r for r in mixed.rungs if r.extra.get("precision") == INT8]
+
+    def test_ladder(ld: LevelLadder) -> LevelLadder:  # same rungs, test accuracy for reporting
+        return LevelLadder(Rung(level=r.level, macs=r.macs, params=r.params, latency_ms=r.latency_ms,
+                                latency_ms_b32=r.latency_ms_b32, accuracy=r.extra["test_accuracy"],
+                                extra=r.extra) for r in ld.rungs)
+
+    fp_ladder = test_ladder(LevelLadder(fp_val))
+    q_ladder = test_ladder(mixed)
+    if joined:  # the runner runs them like any other level: install and check one
+        elastic.levels = mixed
+        install_int8(elastic, calib)
+        with torch.inference_mode():
+            k = next(i for i, r in enumerate(mixed.rungs) if r.extra.get("precision") == INT8)
+            assert getattr(elastic.prepared(k), "precision", None) == INT8
+
+    # -- drone simulation -------------------------------------------------------------------------------------
+    scn0 = load_scenario(a.scenario)
+    dc = get_device_class(scn0.device)
+    if scn0.thermal.r_k_per_w is not None:
+        dc = dc.with_(r_k_per_w=scn0.thermal.r_k_per_w)
+    full_s = lv_fp[-1].b1 * dc.latency_scale / 1000.0
+    work = scn0.work_per_frame(full_s) if scn0.busy_at_full else (scn0.inferences_per_frame or 1.0)
+    scn = scn0.with_(busy_at_full=None, inferences_per_frame=work)
+    log(f"simulating {a.scenario} ({scn0.device}), work per frame {work:.2f} inferences")
+    rows: list[dict] = []
+
+    def add(name: str, e: Entry | None, sim: dict, size: int, acc: float | None = None, **kw) -> None:
+        rows.append({
+            "name": name, "accuracy": acc if acc is not None else sim["accuracy"],
+            "macs": e.macs if e is not None else sim["macs"], "params": kw.get("params", e.params if e else None),
+            "bytes": size, "b1": e.b1 if e is not None else sim["b1"],
+            "b32": e.b32 if e is not None else sim["b32"], **{f"sim_{k}": v for k, v in sim.items()},
+        })
+
+    dvfs = lambda inner: joint_policy(inner, device=dc)  # noqa: E731
+    for tag, label in (("plain", "plain net"), ("csp", "CSP")):
+        for suffix, what in (("", ""), ("+int8", " + int8"), ("+prune", f" + pruning ({a.prune_ratio:.0%})")):
+            e = entries[tag + suffix]
+            add(f"{label}{what}", e, sim_row("static-max", one_rung(e, e.test), scn, dc), e.bytes, e.test)
+        e = entries[tag]
+        add(f"{label} + DVFS", e, sim_row(dvfs("static-max"), one_rung(e, e.test), scn, dc), e.bytes, e.test)
+    el_bytes = module_bytes(elastic)
+    e = lv_fp[-1]
+    add("shared-weight CSP, full level", e, sim_row("static-max", one_rung(e, e.test), scn, dc), el_bytes, e.test)
+    par = count_params(elastic)
+    add(f"adaptive ladder ({n} levels), {a.policy}", None, sim_row(a.policy, fp_ladder, scn, dc), el_bytes,
+        params=par)
+    add(f"adaptive ladder, {a.policy} + DVFS", None, sim_row(dvfs(a.policy), fp_ladder, scn, dc), el_bytes,
+        params=par)
+    if joined:
+        index = {lv: i for i, lv in enumerate(lad)}
+        qb = el_bytes + sum(lv_q[index[r.level]].bytes for r in joined)  # float weights + one module each
+        add(f"adaptive ladder + {len(joined)} int8 rungs, {a.policy} + DVFS", None,
+            sim_row(dvfs(a.policy), q_ladder, scn, dc), qb, params=par)
+
+    # -- print -------------------------------------------------------------------------------------------------
+    thr = torch.get_num_threads()
+    print(f"\n## Power-aware study — {data_note}; {thr} threads; int8: torch.ao FX (x86 backend)")
+    print(f"checkpoints: {plain_note}; {csp_note}; {el_note}")
+    print(f"drone: {scn0.description}; device model {dc.name} ({dc.assumptions}); work per frame fixed at "
+          f"{work:.2f} inferences (shared-weight CSP full level {100 * scn0.busy_at_full if scn0.busy_at_full else 0:.0f} % "
+          "busy at f_max)\n")
+    print("| configuration | top-1 % | MMACs | params k | size KB | b1 ms | b32 ms | mJ/inf | drone battery h "
+          "| drone misses % |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {100 * r['accuracy']:.2f} | {r['macs'] / 1e6:.1f} | {r['params'] / 1e3:.0f} | "
+              f"{r['bytes'] / 1024:.0f} | {r['b1']:.2f} | {r['b32']:.1f} | {r['sim_energy_mj']:.1f} | "
+              f"{r['sim_battery_h']:.2f} | {r['sim_misses_pct']:.2f} |")
+    print("\nmJ/inf: one inference on the drone's device class at the frequency the policy used (whole board, "
+          "idle floor included; adaptive rows: mean over processed frames). b1 / b32: median ms per batch on "
+          "this CPU at f_max; adaptive rows: frame-weighted over the levels run.")
+    print(f"\n### Ladder levels, fp32 vs int8 ({n} levels; int8 joins where ≥3 % faster at batch 1 and val "
+          "accuracy within 0.2 pt)")
+    print("| level | MMACs | fp32 b1 | int8 b1 | fp32 b32 | int8 b32 | fp32 val % | int8 val % | fp32 test % | "
+          "int8 test % | in ladder |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    chosen = {r.level: r.extra.get("precision", "fp32") for r in mixed.rungs}
+    for i, (f, q) in enumerate(zip(lv_fp, lv_q, strict=True)):
+        print(f"| {i} {lad[i].key} | {f.macs / 1e6:.1f} | {f.b1:.2f} | {q.b1:.2f} | {f.b32:.1f} | {q.b32:.1f} | "
+              f"{100 * f.val:.2f} | {100 * q.val:.2f} | {100 * f.test:.2f} | {100 * q.test:.2f} | "
+              f"{chosen.get(lad[i], '—')} |")
+    print("\n### Pruning")
+    for tag, p in prune_info.items():
+        print(f"- {tag}: params {p['params_before']:,} → {p['params_after']:,}; val {100 * p['val_before_ft']:.2f} % "
+              f"right after pruning → {100 * p['val_after_ft']:.2f} % after fine-tuning ({p['images']} images, "
+              f"{p['seconds']:.0f} s)")
+    print("\n### Simulation details")
+    for r in rows:
+        print(f"- {r['name']}: policy {r['sim_policy']}, mean level {r['sim_mean_level']:.2f}, mean f "
+              f"{r['sim_mean_f']:.2f}, level switches {r['sim_level_switches']}, frequency switches "
+              f"{r['sim_freq_switches']}, p95 {r['sim_p95_ms']:.1f} ms, energy {r['sim_energy_j']:.0f} J")
+    print(f"\n(total {time.perf_counter() - t_start:.0f} s)")
+    out = {"rows": rows, "prune": prune_info, "levels": [
+        {"level": lad[i].key, "fp32": vars_(f), "int8": vars_(q)} for i, (f, q) in enumerate(zip(lv_fp, lv_q, strict=True))
+    ], "mixed_ladder": mixed.to_dict(), "notes": [data_note, plain_note, csp_note, el_note], "threads": thr}
+    if a.json:
+        p = Path(os_path(a.json))
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(out, indent=1, default=float))
+    return out
+
+
+def vars_(e: Entry) -> dict:
+    return {k: getattr(e, k) for k in ("macs", "params", "bytes", "b1", "b32", "val", "test")}
+
+
+if __name__ == "__main__":
+    main()
