@@ -269,3 +269,17 @@ class ElasticNet(nn.Module):
 
     def rung(self, level: Level, **measured) -> Rung:
         return Rung(level=self.validate(level), macs=self.macs(level), params=self.params(level), **measured)
+
+    def install(self, level: int | Level, module: nn.Module) -> None:
+        """Run ``module`` for ``level`` on the prepared path (eval mode) instead of its exported StaticNet.
+
+        Meant for a module built from that level's export, e.g. its int8 conversion
+        (:func:`adaptive_csp.quant.install_int8`; prepacked int8 weights cannot be sliced, so one module per
+        level).  Cleared by :meth:`invalidate` — training, ``load_state_dict``, a new ladder — because it is
+        stale once the float weights change.
+        """
+        lv = self.resolve(level)
+        if self.features_only and not hasattr(module, "forward_features"):
+            raise ValueError("a features_only model needs a module with forward_features()")
+        with self._lock:
+            self._prepared[lv] = module
