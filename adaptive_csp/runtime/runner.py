@@ -56,13 +56,18 @@ class Prediction:
 
 
 class _NoSensors:
-    """``sensors=None``: a fresh empty snapshot per call (policies see every signal as absent)."""
+    """``sensors=None``: an empty snapshot (policies see every signal as absent), renewed every 0.25 s
+    so it is never stale — and, like a poller's, the same object between renewals (cheap telemetry)."""
 
     def __init__(self, clock: Callable[[], float]):
         self.clock = clock
+        self._r = Readings(timestamp=clock(), source="none")
 
     def latest(self) -> Readings:
-        return Readings(timestamp=self.clock(), source="none")
+        now = self.clock()
+        if not 0.0 <= now - self._r.timestamp < 0.25:
+            self._r = Readings(timestamp=now, source="none")
+        return self._r
 
 
 class AdaptiveRunner:
@@ -152,9 +157,10 @@ class AdaptiveRunner:
             x = x.to(self.device, non_blocking=True)
         with torch.inference_mode():
             logits = self.model(x, level) if self.elastic else self.model(x)
-            probs = torch.softmax(logits.float(), dim=1).cpu()
-            score_t, label_t = probs.max(dim=1)
-        scores, labels = score_t.tolist(), label_t.tolist()
+            probs = torch.softmax(logits.float(), dim=1)
+        pa = (probs if probs.device.type == "cpu" else probs.cpu()).numpy()
+        labels = pa.argmax(axis=1).tolist()
+        scores = pa.max(axis=1).tolist()
         lat = (time.perf_counter() - t0) * 1000.0
         with self._lock:
             self._lat.append(lat)
@@ -162,7 +168,6 @@ class AdaptiveRunner:
             if self.content is not None:
                 self.content.result(conf, level)
             self.telemetry.record(self.clock(), level, lat, reason, readings, len(labels))
-        pa = probs.numpy()
         pa.flags.writeable = False
         names = self.class_names
         out = [Prediction(lb, names[lb] if names and lb < len(names) else str(lb), sc, pa[i], level, lat, reason)
