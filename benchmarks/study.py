@@ -278,8 +278,10 @@ def main(argv: list[str] | None = None) -> dict:
         for suffix, what in (("", ""), ("+int8", " + int8"), ("+prune", f" + pruning ({a.prune_ratio:.0%})")):
             e = entries[tag + suffix]
             add(f"{label}{what}", e, sim_row("static-max", one_rung(e, e.test), scn, dc), e.bytes, e.test)
-        e = entries[tag]
-        add(f"{label} + DVFS", e, sim_row(dvfs("static-max"), one_rung(e, e.test), scn, dc), e.bytes, e.test)
+        for suffix, what in (("", ""), ("+prune", " + pruning")):
+            e = entries[tag + suffix]
+            add(f"{label}{what} + DVFS", e, sim_row(dvfs("static-max"), one_rung(e, e.test), scn, dc), e.bytes,
+                e.test)
     el_bytes = module_bytes(elastic)
     e = lv_fp[-1]
     add("shared-weight CSP, full level", e, sim_row("static-max", one_rung(e, e.test), scn, dc), el_bytes, e.test)

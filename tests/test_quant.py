@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adaptive_csp.data.fashion_mnist import load_sample
+from adaptive_csp.data.fashion_mnist import MEAN, STD, load_sample
 from adaptive_csp.levels import Level, LevelLadder, Rung
 from adaptive_csp.models import create_model
 from adaptive_csp.models.pretrained import pretrained
@@ -95,3 +95,22 @@ def test_int8_ladder_without_gain_is_unchanged():
     fp32 = [Rung(_lv(i), latency_ms=1.0 + i, accuracy=0.8 + 0.01 * i) for i in range(3)]
     int8 = [Rung(_lv(i), latency_ms=1.5 + i, accuracy=0.8 + 0.01 * i) for i in range(3)]
     assert int8_ladder(fp32, int8) == LevelLadder(fp32)
+
+
+def test_runner_runs_an_int8_rung(sample):
+    from adaptive_csp.runtime.runner import AdaptiveRunner
+
+    m = pretrained()
+    rungs = list(m.levels.rungs)
+    rungs[0] = Rung(level=rungs[0].level, extra={"precision": INT8})
+    m.levels = LevelLadder(rungs)
+    installed = install_int8(m, [sample[:128]])
+    q = installed[m.levels[0]]
+    img = load_sample().images[0, 0].numpy()  # one 28×28 uint8 frame
+    with AdaptiveRunner(m, policy="static-min", sensors=None) as runner:
+        pred = runner.infer(img)
+    assert pred.level == 0
+    with torch.inference_mode():
+        x = (torch.from_numpy(img).float()[None, None] / 255.0 - MEAN) / STD
+        ref = torch.softmax(q(x), 1)[0]
+    assert torch.allclose(torch.from_numpy(pred.probs.copy()), ref, atol=1e-5)
