@@ -82,6 +82,9 @@ class Preprocessor:
         self._mul_u8 = (inv * self.scale).astype(np.float32)
         self._mul_f = (inv * self.scale * 255.0).astype(np.float32)
         self._add = (-self.mean / self.std).reshape(-1, 1, 1).astype(np.float32)
+        self._grey = self.mode == "grey"
+        self._mul_u8_s, self._mul_f_s = np.float32(self._mul_u8.flat[0]), np.float32(self._mul_f.flat[0])
+        self._add_s = np.float32(self._add.flat[0])
 
     # public ------------------------------------------------------------------------------------------
     def __call__(self, frame: Any) -> tuple[torch.Tensor, bool]:
@@ -141,6 +144,13 @@ class Preprocessor:
             a = a[:, :, 0]
         if a.shape[0] != self.h or a.shape[1] != self.w:
             a = self._resize_np(a)
+        if a.ndim == 2 and self._grey:  # the common case: a few in-place ops on the small image
+            small = a.astype(np.float32)
+            if not is_u8:
+                self._check_range(small, where)
+            small *= self._mul_u8_s if is_u8 else self._mul_f_s
+            small += self._add_s
+            return small[None]
         small = a.astype(np.float32)
         if small.ndim == 2:
             small = small[None]
@@ -202,15 +212,19 @@ class Preprocessor:
         return F.interpolate(x, size=(self.h, self.w), mode="bilinear", align_corners=False)
 
     # shared ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_range(small: np.ndarray, where: str) -> None:
+        lo, hi = float(small.min()), float(small.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"{where}frame contains NaN or Inf")
+        if lo < -_TOL or hi > 1.0 + _TOL:
+            raise ValueError(f"{where}float frames must be in [0, 1], got values in [{lo:.4g}, {hi:.4g}] "
+                             "(pass uint8 for 0..255 data, or divide by 255)")
+
     def _finish(self, small: np.ndarray, is_u8: bool, where: str) -> np.ndarray:
         """``small``: float32 C×h×w in RGB(A) order, 0..255 (uint8 source) or 0..1 → normalised C'×h×w."""
         if not is_u8:
-            lo, hi = float(small.min()), float(small.max())
-            if not (np.isfinite(lo) and np.isfinite(hi)):
-                raise ValueError(f"{where}frame contains NaN or Inf")
-            if lo < -_TOL or hi > 1.0 + _TOL:
-                raise ValueError(f"{where}float frames must be in [0, 1], got values in [{lo:.4g}, {hi:.4g}] "
-                                 "(pass uint8 for 0..255 data, or divide by 255)")
+            self._check_range(small, where)
         c = small.shape[0]
         if c == 4:
             small = small[:3]

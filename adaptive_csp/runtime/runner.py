@@ -17,6 +17,7 @@ policy's safe level (or the clamped level) with reason ``fault:...``, logged onc
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -53,6 +54,27 @@ class Prediction:
     latency_ms: float  # this infer call: preprocess + decide + forward + softmax (the whole batch)
     reason: str  # why this level (the binding constraint, or a fault)
     frame_index: int | None = None  # set by stream()
+
+
+def _softmax(logits: torch.Tensor) -> tuple[np.ndarray, list[int], list[float]]:
+    """Probabilities, top-1 labels and scores.  Batch 1 in plain Python: after a forward pass has flushed
+    the caches this is ~2× cheaper than a torch or numpy dispatch (measured: 27 vs 74 µs for torch)."""
+    lg = logits.detach()
+    if lg.device.type != "cpu":
+        lg = lg.cpu()
+    if lg.shape[0] == 1:
+        row = lg[0].tolist()
+        mx = max(row)
+        e = [math.exp(v - mx) for v in row]
+        tot = sum(e)
+        p = [v / tot for v in e]
+        j = max(range(len(p)), key=p.__getitem__)
+        return np.array([p], dtype=np.float32), [j], [p[j]]
+    ln = lg.float().numpy().astype(np.float64)
+    e = np.exp(ln - ln.max(axis=1, keepdims=True))
+    pa = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    j = pa.argmax(axis=1)
+    return pa, j.tolist(), pa[np.arange(len(j)), j].tolist()
 
 
 class _NoSensors:
@@ -157,10 +179,7 @@ class AdaptiveRunner:
             x = x.to(self.device, non_blocking=True)
         with torch.inference_mode():
             logits = self.model(x, level) if self.elastic else self.model(x)
-            probs = torch.softmax(logits.float(), dim=1)
-        pa = (probs if probs.device.type == "cpu" else probs.cpu()).numpy()
-        labels = pa.argmax(axis=1).tolist()
-        scores = pa.max(axis=1).tolist()
+        pa, labels, scores = _softmax(logits)
         lat = (time.perf_counter() - t0) * 1000.0
         with self._lock:
             self._lat.append(lat)
