@@ -191,3 +191,14 @@ def test_random_levels_property(stages, which):
         assert model.macs(Level(wider)) >= macs
         if b > 0:
             assert model.macs(Level(wider)) > macs
+
+
+def test_zero_initialised_blocks_receive_gradients():
+    """A new block starts as the identity but must be able to learn (no dead ReLU behind a zero BN)."""
+    model = create_model("csp_small").train()
+    x = torch.randn(8, 1, 28, 28)
+    model(x).logsumexp(1).mean().backward()
+    for stage in model.stages:
+        for blk in stage.blocks:
+            last = blk.conv3 or blk.conv2
+            assert last.bn.weight.grad is not None and last.bn.weight.grad.abs().sum() > 0

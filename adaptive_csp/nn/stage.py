@@ -27,7 +27,7 @@ __all__ = ["ResBlock", "Stage", "StaticDarkBlock", "StaticBottleBlock", "StaticS
 class ResBlock(nn.Module):
     """Residual block of width ``chs`` (elastic: runs at the width of its input).
 
-    ``kind="dark"``: 1×1 (chs→mid) → 3×3 (mid→chs), ``x + f(x)`` (Darknet / CSPDarknet style).
+    ``kind="dark"``: 1×1 (chs→mid) → 3×3 (mid→chs, linear), ``x + f(x)`` (Darknet / CSPDarknet style).
     ``kind="bottle"``: 1×1 → 3×3 (grouped) → 1×1 linear, ``act(x + f(x))`` (ResNet/ResNeXt style).
     ``stride``/``cin`` ≠ chs adds a projection shortcut (ResNet's first block; not elastic).
     The last BN's γ starts at zero so a new block is the identity.
@@ -41,7 +41,9 @@ class ResBlock(nn.Module):
         self.mid = int(round(chs * bottle_ratio))
         self.conv1 = ConvBN(cin, self.mid, 1, act=act)
         if kind == "dark":
-            self.conv2 = ConvBN(self.mid, chs, 3, stride, groups=groups, act=act)
+            # linear residual branch: with ReLU after a zero-initialised BN the branch would output
+            # exactly 0 with zero gradient and never start learning
+            self.conv2 = ConvBN(self.mid, chs, 3, stride, groups=groups, act="none")
             self.conv3 = None
             last = self.conv2
         elif kind == "bottle":
