@@ -85,13 +85,13 @@ def bench_model(title: str, model, batches: tuple[int, ...], size: tuple[int, in
               f"{lat[b_hi][i]:.2f} | {lr:.3f} | {mr:.3f} | {lr / mr:.2f} | {peak[i] / 2**20:.2f} |")
         ok_ratio &= lr / mr <= 1.25
     # elastic (prepared) vs exported static, and the unprepared slicing path, per level
-    print(f"\nelastic forward / exported static module (median of interleaved runs):")
+    print("\nelastic forward / exported static module (median of interleaved runs):")
     worst_el = 0.0
     with torch.inference_mode():
         for b in batches:
             statics = [model.export(i) for i in range(n)]
-            el = interleaved_medians([lambda i=i: model(xs[b], i) for i in range(n)], rounds, iters)
-            st = interleaved_medians([lambda i=i: statics[i](xs[b]) for i in range(n)], rounds, iters)
+            el = interleaved_medians([lambda i=i, b=b: model(xs[b], i) for i in range(n)], rounds, iters)
+            st = interleaved_medians([lambda i=i, b=b, s=statics: s[i](xs[b]) for i in range(n)], rounds, iters)
             ratios = [e / s for e, s in zip(el, st)]
             worst_el = max(worst_el, *ratios)
             print(f"  batch {b}: " + "  ".join(f"{r:.3f}" for r in ratios))

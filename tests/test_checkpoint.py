@@ -5,7 +5,14 @@ import torch
 
 from adaptive_csp.data import fashion_mnist as fm
 from adaptive_csp.models import create_model
-from adaptive_csp.models.pretrained import ASSETS, CheckpointError, default_ladder, load_model, pretrained, save_model
+from adaptive_csp.models.pretrained import (
+    ASSETS,
+    CheckpointError,
+    default_ladder,
+    load_model,
+    pretrained,
+    save_model,
+)
 from tests.conftest import randomize_bn
 
 HAVE_DATA = (fm.DEFAULT_DIR / "t10k-images-idx3-ubyte.gz").exists()

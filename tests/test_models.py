@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from adaptive_csp import Level
 from adaptive_csp.models import create_model, list_models
 from adaptive_csp.models.registry import get_model_cfg
-from tests.conftest import randomize_bn
 
 IMAGENET = ["cspresnet50", "resnet50", "cspresnext50", "resnext50", "cspdarknet53", "darknet53"]
 

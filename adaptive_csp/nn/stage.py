@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from adaptive_csp.nn.elastic import ConvBN, fold, make_act
+from adaptive_csp.nn.elastic import ConvBN, fold
 
 __all__ = ["ResBlock", "Stage", "StaticDarkBlock", "StaticBottleBlock", "StaticStage"]
 

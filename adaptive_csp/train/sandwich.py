@@ -92,7 +92,7 @@ def _soft_ce(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
 
 def _param_groups(model: ElasticNet, wd: float):
     decay, no_decay = [], []
-    for n, p in model.named_parameters():
+    for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
