@@ -220,13 +220,15 @@ def sort_channels(model) -> object:
 
 # --- brief fine-tuning -----------------------------------------------------------------------------------
 def finetune(net: nn.Module, split, teacher: nn.Module | None = None, *, images: int = 20000, epochs: int = 1,
-             batch_size: int = 128, lr: float = 0.01, weight_decay: float = 5e-5, kd_weight: float = 1.0,
-             label_smoothing: float = 0.1, seed: int = 0, channels_last: bool = True) -> dict:
+             batch_size: int = 128, lr: float = 0.002, weight_decay: float = 5e-5, kd_weight: float = 1.0,
+             label_smoothing: float = 0.1, seed: int = 0, channels_last: bool = True,
+             clip: float = 5.0) -> dict:
     """Fine-tune a (pruned) static net for ``epochs`` over the first ``images`` of ``split``.
 
     Loss: label-smoothed cross-entropy plus ``kd_weight`` × soft cross-entropy to ``teacher``'s
-    predictions (the unpruned net), SGD with Nesterov momentum, cosine learning rate, the training
-    augmentation.  Returns a summary (steps, seconds, last loss); ``net`` is left in eval mode with
+    predictions (the unpruned net), SGD with Nesterov momentum, cosine learning rate, gradient-norm
+    clipping, the training augmentation.  The learning rate is low (2e-3) because a BN-folded net has no
+    normalisation left to absorb large steps (1e-2 diverged on the trained CSP).  Returns a summary (steps, seconds, last loss); ``net`` is left in eval mode with
     frozen parameters.
     """
     from adaptive_csp.data.fashion_mnist import augment
@@ -262,6 +264,7 @@ def finetune(net: nn.Module, split, teacher: nn.Module | None = None, *, images:
                 loss = loss + kd_weight * -(soft * F.log_softmax(logits, 1)).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, clip)
             opt.step()
             step += 1
             loss_v = float(loss.detach())
