@@ -161,12 +161,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small subsets, few repeats (smoke run)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--csp", default="runs/csp_small/model", help="shared-weight (sandwich) CSP checkpoint")
+    ap.add_argument("--csp", default="auto",
+                    help="shared-weight CSP checkpoint; auto: the shipped model if its ladder is profiled, "
+                         "else runs/csp_small/model")
     ap.add_argument("--csp-static", default="runs/static_full/model", help="CSP trained alone (full level)")
     ap.add_argument("--plain", default="runs/plain_small/model", help="plain net trained alone")
     ap.add_argument("--prune-ratio", type=float, default=0.5)
     ap.add_argument("--ft-images", type=int, default=20000)
-    ap.add_argument("--ft-epochs", type=int, default=1)
+    ap.add_argument("--ft-epochs", type=int, default=2)
     ap.add_argument("--calib", type=int, default=512, help="validation images for int8 calibration")
     ap.add_argument("--scenario", default="drone")
     ap.add_argument("--policy", default="battery")
@@ -181,6 +183,11 @@ def main(argv: list[str] | None = None) -> dict:
     calib = [val.normalized(slice(i, min(a.calib, i + 128))) for i in range(0, min(a.calib, len(val)), 128)]
 
     os_path = lambda p: str(ROOT / p) if not Path(p).is_absolute() else p  # noqa: E731
+    if a.csp == "auto":  # the shipped model once it carries a profiled ladder, else the training run
+        from adaptive_csp.models.pretrained import default_ladder
+
+        profiled = all(r.latency_ms for r in default_ladder().rungs)
+        a.csp = "adaptive_csp/assets/csp_small_fmnist" if profiled else "runs/csp_small/model"
     elastic, el_note = load_or(os_path(a.csp), pretrained, "shared-weight CSP")
     csp_m, csp_note = load_or(os_path(a.csp_static), lambda: elastic, "CSP trained alone")
     plain_m, plain_note = load_or(os_path(a.plain), lambda: create_model("plain_small").eval(), "plain")
