@@ -88,7 +88,8 @@ def _calib_batches(train: Split, n: int, bs: int = 256) -> list[torch.Tensor]:
 
 
 def profile(model: ElasticNet, train: Split, val: Split, *, min_rungs: int = 6, max_rungs: int = 10,
-            calib_images: int = 2048, screen_val: int = 2500, progress: bool = True) -> tuple[LevelLadder, list[dict]]:
+            calib_images: int = 2048, screen_val: int = 2500, progress: bool = True,
+            latency_threads: int | None = None) -> tuple[LevelLadder, list[dict]]:
     """Measure all candidates; returns (ladder, per-candidate records)."""
     from tqdm import tqdm
 
@@ -104,9 +105,14 @@ def profile(model: ElasticNet, train: Split, val: Split, *, min_rungs: int = 6, 
         model.calibrate_bn([lv], calib[:4])
         records.append({"level": lv, "val_acc_screen": evaluate(model, screen, lv)})
     nets = [model.prepared(r["level"]) for r in records]
+    threads = torch.get_num_threads()
+    if latency_threads:
+        torch.set_num_threads(latency_threads)
     for r, b1, b32 in zip(records, measure_latency(nets, 1, in_shape, rounds=9, iters=20),
                           measure_latency(nets, 32, in_shape, rounds=5, iters=3)):
         r["latency_ms"], r["latency_ms_b32"] = b1, b32
+    lat_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
     # Pareto on batch-32 latency (stable; FACTS: batch-1 timings of tiny nets are noise-dominated)
     front = pareto([(r["latency_ms_b32"], r["val_acc_screen"]) for r in records])
     costs = [r["latency_ms_b32"] for r in records]
@@ -132,7 +138,7 @@ def profile(model: ElasticNet, train: Split, val: Split, *, min_rungs: int = 6, 
         rungs.append(Rung(level=lv, macs=model.macs(lv), params=model.params(lv),
                           latency_ms=round(rec["latency_ms"], 4), latency_ms_b32=round(rec["latency_ms_b32"], 4),
                           accuracy=evaluate(model, val, lv),
-                          extra={"val_images": len(val), "device": _device_name()}))
+                          extra={"val_images": len(val), "device": _device_name(lat_threads)}))
     ladder = LevelLadder(sorted(rungs, key=lambda r: r.latency_ms_b32))
     if ladder[-1] != full:  # the full level stays last by convention
         ladder = LevelLadder([r for r in ladder.rungs if r.level != full] + [next(r for r in rungs if r.level == full)])
@@ -140,16 +146,17 @@ def profile(model: ElasticNet, train: Split, val: Split, *, min_rungs: int = 6, 
     return ladder, records
 
 
-def _device_name() -> str:
+def _device_name(threads: int | None = None) -> str:
     import platform
 
+    threads = threads or torch.get_num_threads()
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {torch.get_num_threads()} threads"
+                return f"{line.split(':', 1)[1].strip()}, {threads} threads"
     except OSError:
         pass
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return f"{platform.processor() or platform.machine()}, {threads} threads"
 
 
 def plot(records: list[dict], path: str | Path) -> None:
@@ -183,7 +190,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("checkpoint", help="model .safetensors (with its .json)")
     p.add_argument("--out", required=True, help="output checkpoint path (without suffix)")
     p.add_argument("--plot", default=None, help="write accuracy-vs-latency PNG here")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="threads for BN calibration and accuracy")
+    p.add_argument("--latency-threads", type=int, default=None, help="threads for the latency measurements")
     p.add_argument("--min-rungs", type=int, default=6)
     p.add_argument("--max-rungs", type=int, default=10)
     p.add_argument("--records", default=None, help="write every candidate's measurements (JSON) here")
@@ -193,8 +201,9 @@ def main(argv: list[str]) -> int:
         torch.set_num_threads(a.threads)
     model = load_model(a.checkpoint)
     ladder, records = profile(model, load_split("train", a.data_dir), load_split("val", a.data_dir),
-                              min_rungs=a.min_rungs, max_rungs=a.max_rungs)
-    meta = {"profile": {"candidates": len(records), "device": _device_name(), "pareto_on": "latency_ms_b32",
+                              min_rungs=a.min_rungs, max_rungs=a.max_rungs, latency_threads=a.latency_threads)
+    meta = {"profile": {"candidates": len(records), "device": ladder.rungs[-1].extra["device"],
+                        "pareto_on": "latency_ms_b32",
                         "time": time.strftime("%Y-%m-%d %H:%M:%S")}}
     path = save_model(model, a.out, **meta)
     print(f"ladder of {len(ladder)} rungs from {len(records)} candidates -> {path}")
