@@ -13,8 +13,9 @@ pair (level, frequency) that
    is cheaper per inference (``upgrade=True``) — and, for that level, the frequency with the least energy.
 
 So when the deadline leaves slack, it trades the slack for energy (lower f) and, where that saves enough,
-for accuracy (a higher level in the same energy).  Moves that slow inference down wait ``hold_s`` (the
-wish must persist); moves that speed it up, or that the budget / deadline force, happen at once (degrade
+for accuracy (a higher level in the same energy).  Moves that slow inference down must meet the deadline
+limit with ``band`` (10 %) to spare — a dead band against p95 noise — and wait ``hold_s`` (the wish must
+persist); moves that speed it up, or that the budget / deadline force, happen at once (degrade
 fast, recover slowly).  The inner policy sees its own last level as ``stats.level``, so it behaves exactly
 as it does without DVFS.  Works in :func:`adaptive_csp.sim.simulate` (which honours
 ``Decision.frequency``) and on devices through a :class:`~adaptive_csp.power.base.DVFSActuator`.
@@ -77,7 +78,7 @@ def _p95(xs: tuple[float, ...]) -> float:
 class JointDVFSPolicy(Policy):
     def __init__(self, inner: Policy, *, steps=DEFAULT_STEPS, curve: EnergyCurve | None = None,
                  headroom: float = 0.85, hold_s: float = 5.0, upgrade: bool = True, min_samples: int = 3,
-                 name: str | None = None):
+                 band: float = 0.1, name: str | None = None):
         if not 0 < headroom <= 1:
             raise ValueError("headroom must be in (0, 1]")
         self.inner = inner
@@ -85,6 +86,7 @@ class JointDVFSPolicy(Policy):
         self.curve = curve or EnergyCurve()
         self.headroom, self.hold_s = float(headroom), float(hold_s)
         self.upgrade, self.min_samples = bool(upgrade), int(min_samples)
+        self.band = float(band)
         self.name = name or f"{getattr(inner, 'name', 'policy')}+dvfs"
         self.safe_level = inner.safe_level
         self.reset()
@@ -109,10 +111,16 @@ class JointDVFSPolicy(Policy):
         budget = costs[li] * (1.0 + 1e-9)
         limit = None if stats.deadline_ms is None else self.headroom * stats.deadline_ms
 
+        cur_lat = unit * costs[cur[0]] / cur[1]
+
         def feasible(lv: int, f: float) -> bool:
             if costs[lv] * self.curve.energy(f) > budget:
                 return False
-            return limit is None or unit * costs[lv] / f <= limit
+            if limit is None:
+                return True
+            lat_p = unit * costs[lv] / f
+            # dead band: a pair slower than the current one must fit with ``band`` to spare
+            return lat_p <= (limit if lat_p <= cur_lat * (1 + 1e-9) else limit * (1.0 - self.band))
 
         top = len(ladder) - 1 if self.upgrade else li
         pick = None
@@ -125,7 +133,7 @@ class JointDVFSPolicy(Policy):
             pick = (li, self.steps[-1])
         why = "dvfs"
         if pick != cur and feasible(*cur) and cur[0] >= li and cur[0] <= top:
-            slower = unit * costs[pick[0]] / pick[1] > unit * costs[cur[0]] / cur[1] * (1 + 1e-9)
+            slower = unit * costs[pick[0]] / pick[1] > cur_lat * (1 + 1e-9)
             if slower:
                 if self._want != pick:
                     self._want, self._since = pick, stats.now
