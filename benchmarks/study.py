@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--csp", default="auto",
                     help="shared-weight CSP checkpoint; auto: the shipped model if its ladder is profiled, "
-                         "else runs/csp_small/model")
+                         "else runs/csp_small/profiled, else runs/csp_small/model")
     ap.add_argument("--csp-static", default="runs/static_full/model", help="CSP trained alone (full level)")
     ap.add_argument("--plain", default="runs/plain_small/model", help="plain net trained alone")
     ap.add_argument("--prune-ratio", type=float, default=0.5)
@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> dict:
         from adaptive_csp.models.pretrained import default_ladder
 
         profiled = all(r.latency_ms for r in default_ladder().rungs)
-        a.csp = "adaptive_csp/assets/csp_small_fmnist" if profiled else "runs/csp_small/model"
+        a.csp = ("adaptive_csp/assets/csp_small_fmnist" if profiled else "runs/csp_small/profiled"
+                 if (ROOT / "runs/csp_small/profiled.safetensors").exists() else "runs/csp_small/model")
     elastic, el_note = load_or(os_path(a.csp), pretrained, "shared-weight CSP")
     csp_m, csp_note = load_or(os_path(a.csp_static), lambda: elastic, "CSP trained alone")
     plain_m, plain_note = load_or(os_path(a.plain), lambda: create_model("plain_small").eval(), "plain")
