@@ -129,8 +129,9 @@ class Rung:
 class LevelLadder:
     """Levels ordered cheapest → full.  Index ``len(ladder) - 1`` is the full level.
 
-    ``relative_cost(i)`` is what policies use: the rung's measured batch-1 latency over the full rung's,
-    falling back to the MAC ratio, falling back to an even spread when nothing was measured.
+    ``relative_cost(i)`` is what policies use: the rung's measured latency over the full rung's — batch 32
+    (per image; stable, and what profiling orders the ladder by), else batch 1 — falling back to the MAC
+    ratio, falling back to an even spread when nothing was measured.
     """
 
     def __init__(self, rungs: Iterable[Rung | Level]):
@@ -147,7 +148,7 @@ class LevelLadder:
         self._costs = self._compute_costs()
 
     def _compute_costs(self) -> tuple[float, ...]:
-        for attr in ("latency_ms", "macs"):
+        for attr in ("latency_ms_b32", "latency_ms", "macs"):
             vals = [getattr(r, attr) for r in self.rungs]
             if all(v is not None and v > 0 for v in vals):
                 top = vals[-1]
