@@ -220,7 +220,7 @@ def test_battery_thresholds_plugged_and_charging():
 
 
 # fault injection ------------------------------------------------------------------------------------------
-GOOD = {"temperature_c": 50.0, "battery_percent": 90.0, "plugged": False, "cpu_pressure": 1.0}
+GOOD = {"temperature_c": 50.0, "battery_percent": 100.0, "plugged": False, "cpu_pressure": 1.0}
 FAULTS = {
     "raises": RuntimeError("sensor on fire"),
     "none": None,

@@ -16,7 +16,7 @@ from adaptive_csp.sensors import ScriptedSource
 
 LADDER = LevelLadder.from_costs([0.2, 0.35, 0.5, 0.7, 1.0])
 FULL = LADDER.full
-BASE = {"temperature_c": 50.0, "cpu_pressure": 2.0, "cpu_percent": 20.0, "battery_percent": 95.0,
+BASE = {"temperature_c": 50.0, "cpu_pressure": 2.0, "cpu_percent": 20.0, "battery_percent": 100.0,
         "plugged": False}
 
 
@@ -71,7 +71,7 @@ def heat(t):
 
 def drain(t):
     d = dict(BASE)
-    d["battery_percent"] = max(5.0, 95.0 - t * 1.0)  # 1 %/s: 5 % at 90 s
+    d["battery_percent"] = max(5.0, 100.0 - t * 3.2)  # 3.2 %/s: 5 % at 30 s
     d["plugged"] = t >= 100.0
     return d
 
