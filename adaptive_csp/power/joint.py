@@ -70,6 +70,13 @@ class EnergyCurve:
         return min(steps, key=lambda f: (self.energy(f), -f))
 
 
+def _latency_costs(ladder: LevelLadder) -> tuple[float, ...]:
+    lat = [r.latency_ms for r in ladder.rungs]
+    if all(v is not None and v > 0 for v in lat):
+        return tuple(v / lat[-1] for v in lat)
+    return ladder.costs
+
+
 def _p95(xs: tuple[float, ...]) -> float:
     s = sorted(xs)
     return s[max(0, math.ceil(0.95 * len(s)) - 1)]
@@ -106,19 +113,20 @@ class JointDVFSPolicy(Policy):
         lat = stats.latencies_ms
         if len(lat) < self.min_samples:  # nothing observed yet: the inner level at full speed
             return Decision(li, f"{dec.reason}; dvfs: no latencies yet", self.steps[-1])
-        costs = ladder.costs
-        unit = _p95(lat) * f_now / costs[cur[0]]  # p95 ms of cost 1.0 at f_max
+        costs = ladder.costs  # the inner policy's cost units: the energy budget is kept in them
+        lat_cost = _latency_costs(ladder)  # batch-1 latency ratios where measured (what the runner runs)
+        unit = _p95(lat) * f_now / lat_cost[cur[0]]  # p95 ms of latency-cost 1.0 at f_max
         budget = costs[li] * (1.0 + 1e-9)
         limit = None if stats.deadline_ms is None else self.headroom * stats.deadline_ms
 
-        cur_lat = unit * costs[cur[0]] / cur[1]
+        cur_lat = unit * lat_cost[cur[0]] / cur[1]
 
         def feasible(lv: int, f: float) -> bool:
             if costs[lv] * self.curve.energy(f) > budget:
                 return False
             if limit is None:
                 return True
-            lat_p = unit * costs[lv] / f
+            lat_p = unit * lat_cost[lv] / f
             # dead band: a pair slower than the current one must fit with ``band`` to spare
             return lat_p <= (limit if lat_p <= cur_lat * (1 + 1e-9) else limit * (1.0 - self.band))
 
@@ -133,7 +141,7 @@ class JointDVFSPolicy(Policy):
             pick = (li, self.steps[-1])
         why = "dvfs"
         if pick != cur and feasible(*cur) and cur[0] >= li and cur[0] <= top:
-            slower = unit * costs[pick[0]] / pick[1] > cur_lat * (1 + 1e-9)
+            slower = unit * lat_cost[pick[0]] / pick[1] > cur_lat * (1 + 1e-9)
             if slower:
                 if self._want != pick:
                     self._want, self._since = pick, stats.now
