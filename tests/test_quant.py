@@ -114,3 +114,10 @@ def test_runner_runs_an_int8_rung(sample):
         x = (torch.from_numpy(img).float()[None, None] / 255.0 - MEAN) / STD
         ref = torch.softmax(q(x), 1)[0]
     assert torch.allclose(torch.from_numpy(pred.probs.copy()), ref, atol=1e-5)
+
+
+def test_int8_ladder_keeps_float_rungs_it_does_not_beat():
+    # float level 1 is dominated by float level 0 on these numbers, but no int8 rung is involved: kept
+    fp32 = [Rung(_lv(0), latency_ms=1.0, accuracy=0.9), Rung(_lv(1), latency_ms=2.0, accuracy=0.85),
+            Rung(_lv(2), latency_ms=3.0, accuracy=0.95)]
+    assert int8_ladder(fp32, [None, None, None]) == LevelLadder(fp32)

@@ -127,10 +127,11 @@ def int8_ladder(fp32: Sequence[Rung], int8: Sequence[Rung | None], acc_tol: floa
     ``fp32[i]`` and ``int8[i]`` are the same level measured in float and int8 (``int8[i]`` None where not
     quantised).  The int8 variant replaces the float rung when ``fp32.metric / int8.metric ≥
     min_speedup`` and ``int8.accuracy ≥ fp32.accuracy − acc_tol`` (accuracy on the validation split;
-    ``acc_tol`` absorbs the noise of a few images).  Afterwards rungs that another rung dominates
-    (cheaper *and* at least as accurate) are dropped, except the full (last) level; the result is
-    ordered by ``metric``.  Replaced rungs carry ``extra["precision"] = "int8"`` and
-    ``extra["fp32_latency_ms"]``.
+    ``acc_tol`` absorbs the noise of a few images).  Afterwards rungs that a joined int8 rung dominates
+    (it is cheaper *and* at least as accurate) are dropped, except the full (last) level; the order of
+    the remaining rungs is kept.  Without any int8 rung joining, the ladder is returned unchanged.
+    Replaced rungs carry ``extra["precision"] = "int8"``, ``extra["fp32_latency_ms"]`` and
+    ``extra["fp32_accuracy"]``.
     """
     if len(fp32) != len(int8):
         raise ValueError("fp32 and int8 rung lists must have the same length")
@@ -150,16 +151,15 @@ def int8_ladder(fp32: Sequence[Rung], int8: Sequence[Rung | None], acc_tol: floa
                             latency_ms_b32=q.latency_ms_b32, accuracy=q.accuracy, extra=extra)
         chosen.append(pick)
     full = chosen[-1]
-    rest = sorted(chosen[:-1], key=lambda r: getattr(r, metric))
     kept: list[Rung] = []
 
-    def dominates(o: Rung, r: Rung) -> bool:
-        if o is r or o.accuracy is None or r.accuracy is None:
+    def dominates(o: Rung, r: Rung) -> bool:  # only an int8 rung that joined can make another obsolete
+        if o is r or o.extra.get("precision") != INT8 or o.accuracy is None or r.accuracy is None:
             return False
         om, rm = getattr(o, metric), getattr(r, metric)
         return om <= rm and o.accuracy >= r.accuracy and (om < rm or o.accuracy > r.accuracy)
 
-    for r in rest:
-        if not any(dominates(o, r) for o in chosen) and getattr(r, metric) < getattr(full, metric):
+    for r in chosen[:-1]:
+        if not any(dominates(o, r) for o in chosen):
             kept.append(r)
     return LevelLadder([*kept, full])
