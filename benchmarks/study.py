@@ -1,6 +1,6 @@
 """The power-aware study (issue #7): CSP with int8, structured pruning and DVFS, alone and combined.
 
-Usage: ``python benchmarks/study.py [--quick] [--threads 2] [--json runs/study.json]``
+Usage: ``python benchmarks/study.py [--quick] [--threads 1] [--json runs/study.json]`` (~4.5 min here)
 
 Prints the README's study table on Fashion-MNIST and this CPU:
 
@@ -160,7 +160,7 @@ def sim_row(policy, ladder: LevelLadder, scn, device) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small subsets, few repeats (smoke run)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (the README table: 1)")
     ap.add_argument("--csp", default="auto",
                     help="shared-weight CSP checkpoint; auto: the shipped model if its ladder is profiled, "
                          "else runs/csp_small/profiled, else runs/csp_small/model")
