@@ -103,6 +103,8 @@ class AdaptiveRunner:
         None / "none": no sensors.
     deadline_ms: the per-frame deadline given to the policy (latency governor) and to ``stream(skip=True)``.
     content: True or a :class:`ContentDemand` turns on content-aware demand.
+    dvfs: an :class:`adaptive_csp.power.DVFSActuator` that applies the policy's frequency requests
+        (``Decision.frequency``); its failures are faults like a sensor's, never exceptions.
     """
 
     def __init__(self, model: Any = None, policy: Any = "battery", sensors: Any = "auto",
@@ -110,7 +112,7 @@ class AdaptiveRunner:
                  color: str = "bgr", content: bool | ContentDemand = False, preprocess: dict | None = None,
                  backend: str = "auto", prepare: bool = True, latency_window: int = 120,
                  telemetry_size: int = 4096, sensor_rate_hz: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, dvfs: Any = None):
         if model is None or (isinstance(model, str) and model == "default"):
             from adaptive_csp.models.pretrained import pretrained
             model = pretrained()
@@ -145,7 +147,8 @@ class AdaptiveRunner:
         self._policy_level = self.ladder.full  # what the policy chose last (its own state)
         self._level = self.ladder.full  # what ran last
         self._conf: float | None = None
-        self.frequency: float | None = None  # last DVFS request of the policy (not applied here)
+        self.dvfs = dvfs
+        self.frequency: float | None = None  # the frequency in force (applied by ``dvfs``) or last requested
         self._closed = False
         self._poller: Any = None
         self._owns_poller = False
@@ -199,6 +202,14 @@ class AdaptiveRunner:
         self.telemetry.fault(kind)
         self._once(kind, msg, *args)
 
+    def _apply_dvfs(self, frequency: float | None, now: float) -> float | None:
+        try:
+            return self.dvfs.apply(frequency, now)
+        except Exception as e:  # noqa: BLE001 - an actuator must never take the loop down
+            self._fault(f"dvfs:{type(e).__name__}", "DVFS actuator failed (%s: %s); frequency unchanged",
+                        type(e).__name__, e)
+            return self.frequency
+
     def _safe(self) -> int:
         try:
             return self.ladder.clamp(self.policy.safe_index(self.ladder))
@@ -217,11 +228,12 @@ class AdaptiveRunner:
         if readings is None:
             level, reason = self._safe(), "fault:sensor"
         else:
-            stats = RuntimeStats(now, self._policy_level, tuple(self._lat), self._conf, self.deadline_ms)
+            stats = RuntimeStats(now, self._policy_level, tuple(self._lat), self._conf, self.deadline_ms,
+                                 self.frequency)
             try:
                 d = self.policy.decide(readings, stats, self.ladder)
                 level, reason = d.level, d.reason
-                self.frequency = d.frequency
+                self.frequency = d.frequency if self.dvfs is None else self._apply_dvfs(d.frequency, now)
             except Exception as e:  # noqa: BLE001 - a policy must never take the loop down
                 self._fault(f"policy:{type(e).__name__}", "policy %s raised %s: %s -> safe level",
                             self.policy.name, type(e).__name__, e)
@@ -300,6 +312,11 @@ class AdaptiveRunner:
         self._closed = True
         if self._owns_poller and self._poller is not None:
             self._poller.close()
+        if self.dvfs is not None:
+            try:
+                self.dvfs.close()
+            except Exception as e:  # noqa: BLE001
+                self._once("dvfs:close", "DVFS actuator close failed: %s", e)
 
     @property
     def closed(self) -> bool:
