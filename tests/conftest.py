@@ -3,6 +3,8 @@ import os
 import pytest
 import torch
 
+from adaptive_csp.control.policy import Decision, Policy
+
 torch.set_num_threads(int(os.environ.get("ADAPTIVE_CSP_TEST_THREADS", "1")))
 
 
@@ -25,3 +27,13 @@ def small_model():
 
     torch.manual_seed(0)
     return randomize_bn(create_model("csp_small")).eval()
+
+
+class Fixed(Policy):
+    name = "fixed"
+
+    def __init__(self, level: int = -1):
+        self.level = level
+
+    def decide(self, readings, stats, ladder):
+        return Decision(ladder.index(self.level), "fixed")

@@ -6,23 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from adaptive_csp.control.policy import Decision, Policy
 from adaptive_csp.data.fashion_mnist import load_sample
 from adaptive_csp.models.pretrained import pretrained
 from adaptive_csp.runtime import AdaptiveRunner, Preprocessor
 from adaptive_csp.runtime.preprocess import HAVE_CV2
+from tests.conftest import Fixed
 
 BACKENDS = ["cv2", "torch"] if HAVE_CV2 else ["torch"]
-
-
-class Fixed(Policy):
-    name = "fixed"
-
-    def __init__(self, level: int = -1):
-        self.level = level
-
-    def decide(self, readings, stats, ladder):
-        return Decision(ladder.index(self.level), "fixed")
 
 
 @pytest.fixture(scope="module")

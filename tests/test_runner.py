@@ -17,16 +17,7 @@ from adaptive_csp.models.pretrained import pretrained
 from adaptive_csp.runtime import AdaptiveRunner, ContentDemand, Prediction
 from adaptive_csp.runtime.preprocess import HAVE_CV2
 from adaptive_csp.sensors import ScriptedSource, SensorPoller
-
-
-class Fixed(Policy):
-    name = "fixed"
-
-    def __init__(self, level: int = -1):
-        self.level = level
-
-    def decide(self, readings, stats, ladder):
-        return Decision(ladder.index(self.level), "fixed")
+from tests.conftest import Fixed
 
 
 class Cycle(Policy):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adaptive_csp.levels import Level, LevelLadder, Rung
+from adaptive_csp.levels import Level, LevelLadder
 from adaptive_csp.models.config import ModelCfg
 from adaptive_csp.nn.elastic import ConvBN, fold
 from adaptive_csp.nn.stage import Stage, StaticStage
@@ -266,9 +266,6 @@ class ElasticNet(nn.Module):
     def params(self, level: int | Level | None = None) -> int:
         """Parameters the level actually uses (its exported static module's count)."""
         return sum(p.numel() for p in self.export(level).parameters())
-
-    def rung(self, level: Level, **measured) -> Rung:
-        return Rung(level=self.validate(level), macs=self.macs(level), params=self.params(level), **measured)
 
     def install(self, level: int | Level, module: nn.Module) -> None:
         """Run ``module`` for ``level`` on the prepared path (eval mode) instead of its exported StaticNet.

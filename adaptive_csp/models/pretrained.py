@@ -12,8 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.models.config import ModelCfg
 from adaptive_csp.models.net import ElasticNet
@@ -150,10 +148,3 @@ def default_ladder(name: str = DEFAULT_MODEL) -> LevelLadder:
     """The shipped model's measured ladder, read from its JSON only (cheap; no tensors)."""
     return LevelLadder.from_dict(_read_meta(_paths(ASSETS / name)[1])["ladder"])
 
-
-def default_meta(name: str = DEFAULT_MODEL) -> dict[str, Any]:
-    return _read_meta(_paths(ASSETS / name)[1])
-
-
-def state_bytes(model: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in model.state_dict().values())

@@ -36,10 +36,6 @@ def get_model_cfg(name: str, **overrides) -> ModelCfg:
     return cfg.model_copy(update=overrides) if overrides else cfg
 
 
-def _validate(cfg: ModelCfg) -> ModelCfg:
-    return ModelCfg.model_validate(cfg.model_dump())
-
-
 # --- small, for 28–32 px inputs (the shipped, trained architecture) -------------------------------
 # Stages of width 64/128/256 at 14/7/4 px.  The strided 3×3 keeps its input width (no down growth)
 # and is grouped (16 channels a group), so the fixed part (stem, downsampling, expand/transition
