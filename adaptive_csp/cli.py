@@ -1,34 +1,80 @@
-"""`adaptive-csp` command line: each subcommand is a thin call into a module's ``main(argv) -> int``."""
+"""``adaptive-csp`` command line: argparse subcommands, each a thin call into the floors below.
+
+Subcommand contract: a module named in :data:`COMMANDS` exposes
+
+- ``configure(parser: argparse.ArgumentParser) -> None`` — adds its arguments to its subparser, and
+- ``run(args: argparse.Namespace) -> int`` — does the work and returns the exit status.
+
+A target written ``"module:function"`` is a legacy ``function(argv) -> int`` that parses its own arguments
+(it gets everything after the subcommand name); it stays supported until its owner converts it.
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
+from collections.abc import Callable
+from importlib import metadata
 
-# subcommand -> (module, function, one-line help)
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "demo": ("adaptive_csp.runtime.demo", "main", "conveyor-belt camera demo on the shipped model"),
-    "train": ("adaptive_csp.train.cli", "train_main", "train an elastic model with the sandwich rule"),
-    "profile": ("adaptive_csp.train.cli", "profile_main", "measure candidate levels, keep the Pareto ladder"),
-    "sensors": ("adaptive_csp.sensors.cli", "main", "live sensor readings and what each preset would choose"),
-    "simulate": ("adaptive_csp.sim.cli", "simulate_main", "simulate one policy in one scenario"),
-    "compare": ("adaptive_csp.sim.cli", "compare_main", "policy x scenario comparison table"),
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+# subcommand -> (module with configure/run, or legacy "module:function", one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("adaptive_csp.runtime.demo:main", "conveyor-belt camera demo on the shipped model"),
+    "train": ("adaptive_csp.train.cli:train_main", "train an elastic model with the sandwich rule"),
+    "profile": ("adaptive_csp.train.cli:profile_main", "measure candidate levels, keep the Pareto ladder"),
+    "sensors": ("adaptive_csp.sensors.cli:main", "live sensor readings and what each preset would choose"),
+    "simulate": ("adaptive_csp.sim.cli:simulate_main", "simulate one policy in one scenario"),
+    "compare": ("adaptive_csp.sim.cli:compare_main", "policy x scenario comparison table"),
 }
+
+#: the help style every subcommand shares: defaults are printed by argparse, not written into help texts
+FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _version() -> str:
+    try:
+        return metadata.version("adaptive-csp")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        from adaptive_csp import __version__
+
+        return __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per entry of :data:`COMMANDS`."""
+    ap = argparse.ArgumentParser(prog="adaptive-csp", formatter_class=FORMATTER,
+                                 description="Adaptive-inference runtime for vision on edge devices.")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, (target, help_) in COMMANDS.items():
+        module, _, legacy = target.partition(":")
+        if legacy:  # parses its own arguments, --help included
+            p = sub.add_parser(name, help=help_, add_help=False)
+            p.set_defaults(_legacy=(module, legacy))
+            continue
+        p = sub.add_parser(name, help=help_, description=help_, formatter_class=FORMATTER)
+        mod = importlib.import_module(module)
+        mod.configure(p)
+        p.set_defaults(_run=mod.run)
+    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: adaptive-csp <command> [options]\n\ncommands:")
-        for name, (_, _, help_) in COMMANDS.items():
-            print(f"  {name:<10} {help_}")
-        return 0 if argv else 2
-    cmd, rest = argv[0], argv[1:]
-    if cmd not in COMMANDS:
-        print(f"adaptive-csp: unknown command {cmd!r}; try --help", file=sys.stderr)
+    ap = build_parser()
+    if not argv:
+        ap.print_help()
         return 2
-    mod, fn, _ = COMMANDS[cmd]
-    return int(getattr(importlib.import_module(mod), fn)(rest) or 0)
+    args, rest = ap.parse_known_args(argv)
+    if getattr(args, "_legacy", None):
+        module, fn = args._legacy
+        legacy: Callable[[list[str]], int | None] = getattr(importlib.import_module(module), fn)
+        return int(legacy(rest) or 0)
+    if rest:
+        ap.error(f"unrecognized arguments: {' '.join(rest)}")
+    return int(args._run(args) or 0)
 
 
 if __name__ == "__main__":
