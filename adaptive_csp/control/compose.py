@@ -27,8 +27,8 @@ from adaptive_csp.control.governors import Governor
 from adaptive_csp.control.ladder import HysteresisLadder
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
 from adaptive_csp.levels import LevelLadder
-from adaptive_csp.sensors.base import OnceLogger
 from adaptive_csp.sensors.readings import Readings
+from adaptive_csp.util.log import OnceLogger
 
 __all__ = ["GovernedPolicy"]
 

@@ -14,8 +14,8 @@ import os
 
 from adaptive_csp.control.policy import RuntimeStats
 from adaptive_csp.levels import LevelLadder
-from adaptive_csp.sensors.base import OnceLogger
 from adaptive_csp.sensors.readings import Readings
+from adaptive_csp.util.log import OnceLogger
 
 __all__ = ["Governor", "StaticCap", "ContentionGovernor", "ConfidenceGovernor"]
 

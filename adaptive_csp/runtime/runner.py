@@ -35,9 +35,9 @@ from adaptive_csp.levels import LevelLadder
 from adaptive_csp.runtime.content import ContentDemand
 from adaptive_csp.runtime.preprocess import Preprocessor
 from adaptive_csp.runtime.telemetry import Telemetry
-from adaptive_csp.sensors.base import OnceLogger
 from adaptive_csp.sensors.poller import SensorPoller
 from adaptive_csp.sensors.readings import Readings
+from adaptive_csp.util.log import OnceLogger
 
 __all__ = ["AdaptiveRunner", "Prediction"]
 

@@ -6,13 +6,13 @@ has (jtop, sysfs/procfs, psutil); :class:`ScriptedSource` plays lists, functions
 """
 
 from adaptive_csp.sensors.auto import SOURCE_NAMES, MergedSource, NullSource, make_source
-from adaptive_csp.sensors.base import OnceLogger, Source
+from adaptive_csp.sensors.base import Source
 from adaptive_csp.sensors.poller import SensorPoller
 from adaptive_csp.sensors.readings import LIMITS, Readings
 from adaptive_csp.sensors.scripted import ManualClock, ScriptedSource, load_trace, write_trace
 
 __all__ = [
-    "Readings", "LIMITS", "Source", "OnceLogger", "make_source", "SOURCE_NAMES", "MergedSource",
+    "Readings", "LIMITS", "Source", "make_source", "SOURCE_NAMES", "MergedSource",
     "NullSource", "ScriptedSource", "ManualClock", "load_trace", "write_trace", "SensorPoller",
     "PsutilSource", "SysfsSource", "JtopSource",
 ]

@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from adaptive_csp.sensors.base import OnceLogger, close_source, source_interval, source_name
+from adaptive_csp.sensors.base import close_source, source_interval, source_name
 from adaptive_csp.sensors.readings import Readings
+from adaptive_csp.util.log import OnceLogger
 
 __all__ = ["MergedSource", "NullSource", "make_source", "SOURCE_NAMES"]
 

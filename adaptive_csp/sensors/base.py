@@ -1,4 +1,4 @@
-"""What every sensor source shares: the ``Source`` protocol, a once-per-kind logger and small helpers.
+"""What every sensor source shares: the ``Source`` protocol and small helpers.
 
 A source is any object with ``read() -> Readings``.  Optional attributes the rest of the package uses:
 
@@ -14,38 +14,16 @@ Sources never raise for absent hardware: a missing battery or thermal zone is a 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Protocol, runtime_checkable
 
 from adaptive_csp.sensors.readings import Readings
 
-__all__ = ["Source", "OnceLogger", "source_name", "source_interval", "close_source"]
+__all__ = ["Source", "source_name", "source_interval", "close_source"]
 
 
 @runtime_checkable
 class Source(Protocol):
     def read(self) -> Readings: ...
-
-
-class OnceLogger:
-    """Logs the first occurrence of each ``kind`` only (one log line per fault kind, not per call)."""
-
-    def __init__(self, logger: logging.Logger):
-        self.logger = logger
-        self.seen: set[str] = set()
-        self._lock = threading.Lock()
-
-    def __call__(self, kind: str, msg: str, *args: Any, level: int = logging.WARNING) -> bool:
-        with self._lock:
-            if kind in self.seen:
-                return False
-            self.seen.add(kind)
-        self.logger.log(level, msg, *args)
-        return True
-
-    def reset(self) -> None:
-        with self._lock:
-            self.seen.clear()
 
 
 def source_name(src: Any) -> str:

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from adaptive_csp.sensors.base import OnceLogger
 from adaptive_csp.sensors.readings import Readings
+from adaptive_csp.util.log import OnceLogger
 
 __all__ = ["JtopSource", "readings_from_jtop", "OFFLINE_C"]
 

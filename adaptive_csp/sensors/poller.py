@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from adaptive_csp.sensors.auto import make_source
-from adaptive_csp.sensors.base import OnceLogger, close_source, source_interval, source_name
+from adaptive_csp.sensors.base import close_source, source_interval, source_name
 from adaptive_csp.sensors.readings import Readings
+from adaptive_csp.util.log import OnceLogger
 
 __all__ = ["SensorPoller"]
 

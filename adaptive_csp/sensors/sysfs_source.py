@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from adaptive_csp.sensors.base import OnceLogger
 from adaptive_csp.sensors.readings import Readings
+from adaptive_csp.util.log import OnceLogger
 
 __all__ = ["SysfsSource"]
 
