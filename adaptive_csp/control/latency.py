@@ -23,15 +23,9 @@ from adaptive_csp.control.governors import Governor
 from adaptive_csp.control.policy import RuntimeStats
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
+from adaptive_csp.util.stats import percentile
 
-__all__ = ["LatencyGovernor", "percentile"]
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of a non-empty list (sorted in place)."""
-    values.sort()
-    k = max(0, min(len(values) - 1, math.ceil(p / 100.0 * len(values)) - 1))
-    return values[k]
+__all__ = ["LatencyGovernor"]
 
 
 class LatencyGovernor(Governor):

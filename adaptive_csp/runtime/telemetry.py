@@ -10,23 +10,15 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Telemetry", "percentile"]
+from adaptive_csp.util.stats import percentile
+
+__all__ = ["Telemetry"]
 
 COLUMNS = ("time", "level", "latency_ms", "reason", "batch", "readings")
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (None for no values)."""
-    if not values:
-        return None
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, math.ceil(p / 100.0 * len(s)) - 1))
-    return s[k]
 
 
 class Telemetry:
@@ -91,8 +83,8 @@ class Telemetry:
             "level": self.last_level,
             "reason": self.last_reason,
             "window": len(lat),
-            "p50_ms": percentile(lat, 50.0),
-            "p95_ms": percentile(lat, 95.0),
+            "p50_ms": percentile(lat, 50.0) if lat else None,
+            "p95_ms": percentile(lat, 95.0) if lat else None,
             "mean_ms": sum(lat) / len(lat) if lat else None,
         }
 
