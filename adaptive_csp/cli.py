@@ -24,9 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("adaptive_csp.runtime.demo:main", "conveyor-belt camera demo on the shipped model"),
     "train": ("adaptive_csp.train.cli:train_main", "train an elastic model with the sandwich rule"),
     "profile": ("adaptive_csp.train.cli:profile_main", "measure candidate levels, keep the Pareto ladder"),
-    "sensors": ("adaptive_csp.sensors.cli:main", "live sensor readings and what each preset would choose"),
-    "simulate": ("adaptive_csp.sim.cli:simulate_main", "simulate one policy in one scenario"),
-    "compare": ("adaptive_csp.sim.cli:compare_main", "policy x scenario comparison table"),
+    "sensors": ("adaptive_csp.commands.sensors", "live sensor readings and what each preset would choose"),
+    "simulate": ("adaptive_csp.commands.simulate", "simulate one policy in one scenario"),
+    "compare": ("adaptive_csp.commands.compare", "policy x scenario comparison table"),
 }
 
 #: the help style every subcommand shares: defaults are printed by argparse, not written into help texts

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sim import pick_ladder  # noqa: E402
 
-from adaptive_csp.sim.cli import default_policies, markdown_table  # noqa: E402
+from adaptive_csp.sim.report import default_policies, markdown_table  # noqa: E402
 from adaptive_csp.sim.scenario import list_scenarios  # noqa: E402
 from adaptive_csp.sim.sweep import make_jobs, run_jobs  # noqa: E402
 

@@ -4,8 +4,14 @@ import pytest
 import torch
 
 from adaptive_csp.control.policy import Decision, Policy
+from adaptive_csp.levels import LevelLadder
 
 torch.set_num_threads(int(os.environ.get("ADAPTIVE_CSP_TEST_THREADS", "1")))
+
+#: five rungs with costs and accuracies, shaped like the shipped model's ladder (simulator, baselines, sweeps)
+SIM_LADDER = LevelLadder.from_costs([0.30, 0.45, 0.6, 0.75, 0.9], [0.885, 0.900, 0.910, 0.915, 0.918])
+#: five rungs by cost only, the full model last (control and preset tests)
+CONTROL_LADDER = LevelLadder.from_costs([0.2, 0.35, 0.5, 0.7, 1.0])
 
 
 def randomize_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

@@ -6,10 +6,8 @@ import pytest
 
 from adaptive_csp.control.baselines import BASELINES, OndemandGovernor, StaticMax, StaticMin, UnityIndexer
 from adaptive_csp.control.policy import Policy, RuntimeStats
-from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
-
-LADDER = LevelLadder.from_costs([0.3, 0.45, 0.6, 0.75, 0.9], [0.885, 0.9, 0.91, 0.915, 0.918])
+from tests.conftest import SIM_LADDER as LADDER
 
 
 def rd(t, **kw):

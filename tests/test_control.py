@@ -23,10 +23,9 @@ from adaptive_csp.control import (
 from adaptive_csp.control.ladder import Slope
 from adaptive_csp.control.latency import percentile
 from adaptive_csp.control.policy import RuntimeStats
-from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors import ManualClock, Readings, ScriptedSource, SensorPoller
+from tests.conftest import CONTROL_LADDER as LADDER
 
-LADDER = LevelLadder.from_costs([0.2, 0.35, 0.5, 0.7, 1.0])
 FULL = LADDER.full
 
 

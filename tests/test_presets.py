@@ -11,10 +11,9 @@ from pydantic import ValidationError
 
 from adaptive_csp.control import PRESETS, GovernedPolicy, Policy, get_policy, register_policy
 from adaptive_csp.control.policy import Decision, RuntimeStats
-from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors import ScriptedSource
+from tests.conftest import CONTROL_LADDER as LADDER
 
-LADDER = LevelLadder.from_costs([0.2, 0.35, 0.5, 0.7, 1.0])
 FULL = LADDER.full
 BASE = {"temperature_c": 50.0, "cpu_pressure": 2.0, "cpu_percent": 20.0, "battery_percent": 100.0,
         "plugged": False}
@@ -196,8 +195,6 @@ def test_presets_resolve_by_name_path_and_object(tmp_path):
     f.write_text(src)
     assert get_policy(str(f)).name == "mine"
     assert get_policy(f).name == "mine"
-    obj = get_policy("latency")
-    assert get_policy(obj) is obj
     assert get_policy({"name": "d", "thermal": {"control_c": 70}}).config.thermal.control_c == 70
     q = get_policy("battery", battery__target_hours=8, safe_level=1)
     assert q.config.battery.target_hours == 8 and q.safe_level == 1
@@ -224,9 +221,42 @@ def test_register_policy_and_baselines():
 
     names = registered()
     assert "always1-test" in names and set(PRESETS) <= set(names)
-    pytest.importorskip("adaptive_csp.control.baselines")
-    for b in ("static-max", "static-min"):
-        assert b in names and isinstance(get_policy(b), Policy)
+    from adaptive_csp.control.baselines import BASELINES
+
+    for b, cls in BASELINES.items():
+        assert b in names and type(get_policy(b)) is cls
+
+
+def test_get_policy_objects_factories_and_overrides():
+    from adaptive_csp.control.baselines import StaticPolicy
+    from adaptive_csp.sim import simulate
+
+    obj = get_policy("latency")
+    assert get_policy(obj) is obj  # an object is used as given, state included (documented)
+    assert get_policy("latency") is not get_policy("latency")  # names build a new policy every call
+    for call in (lambda: get_policy(obj, safe_level=1), lambda: simulate(obj, overrides={"safe_level": 1})):
+        with pytest.raises(ValueError, match="safe_level.*cannot be applied"):
+            call()
+    made = get_policy(lambda level=0: StaticPolicy(level), level=2)  # any factory, overrides passed on
+    assert isinstance(made, StaticPolicy) and made.level == 2
+    with pytest.raises(TypeError, match="not a Policy"):
+        get_policy(lambda: "nope")
+
+
+def test_one_default_policy_everywhere():
+    import inspect
+
+    from adaptive_csp import AdaptiveRunner, simulate
+    from adaptive_csp.cli import build_parser
+    from adaptive_csp.control.presets import DEFAULT_POLICY
+    from adaptive_csp.runtime.demo import _args
+
+    assert DEFAULT_POLICY in PRESETS
+    assert get_policy().name == DEFAULT_POLICY
+    for fn in (AdaptiveRunner, simulate):
+        assert inspect.signature(fn).parameters["policy"].default == DEFAULT_POLICY, fn
+    assert build_parser().parse_args(["simulate"]).policy == DEFAULT_POLICY
+    assert _args([]).policy == DEFAULT_POLICY
 
 
 @pytest.mark.parametrize("text,field", [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
 import threading
 import time
@@ -345,9 +344,9 @@ def test_poller_from_spec_and_close_joins():
 
 # CLI ------------------------------------------------------------------------------------------------------
 def test_cli_once_json(capsys):
-    from adaptive_csp.sensors.cli import main
+    from adaptive_csp.cli import main
 
-    assert main(["--once", "--json", "--source", "none"]) == 0
+    assert main(["sensors", "--once", "--json", "--source", "none"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["policies"]) == {"performance", "powersave", "battery", "thermal", "latency", "balanced"}
     assert all(0 <= d["level"] <= d["of"] and d["reason"] for d in out["policies"].values())
@@ -355,11 +354,16 @@ def test_cli_once_json(capsys):
 
 
 def test_cli_text_and_errors(capsys):
-    from adaptive_csp.sensors.cli import main
+    from adaptive_csp.cli import main
 
-    assert main(["--count", "2", "--rate", "50", "--source", "auto", "--policies", "thermal,latency"]) == 0
+    assert main(["sensors", "--count", "2", "--rate", "50", "--source", "auto", "--policies", "thermal,latency"]) == 0
     out = capsys.readouterr().out
     assert out.count("adaptive-csp sensors") == 2 and "thermal" in out and "balanced" not in out
-    assert main(["--once", "--source", "bogus"]) == 2
-    assert main(["--once", "--policies", "nope"]) == 2
-    assert not math.isnan(0.0)
+    assert "nan" not in out.lower()  # absent values print as "-", never as NaN
+    assert main(["sensors", "--once", "--source", "bogus"]) == 2
+    assert "bogus" in capsys.readouterr().err
+    assert main(["sensors", "--once", "--policies", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["sensors", "--rate", "0"])
+    assert e.value.code == 2 and "must be > 0" in capsys.readouterr().err

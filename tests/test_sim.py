@@ -21,10 +21,9 @@ from adaptive_csp.sim import (
     load_scenario,
     simulate,
 )
+from tests.conftest import SIM_LADDER as LADDER
 
 # A synthetic ladder (tests only): batch-1 latencies in ms on "this CPU" and accuracies.
-LADDER = LevelLadder.from_costs([0.30, 0.45, 0.6, 0.75, 0.9], [0.885, 0.900, 0.910, 0.915, 0.918])
-
 
 def small_scenario(**kw):
     d = {

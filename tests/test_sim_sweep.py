@@ -8,11 +8,9 @@ import json
 
 import pytest
 
-from adaptive_csp.levels import LevelLadder
-from adaptive_csp.sim.cli import compare_main, simulate_main
+from adaptive_csp.cli import main
 from adaptive_csp.sim.sweep import make_jobs, parse_grid, run_jobs
-
-LADDER = LevelLadder.from_costs([0.3, 0.45, 0.6, 0.75, 0.9], [0.885, 0.9, 0.91, 0.915, 0.918])
+from tests.conftest import SIM_LADDER as LADDER
 
 
 def small_jobs():
@@ -50,7 +48,7 @@ def test_simulate_cli(tmp_path, capsys):
     lad.write_text(LADDER.to_json())
     png = tmp_path / "run.png"
     js = tmp_path / "run.json"
-    rc = simulate_main(["--policy", "unity", "--scenario", "drone", "--ladder", str(lad), "--duration", "600",
+    rc = main(["simulate", "--policy", "unity", "--scenario", "drone", "--ladder", str(lad), "--duration", "600",
                         "--quiet", "--plot", str(png), "--json", str(js)])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
@@ -66,16 +64,16 @@ def test_simulate_cli_errors_name_the_problem(tmp_path, capsys):
     lad.write_text(LADDER.to_json())
     bad = tmp_path / "bad.toml"
     bad.write_text('name="b"\ndevice="cpu"\nduration_s=-1\ndeadline_ms=33\n[frames]\nvalue=30\n')
-    assert simulate_main(["--scenario", str(bad), "--ladder", str(lad), "--no-plot", "--quiet"]) == 2
+    assert main(["simulate", "--scenario", str(bad), "--ladder", str(lad), "--no-plot", "--quiet"]) == 2
     assert "duration_s" in capsys.readouterr().err
-    assert simulate_main(["--policy", "no-such-policy", "--ladder", str(lad), "--no-plot", "--quiet"]) == 2
+    assert main(["simulate", "--policy", "no-such-policy", "--ladder", str(lad), "--no-plot", "--quiet"]) == 2
 
 
 def test_compare_cli_table_and_csv(tmp_path, capsys):
     lad = tmp_path / "ladder.json"
     lad.write_text(LADDER.to_json())
     out_csv = tmp_path / "c.csv"
-    rc = compare_main(["--policies", "static-max,static-min", "--scenarios", "hot-car,factory", "--ladder",
+    rc = main(["compare", "--policies", "static-max,static-min", "--scenarios", "hot-car,factory", "--ladder",
                        str(lad), "--duration", "300", "--backend", "serial", "--csv", str(out_csv), "--quiet",
                        "--pivot", "time_above_tcrit_s"])  # fmt: skip
     out = capsys.readouterr().out

@@ -5,7 +5,10 @@
   the ``policies/*.toml`` shipped with the package;
 - a name given to :func:`register_policy`, or a simulation baseline (static-max, static-min, ondemand,
   unity: from :mod:`adaptive_csp.control.baselines`, imported lazily);
-- a path to a TOML file; a dict or :class:`PolicyConfig`; a Policy object (returned as is) or class.
+- a path to a TOML file; a dict or :class:`PolicyConfig`; a Policy class or any factory returning one;
+- a Policy object (returned as is: the same object and state; overrides raise ValueError).
+
+Without ``spec``: :data:`DEFAULT_POLICY` (``balanced``), the default of every entry point.
 
 ``overrides`` are merged into the preset before validation: ``safe_level=1``,
 ``battery={"target_hours": 8}`` or ``battery__target_hours=8``; ``thermal=None`` drops a section.
@@ -35,10 +38,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-__all__ = ["PRESETS", "get_policy", "register_policy", "registered", "load_config", "build_policy",
+__all__ = ["PRESETS", "DEFAULT_POLICY", "get_policy", "register_policy", "registered", "load_config", "build_policy",
            "preset_dir", "preset_path"]
 
 PRESETS: tuple[str, ...] = ("performance", "powersave", "battery", "thermal", "latency", "balanced")
+#: the policy every entry point uses when none is given (runner, get_policy, simulate, demo, CLI)
+DEFAULT_POLICY = "balanced"
 _REGISTRY: dict[str, Callable[..., Policy]] = {}
 
 
@@ -158,19 +163,30 @@ def build_policy(cfg: PolicyConfig) -> GovernedPolicy:
                           stale_after_s=cfg.stale_after_s, config=cfg)
 
 
-def get_policy(spec: Any = "balanced", **overrides: Any) -> Policy:
-    """Resolve ``spec`` to a fresh Policy (see the module docstring)."""
+def _made(policy: Any, by: Any) -> Policy:
+    if not isinstance(policy, Policy):
+        raise TypeError(f"policy factory {by!r} returned {type(policy).__name__}, not a Policy")
+    return policy
+
+
+def get_policy(spec: Any = DEFAULT_POLICY, **overrides: Any) -> Policy:
+    """Resolve ``spec`` to a Policy: the one policy lookup of the package (runner, simulator, CLI).
+
+    Names, TOML paths, dicts, configs, classes and factories build a new Policy on every call.  A Policy
+    *object* is returned as is — the same object with its state (the caller owns it; call ``reset()`` for
+    a clean start, as :func:`adaptive_csp.sim.simulate` does).  ``overrides`` with an object raise
+    ValueError: they can only shape a policy that is being built.
+    """
     if isinstance(spec, Policy):
         if overrides:
-            raise TypeError("overrides cannot be applied to a Policy object")
+            raise ValueError(f"overrides {sorted(overrides)} cannot be applied to the Policy object {spec.name!r}; "
+                             "pass a preset name, TOML path, config or factory to build one with them")
         return spec
-    if isinstance(spec, type) and issubclass(spec, Policy):
-        return spec(**overrides)
     if isinstance(spec, (dict, PolicyConfig)):
         return build_policy(load_config(spec, **overrides))
     if isinstance(spec, str):
         if spec in _REGISTRY:
-            return _REGISTRY[spec](**overrides)
+            return _made(_REGISTRY[spec](**overrides), spec)
         if spec in PRESETS:
             return build_policy(load_config(spec, **overrides))
         base = _baselines()
@@ -178,5 +194,7 @@ def get_policy(spec: Any = "balanced", **overrides: Any) -> Policy:
             return base[spec](**overrides)
     if isinstance(spec, (str, Path)) and (str(spec).endswith(".toml") or Path(spec).is_file()):
         return build_policy(load_config(Path(spec), **overrides))
+    if callable(spec) and not isinstance(spec, (str, Path)):  # a Policy subclass or a factory function
+        return _made(spec(**overrides), spec)
     raise ValueError(f"unknown policy {spec!r}; known: {registered()} (or a path to a .toml file, a dict, "
-                     "a PolicyConfig or a Policy)")
+                     "a PolicyConfig, a Policy object, class or factory)")

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from adaptive_csp.control.presets import DEFAULT_POLICY
+
 __all__ = ["main"]
 
 DEFAULT_PLOT = "adaptive-csp-demo.png"
@@ -34,7 +36,7 @@ DEFAULT_PLOT = "adaptive-csp-demo.png"
 def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="adaptive-csp demo", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--policy", default="balanced", help="preset name or TOML path (default balanced)")
+    ap.add_argument("--policy", default=DEFAULT_POLICY, help=f"preset name or TOML path (default {DEFAULT_POLICY})")
     ap.add_argument("--frames", type=int, default=None,
                     help="frames to run (simulation default 600; a video/camera runs to its end / Ctrl-C)")
     src = ap.add_mutually_exclusive_group()

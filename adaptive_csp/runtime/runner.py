@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from adaptive_csp.control.policy import Policy, RuntimeStats
-from adaptive_csp.control.presets import get_policy
+from adaptive_csp.control.presets import DEFAULT_POLICY, get_policy
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.runtime.content import ContentDemand
 from adaptive_csp.runtime.preprocess import Preprocessor
@@ -97,7 +97,8 @@ class AdaptiveRunner:
 
     model: an ElasticNet (or any module with ``levels`` and ``meta``; a plain module runs as one level);
         None or "default" loads the shipped model.
-    policy: a preset name, a TOML path, a dict, a PolicyConfig or a Policy (``get_policy``).
+    policy: anything ``get_policy`` takes (default ``DEFAULT_POLICY``, the ``balanced`` preset); a Policy
+        object is used as is, state included.
     sensors: "auto" / "psutil" / ... or a source (``read()``): polled on a thread the runner owns;
         an object with ``latest()`` (a SensorPoller you started, a simulator): used as is, never closed;
         None / "none": no sensors.
@@ -107,7 +108,7 @@ class AdaptiveRunner:
         (``Decision.frequency``); its failures are faults like a sensor's, never exceptions.
     """
 
-    def __init__(self, model: Any = None, policy: Any = "battery", sensors: Any = "auto",
+    def __init__(self, model: Any = None, policy: Any = DEFAULT_POLICY, sensors: Any = "auto",
                  deadline_ms: float | None = None, device: str | torch.device = "cpu", *,
                  color: str = "bgr", content: bool | ContentDemand = False, preprocess: dict | None = None,
                  backend: str = "auto", prepare: bool = True, latency_window: int = 120,

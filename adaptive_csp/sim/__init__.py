@@ -11,7 +11,7 @@ readings, so a preset tuned here is the preset that runs on the device.
 from adaptive_csp.sim.battery import Battery
 from adaptive_csp.sim.device import DEVICE_CLASSES, DeviceClass, DeviceModel, get_device_class
 from adaptive_csp.sim.scenario import Scenario, ScenarioError, list_scenarios, load_scenario
-from adaptive_csp.sim.simulate import SimResult, resolve_ladder, resolve_policy, simulate
+from adaptive_csp.sim.simulate import SimResult, resolve_ladder, simulate
 from adaptive_csp.sim.thermal import ThermalModel
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "load_scenario",
     "SimResult",
     "resolve_ladder",
-    "resolve_policy",
     "simulate",
     "ThermalModel",
 ]

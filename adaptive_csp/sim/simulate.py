@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
+from adaptive_csp.control.presets import DEFAULT_POLICY, get_policy
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
 from adaptive_csp.sim.battery import Battery
@@ -41,44 +42,14 @@ from adaptive_csp.sim.device import DeviceClass, DeviceModel, get_device_class
 from adaptive_csp.sim.scenario import Scenario, load_scenario
 from adaptive_csp.sim.thermal import ThermalModel
 
-__all__ = ["simulate", "SimResult", "resolve_policy", "resolve_ladder", "SensorFeed"]
+__all__ = ["simulate", "SimResult", "resolve_ladder", "SensorFeed"]
 
 LATENCY_WINDOW = 120  # latencies handed to the policy: a rolling window, oldest first (the runner's default)
 
 
 # --------------------------------------------------------------------------------------------------------
-# policy / ladder resolution
+# ladder resolution (policies: adaptive_csp.control.get_policy, the one lookup)
 # --------------------------------------------------------------------------------------------------------
-def resolve_policy(spec: Any, **overrides: Any) -> Policy:
-    """A Policy from an instance, a factory, a baseline name or a preset name / TOML path.
-
-    Baseline names (``static-max``, ``static-min``, ``ondemand``, ``unity``) come from
-    :mod:`adaptive_csp.control.baselines`; everything else goes to ``adaptive_csp.control.get_policy``.
-    """
-    if isinstance(spec, Policy):
-        if overrides:
-            raise ValueError("overrides can only be applied to a policy given by name")
-        return spec
-    if callable(spec) and not isinstance(spec, str):
-        pol = spec(**overrides)
-        if not isinstance(pol, Policy):
-            raise TypeError(f"policy factory returned {type(pol).__name__}, not a Policy")
-        return pol
-    name = str(spec)
-    from adaptive_csp.control.baselines import BASELINES
-
-    if name in BASELINES:
-        return BASELINES[name](**overrides)
-    try:
-        from adaptive_csp.control import get_policy
-    except ImportError:
-        raise ValueError(
-            f"unknown policy {name!r}: baselines are {sorted(BASELINES)} and the preset registry "
-            "(adaptive_csp.control.get_policy) is not available in this build"
-        ) from None
-    return get_policy(name, **overrides)
-
-
 def resolve_ladder(ladder: LevelLadder | str | Path | None) -> LevelLadder:
     """A ladder object, a LevelLadder JSON path, or None for the shipped model's measured ladder."""
     if isinstance(ladder, LevelLadder):
@@ -239,7 +210,7 @@ def _device_for(scn: Scenario, ladder: LevelLadder, device: str | DeviceClass | 
 
 
 def simulate(
-    policy: Any = "static-max",
+    policy: Any = DEFAULT_POLICY,
     scenario: Any = "factory",
     *,
     ladder: LevelLadder | str | Path | None = None,
@@ -250,7 +221,7 @@ def simulate(
     record: bool = True,
     duration_s: float | None = None,
 ) -> SimResult:
-    """Run ``policy`` (a Policy, a factory, or a baseline/preset name) through ``scenario``.
+    """Run ``policy`` (anything :func:`~adaptive_csp.control.get_policy` takes) through ``scenario``.
 
     ``scenario``: a shipped name, a TOML path, a dict or a :class:`Scenario`.  ``seed`` overrides the
     scenario's seed (traces, bursts, arrivals, jitter all derive from it).  ``overrides`` go to the policy
@@ -261,7 +232,7 @@ def simulate(
     if duration_s is not None:
         scn = scn.with_(duration_s=float(duration_s))
     lad = resolve_ladder(ladder)
-    pol = resolve_policy(policy, **(overrides or {}))
+    pol = get_policy(policy, **(overrides or {}))
     pol.reset()
     try:
         dev = _device_for(scn, lad, device)

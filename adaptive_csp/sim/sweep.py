@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from adaptive_csp.levels import LevelLadder
 
-__all__ = ["Job", "make_jobs", "run_job", "run_jobs", "parse_grid", "BACKENDS"]
+__all__ = ["Job", "make_jobs", "run_job", "run_jobs", "parse_grid", "parse_value", "BACKENDS"]
 
 BACKENDS = ("local", "ray", "serial")
 
@@ -39,18 +41,18 @@ class Job:
         return self.policy + "[" + ",".join(f"{k}={v}" for k, v in sorted(self.overrides.items())) + "]"
 
 
+_SCALAR: TypeAdapter[Any] = TypeAdapter(bool | int | float | str | None)
+
+
 def parse_value(text: str) -> Any:
-    t = text.strip()
-    if t.lower() in ("true", "false"):
-        return t.lower() == "true"
-    if t.lower() in ("none", "null"):
-        return None
-    for conv in (int, float):
-        try:
-            return conv(t)
-        except ValueError:
-            pass
-    return t
+    """A command-line value read as a JSON scalar (``70``, ``0.5``, ``true``, ``null``, ``"x"``), else the text.
+
+    The policy's own validation (pydantic :class:`PolicyConfig`, a baseline's constructor) judges it.
+    """
+    try:
+        return _SCALAR.validate_json(text.strip())
+    except ValidationError:
+        return text.strip()
 
 
 def parse_grid(specs: Iterable[str]) -> list[tuple[str | None, str, list[Any]]]:

@@ -17,14 +17,17 @@ import time
 from dataclasses import fields
 from typing import Any
 
+from adaptive_csp.control import PRESETS, get_policy
+from adaptive_csp.control.policy import RuntimeStats
+from adaptive_csp.levels import LevelLadder
+from adaptive_csp.sensors.auto import make_source
+from adaptive_csp.sensors.base import close_source, source_interval
 from adaptive_csp.sensors.readings import Readings
 
-__all__ = ["main", "snapshot"]
+__all__ = ["configure", "run", "snapshot", "render"]
 
 
 def _ladder(args: argparse.Namespace):
-    from adaptive_csp.levels import LevelLadder
-
     if args.ladder:
         with open(args.ladder) as f:
             return LevelLadder.from_json(f.read())
@@ -53,8 +56,6 @@ def _readings_dict(r: Readings) -> dict[str, Any]:
 
 def snapshot(source: Any, policies: dict[str, Any], ladder: Any, levels: dict[str, int]) -> dict[str, Any]:
     """One reading plus each policy's decision (levels are fed back, as a runner would)."""
-    from adaptive_csp.control.policy import RuntimeStats
-
     try:
         r = source.read()
     except Exception as e:  # noqa: BLE001 - the CLI shows the fault instead of dying
@@ -101,24 +102,25 @@ def render(snap: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="adaptive-csp sensors", description=__doc__.split("\n")[0])
-    ap.add_argument("--source", default="auto", help="auto | psutil | sysfs | jtop | none (default auto)")
+def _positive(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def configure(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--source", default="auto", help="auto | psutil | sysfs | jtop | none")
     ap.add_argument("--once", action="store_true", help="print one snapshot and exit")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
-    ap.add_argument("--rate", type=float, default=2.0, help="refresh rate in Hz (default 2)")
+    ap.add_argument("--rate", type=_positive, default=2.0, help="refresh rate in Hz")
     ap.add_argument("--count", type=int, default=0, help="stop after N refreshes (0 = until Ctrl-C)")
-    ap.add_argument("--policies", default="", help="comma-separated policy names (default: all presets)")
+    ap.add_argument("--policies", default="", help="comma-separated policy names (empty: all presets)")
     ap.add_argument("--ladder", default=None, help="ladder JSON (LevelLadder.to_json)")
     ap.add_argument("--levels", type=int, default=5, help="synthetic ladder size without --ladder")
-    args = ap.parse_args(argv)
-    if args.rate <= 0:
-        ap.error("--rate must be > 0")
 
-    from adaptive_csp.control import PRESETS, get_policy
-    from adaptive_csp.sensors.auto import make_source
-    from adaptive_csp.sensors.base import close_source, source_interval
 
+def run(args: argparse.Namespace) -> int:
     try:
         source = make_source(args.source)
         ladder = _ladder(args)
