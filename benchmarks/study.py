@@ -36,8 +36,9 @@ reexec_with_malloc_tunables()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from torch.utils.data import TensorDataset  # noqa: E402
 
-from adaptive_csp.data.fashion_mnist import DatasetNotFound, Split, load_sample, load_split  # noqa: E402
+from adaptive_csp.data.fashion_mnist import DatasetNotFound, Split, augment, load_sample, load_split  # noqa: E402
 from adaptive_csp.levels import Level, LevelLadder, Rung  # noqa: E402
 from adaptive_csp.models import create_model  # noqa: E402
 from adaptive_csp.models.pretrained import load_model, pretrained  # noqa: E402
@@ -212,7 +213,8 @@ def main(argv: list[str] | None = None) -> dict:
         log(f"{tag}: prune {a.prune_ratio:.0%} + fine-tune {a.ft_epochs} x {a.ft_images} images")
         pruned, rep = prune_static(net, a.prune_ratio)
         acc0 = accuracy(pruned, val)
-        ft = finetune(pruned, train, teacher=net, images=a.ft_images, epochs=a.ft_epochs)
+        ft_data = TensorDataset(train.normalized(slice(0, a.ft_images)), train.labels[:a.ft_images])
+        ft = finetune(pruned, ft_data, teacher=net, augment=augment, images=a.ft_images, epochs=a.ft_epochs)
         prune_info[tag] = {"params_before": rep["params_before"], "params_after": rep["params_after"],
                            "val_before_ft": acc0, "val_after_ft": accuracy(pruned, val), **ft}
         entries[f"{tag}+prune"] = Entry(f"{tag}+prune", pruned)

@@ -34,10 +34,12 @@ import copy
 import math
 import random
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
 
 __all__ = ["prune_static", "sort_channels", "finetune", "count_params", "PruneReport"]
 
@@ -219,23 +221,30 @@ def sort_channels(model) -> object:
 
 
 # --- brief fine-tuning -----------------------------------------------------------------------------------
-def finetune(net: nn.Module, split, teacher: nn.Module | None = None, *, images: int = 20000, epochs: int = 1,
-             batch_size: int = 128, lr: float = 0.002, weight_decay: float = 5e-5, kd_weight: float = 1.0,
-             label_smoothing: float = 0.1, seed: int = 0, channels_last: bool = True,
-             clip: float = 5.0) -> dict:
-    """Fine-tune a (pruned) static net for ``epochs`` over the first ``images`` of ``split``.
+def finetune(net: nn.Module, data: Dataset, teacher: nn.Module | None = None, *,
+             augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+             images: int = 20000, epochs: int = 1, batch_size: int = 128, lr: float = 0.002,
+             weight_decay: float = 5e-5, kd_weight: float = 1.0, label_smoothing: float = 0.1, seed: int = 0,
+             channels_last: bool = True, clip: float = 5.0) -> dict:
+    """Fine-tune a (pruned) static net for ``epochs`` over the first ``images`` samples of ``data``.
+
+    ``data``: any map-style dataset of ``(image, label)`` pairs, images already normalised as the net
+    expects (e.g. ``TensorDataset(split.normalized(), split.labels)``).  ``augment(batch, generator)``:
+    an optional batch augmentation (e.g. ``adaptive_csp.data.fashion_mnist.augment``); pruning knows no
+    particular dataset.  Batches follow the net's device and dtype.
 
     Loss: label-smoothed cross-entropy plus ``kd_weight`` × soft cross-entropy to ``teacher``'s
     predictions (the unpruned net), SGD with Nesterov momentum, cosine learning rate, gradient-norm
-    clipping, the training augmentation.  The learning rate is low (2e-3) because a BN-folded net has no
-    normalisation left to absorb large steps (1e-2 diverged on the trained CSP).  Returns a summary (steps, seconds, last loss); ``net`` is left in eval mode with
-    frozen parameters.
+    clipping.  The learning rate is low (2e-3) because a BN-folded net has no normalisation left to absorb
+    large steps (1e-2 diverged on the trained CSP).  Returns a summary (steps, images, seconds, last loss);
+    ``net`` is left in eval mode with frozen parameters.
     """
-    from adaptive_csp.data.fashion_mnist import augment
-
+    n = min(images, len(data))
+    if n < 1:
+        raise ValueError("finetune needs a non-empty dataset")
     gen = torch.Generator().manual_seed(seed)
     random.seed(seed)
-    n = min(images, len(split))
+    ref = next(net.parameters())
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
     for p in net.parameters():
@@ -246,14 +255,15 @@ def finetune(net: nn.Module, split, teacher: nn.Module | None = None, *, images:
     other = [p for p in params if p.ndim <= 1]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0}],
                           lr=lr, momentum=0.9, nesterov=True)
-    steps = epochs * math.ceil(n / batch_size)
+    loader = DataLoader(Subset(data, range(n)), batch_size=batch_size, shuffle=True, generator=gen)
+    steps = epochs * len(loader)
     t0, step, loss_v = time.perf_counter(), 0, float("nan")
     for _ in range(epochs):
-        perm = torch.randperm(n, generator=gen)
-        for s in range(0, n, batch_size):
-            idx = perm[s:s + batch_size]
-            x = augment(split.normalized(idx), gen).contiguous(memory_format=fmt)
-            y = split.labels[idx]
+        for x, y in loader:
+            if augment is not None:
+                x = augment(x, gen)
+            x = x.to(ref.device, ref.dtype).contiguous(memory_format=fmt)
+            y = y.to(ref.device)
             for g in opt.param_groups:
                 g["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / max(1, steps)))
             logits = net(x)
