@@ -1,53 +1,139 @@
-"""The demo runs end to end in a short mode, on the simulated belt and on a real video file."""
+"""The demo (adaptive_csp.apps): its summary numbers come from the run, its options work, the conveyor."""
 
 from __future__ import annotations
+
+import json
+import math
+import re
+import zlib
 
 import numpy as np
 import pytest
 
+from adaptive_csp.apps.conveyor import Conveyor
+from adaptive_csp.apps.live import LiveView, Status, level_bar
+from adaptive_csp.apps.story import CapWatch, cause_of
 from adaptive_csp.cli import main as cli_main
 from adaptive_csp.data.fashion_mnist import load_sample
-from adaptive_csp.runtime.conveyor import Conveyor
-from adaptive_csp.runtime.demo import main
 from adaptive_csp.runtime.preprocess import HAVE_CV2
+from adaptive_csp.sim import load_scenario
 
 
-def test_demo_short_mode(tmp_path, capsys):
-    png = tmp_path / "out" / "demo.png"
-    tel = tmp_path / "tel.jsonl"
-    assert cli_main(["demo", "--frames", "50", "--plot", str(png), "--telemetry", str(tel), "--quiet"]) == 0
+def _num(pattern: str, text: str) -> list[float]:
+    m = re.search(pattern, text)
+    assert m, f"{pattern!r} not in output"
+    return [float(x) for x in m.groups()]
+
+
+def test_short_mode_summary_numbers_come_from_the_run(tmp_path, capsys):
+    rec_p, png, tel = tmp_path / "run.json", tmp_path / "out" / "demo.png", tmp_path / "tel.jsonl"
+    n = 60
+    assert cli_main(["demo", "--frames", str(n), "--engine", "torch", "--record", str(rec_p), "--plot", str(png),
+                     "--telemetry", str(tel)]) == 0
     out = capsys.readouterr().out
-    assert "demo summary: policy balanced, 50 frames" in out
-    assert "accuracy on items under the camera" in out and "battery 100.0% ->" in out
-    assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(tel.read_text().splitlines()) == 50
+    rec = json.loads(rec_p.read_text())
+    a, s = rec["arms"]["adaptive"], rec["arms"]["static-max"]
+    summ = rec["summary"]
+
+    # the two arms saw the same frames: the conveyor's, with the belt standing where the scenario says
+    assert a["digest"] == s["digest"] and len(a["digest"]) == n
+    scn = load_scenario("conveyor")
+    busy = rec["belt_busy"]
+    assert not all(busy) and any(busy)  # the default story has an idle belt
+    smp = load_sample()
+    frames = list(Conveyor(smp.images.numpy(), smp.labels.numpy(), seed=0).frames(n, busy=busy.__getitem__))
+    assert [zlib.crc32(f.image.tobytes()) for f in frames] == a["digest"]
+    assert [f.label for f in frames] == rec["label"] and [f.scored for f in frames] == rec["scored"]
+    assert rec["dt"] == pytest.approx(scn.duration_s / n)
+
+    for arm, name in ((a, "adaptive"), (s, "static-max")):
+        sm = summ[name]
+        # energy = the integral of the (piecewise-constant) power trace
+        energy = sum(p * dt for p, dt in zip(arm["power_w"], arm["ran_s"], strict=True))
+        assert sm["energy_j"] == pytest.approx(energy, rel=1e-9) and energy > 0
+        assert all(dt == pytest.approx(rec["dt"]) for dt in arm["ran_s"])  # nobody's battery emptied
+        # accuracy counted from the predictions on scored frames
+        scored = [i for i, sc in enumerate(rec["scored"]) if sc]
+        assert sm["scored"] == len(scored) > 0
+        right = sum(arm["pred"][i] == rec["label"][i] for i in scored)
+        assert sm["accuracy"] == pytest.approx(right / len(scored))
+        assert arm["correct"] == [bool(sc and p == lb) for sc, p, lb in zip(rec["scored"], arm["pred"], rec["label"],
+                                                                            strict=True)]
+        # deadline misses from the world's frame accounting
+        missed = sum(x - y for x, y in zip(arm["arrived"], arm["processed"], strict=True)) + sum(arm["late"])
+        assert sm["deadline_miss_pct"] == pytest.approx(100 * missed / sum(arm["arrived"]))
+        # battery: the drain is the energy (coulomb counting, Peukert 1 in this scenario)
+        cap_j = scn.battery.capacity_wh * 3600
+        assert sm["battery_start_pct"] - sm["battery_end_pct"] == pytest.approx(100 * energy / cap_j, rel=1e-6)
+    assert set(s["level"]) == {max(s["level"])} and min(a["level"]) < max(s["level"])
+
+    # the printed summary and the one line are these numbers
+    ea, es = _num(r"energy\s+([\d.]+) Wh\s+([\d.]+) Wh", out)
+    assert ea == pytest.approx(summ["adaptive"]["energy_j"] / 3600, abs=0.006)
+    assert es == pytest.approx(summ["static-max"]["energy_j"] / 3600, abs=0.006)
+    x, y, z = _num(r"adaptation bought: ([-\d.]+) % less energy, ([-\d.]+) % longer battery, ([-+\d.]+) points", out)
+    assert x == pytest.approx(100 * (1 - summ["adaptive"]["energy_j"] / summ["static-max"]["energy_j"]), abs=0.06)
+    la, ls = summ["adaptive"]["battery_life_s"], summ["static-max"]["battery_life_s"]
+    assert y == pytest.approx(100 * (la / ls - 1), abs=0.06)
+    acc_a, acc_s = summ["adaptive"]["accuracy"], summ["static-max"]["accuracy"]
+    assert z == pytest.approx(100 * (acc_a - acc_s), abs=0.06)
+    # each printed cap change names its reason; the record's changes are the cap trace's changes
+    caps = a["cap"]
+    assert len(rec["changes"]) == sum(c0 != c1 for c0, c1 in zip(caps, caps[1:])) > 0
+    assert out.count("level cap ") == len(rec["changes"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert len(tel.read_text().splitlines()) == n
 
 
-def test_demo_other_policy_no_plot(tmp_path, capsys, monkeypatch):
+def test_policy_scenario_options_and_bad_input(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["--frames", "20", "--policy", "battery", "--no-plot", "--no-content"]) == 0
-    assert "policy battery, 20 frames" in capsys.readouterr().out
-    assert not list(tmp_path.iterdir())
-    assert main(["--frames", "5", "--policy", "no-such-policy", "--no-plot"]) == 2
+    assert cli_main(["demo", "--frames", "12", "--policy", "battery", "--scenario", "hot-car", "--engine", "torch",
+                     "--no-plot", "--no-content", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "policy battery vs static-max" in out and "scenario hot-car" in out
+    assert "battery" in out and "mains" in out  # hot-car runs on car power: no battery to drain
+    assert not list(tmp_path.iterdir())  # --no-plot writes nothing
+    assert cli_main(["demo", "--frames", "5", "--policy", "no-such-policy", "--no-plot", "--quiet"]) == 2
+    assert cli_main(["demo", "--frames", "5", "--scenario", "no-such-scenario", "--no-plot", "--quiet"]) == 2
+    assert cli_main(["demo", "--frames", "1", "--no-plot", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-policy" in err and "no-such-scenario" in err and "frames must be" in err
+
+
+def _belt_video(path, n=15):
+    import cv2
+
+    smp = load_sample()
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (140, 140))
+    for fr in Conveyor(smp.images.numpy()[:20], smp.labels.numpy()[:20]).frames(n):
+        w.write(fr.image)
+    w.release()
 
 
 @pytest.mark.skipif(not HAVE_CV2, reason="needs opencv")
-def test_demo_on_a_video_file(tmp_path, capsys):
+def test_demo_on_a_video_file_and_an_image_folder(tmp_path, capsys):
     import cv2
 
     path = tmp_path / "belt.mp4"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (140, 140))
-    for fr in Conveyor(load_sample().images.numpy()[:20], load_sample().labels.numpy()[:20]).frames(15):
-        w.write(fr.image)
-    w.release()
+    _belt_video(path)
     png = tmp_path / "video.png"
-    assert main(["--video", str(path), "--plot", str(png), "--quiet"]) == 0
+    assert cli_main(["demo", "--source", str(path), "--engine", "torch", "--plot", str(png), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "15 frames" in out and png.exists()
-    assert main(["--video", str(tmp_path / "missing.mp4"), "--no-plot"]) == 2
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    smp = load_sample()
+    for i, fr in enumerate(Conveyor(smp.images.numpy()[:5], smp.labels.numpy()[:5]).frames(7)):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), fr.image)
+    (folder / "notes.txt").write_text("not an image")
+    assert cli_main(["demo", "--source", str(folder), "--engine", "torch", "--no-plot", "--quiet"]) == 0
+    assert "7 frames" in capsys.readouterr().out
+    assert cli_main(["demo", "--source", str(tmp_path / "missing.mp4"), "--no-plot"]) == 2
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["demo", "--source", str(tmp_path / "empty"), "--no-plot", "--quiet"]) == 2
 
 
-def test_conveyor_frames_and_truth():
+def test_conveyor_frames_truth_and_idle_belt():
     s = load_sample()
     belt = Conveyor(s.images.numpy()[:50], s.labels.numpy()[:50], seed=3)
     frames = list(belt.frames(120))
@@ -59,3 +145,38 @@ def test_conveyor_frames_and_truth():
     assert all(f.phase == "dwell" and f.label == int(s.labels[belt.order[f.item]]) for f in dwell)
     # dark belt, light garment: the resting item is brighter than bare belt
     assert np.mean([f.image.mean() for f in dwell]) > 2 * np.mean([f.image.mean() for f in gaps])
+    # a standing belt: no item enters while busy() is False; the count is still honoured
+    busy = [i < 40 or i >= 80 for i in range(120)]
+    frames = list(Conveyor(s.images.numpy()[:50], s.labels.numpy()[:50], seed=3).frames(120, busy=busy.__getitem__))
+    assert len(frames) == 120
+    idle = [i for i, f in enumerate(frames) if f.phase == "idle"]
+    assert idle and all(40 <= i < 80 for i in idle) and all(frames[i].label is None for i in idle)
+    assert any(f.scored for f in frames[80:])
+
+
+def test_cap_changes_name_their_cause():
+    w = CapWatch()
+    assert w.note(0.0, 10, "unconstrained") is None
+    c = w.note(1.0, 8, "cooldown; contention: others 90% >= 85%")
+    assert (c.old, c.new, c.cause) == (10, 8, "contention")
+    c = w.note(2.0, 7, "content: empty scene (policy cap 7: battery: 25% < 30%)")
+    assert c.cause == "battery" and c.reason == "battery: 25% < 30%"
+    c = w.note(3.0, 9, "unconstrained")  # going up: the constraint that eased
+    assert c.cause == "battery"
+    assert w.note(4.0, 9, "unconstrained") is None
+    assert cause_of("recovering; thermal: 81C") == "thermal" and cause_of("unconstrained") == "unconstrained"
+
+
+def test_live_view_plain_lines_without_a_terminal(capsys):
+    v = LiveView("t", total=20)
+    assert not v.panel  # capsys is not a terminal
+    for k in range(1, 21):
+        v.update(Status(k, 20, 3, 5, 10, "battery: 25% < 30%", 50.0, 25.0, 60.0, 85.0, 40.0, 0.9, None, "0:01"))
+    v.event("an event")
+    v.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 11 and lines[-1] == "an event"  # a line per tenth of the run, plus the event
+    assert lines[-2].startswith("[20/20]")
+    assert "level 3/10 (cap 5)" in lines[0] and "battery 25%" in lines[0] and "acc 90%" in lines[0]
+    assert level_bar(3, 5, 10, width=10) == "███▒▒·····"
+    assert not math.isnan(Status(1, None, 0, 0, 0, "", 1.0).fps)

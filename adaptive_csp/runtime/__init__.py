@@ -1,5 +1,5 @@
 """Runtime: :class:`AdaptiveRunner` (frames in, predictions out, level chosen per call by a policy),
-frame preprocessing, content-aware demand, telemetry, video streaming and the conveyor-belt demo."""
+frame preprocessing, content-aware demand, telemetry and video streaming (what a camera loop imports; the demo lives in ``adaptive_csp.apps``)."""
 
 from adaptive_csp.runtime.content import ContentDemand
 from adaptive_csp.runtime.preprocess import Preprocessor

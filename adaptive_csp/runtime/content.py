@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 __all__ = ["ContentDemand"]
@@ -66,9 +67,9 @@ class ContentDemand:
         return self
 
     # before inference -------------------------------------------------------------------------------------
-    def observe(self, x: torch.Tensor) -> int:
+    def observe(self, x: torch.Tensor | np.ndarray) -> int:
         """Look at the model input (N×C×H×W, normalised; the last frame counts); return the demanded level."""
-        frame = x[-1]
+        frame = torch.as_tensor(x[-1])
         std = self._std
         prev, self._prev = self._prev, frame.clone()
         same = prev is not None and prev.shape == frame.shape

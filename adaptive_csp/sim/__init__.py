@@ -13,6 +13,7 @@ from adaptive_csp.sim.device import DEVICE_CLASSES, DeviceClass, DeviceModel, ge
 from adaptive_csp.sim.scenario import Scenario, ScenarioError, list_scenarios, load_scenario
 from adaptive_csp.sim.simulate import SimResult, resolve_ladder, simulate
 from adaptive_csp.sim.thermal import ThermalModel
+from adaptive_csp.sim.world import ScenarioTraces, Tick, World
 
 __all__ = [
     "Battery",
@@ -28,4 +29,7 @@ __all__ = [
     "resolve_ladder",
     "simulate",
     "ThermalModel",
+    "ScenarioTraces",
+    "Tick",
+    "World",
 ]

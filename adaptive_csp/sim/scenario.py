@@ -4,6 +4,9 @@ A scenario names a device class and gives traces over simulated time: frame arri
 temperature, background CPU load from other processes; a battery with plug/unplug events; a per-frame
 deadline.  Unknown keys and out-of-range values are rejected with the offending field named.
 
+``belt`` (optional) is the conveyor's activity for ``adaptive-csp demo`` (≥ 0.5: items flowing, below:
+the belt stands idle); the simulator itself does not use it.
+
 A trace is a base ``value``, optionally replaced by piecewise ``points`` ``[[t_s, value], ...]`` (``step``
 or ``linear`` interpolation), plus optional random ``bursts`` (a Poisson process of episodes of fixed
 duration that ``set`` the value or ``add`` to it), drawn from the scenario's seed.
@@ -139,7 +142,7 @@ class Scenario(_Strict):
     device: str
     duration_s: float = Field(gt=0, le=30 * 86400)
     seed: int = 0
-    decision_interval_s: float = Field(default=0.5, ge=0.01, le=60)
+    decision_interval_s: float = Field(default=0.5, ge=0.01, le=3600)
     deadline_ms: float = Field(gt=0)
     frames: Trace  # fps
     arrivals: Literal["uniform", "poisson"] = "uniform"
@@ -147,6 +150,7 @@ class Scenario(_Strict):
     busy_at_full: float | None = Field(default=None, gt=0, le=1)
     ambient_c: Trace = Trace(value=25.0)
     load: Trace = Trace(value=0.0)  # other processes' CPU share, 0..0.95
+    belt: Trace | None = None  # the demo's conveyor: >= 0.5 items flowing, < 0.5 idle (the sim ignores it)
     battery: BatterySpec | None = None  # None: mains powered
     thermal: ThermalSpec = ThermalSpec()
     jitter_sigma: float = Field(default=0.05, ge=0, le=1)  # log-normal per-frame latency noise

@@ -17,14 +17,15 @@ How the loop behaves (the same way :class:`~adaptive_csp.AdaptiveRunner` does on
   frame when free: when one inference takes longer than the frame interval, excess frames are **dropped**
   (and counted as deadline misses).  Each processed frame's latency is the tick's service time
   (level, DVFS frequency, thermal throttling, background load) times a mean-one log-normal jitter.
-* Physics per tick: the board power is ``idle + busy·(P_active(f) − idle) + load·P_background``; the battery
-  drains by it (or charges while plugged) and the RC thermal node is advanced exactly for the tick.  The
-  energy books use the service time (jitter is zero-mean noise on the observed latencies).
+* Physics per tick lives in :class:`~adaptive_csp.sim.world.World` (device, battery, RC thermal node,
+  background load), which the demo drives too.  The loop itself reads as its steps:
+  :meth:`ScenarioTraces.sample` → per tick ``World.sense`` → ``_Controller.decide`` → ``World.advance``
+  → ``_Log.add`` → ``_score`` (p95 with the package's one nearest-rank percentile,
+  :mod:`adaptive_csp.util.stats`).
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,10 +38,10 @@ from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
 from adaptive_csp.control.presets import DEFAULT_POLICY, get_policy
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
-from adaptive_csp.sim.battery import Battery
-from adaptive_csp.sim.device import DeviceClass, DeviceModel, get_device_class
+from adaptive_csp.sim.device import DeviceClass, DeviceModel
 from adaptive_csp.sim.scenario import Scenario, load_scenario
-from adaptive_csp.sim.thermal import ThermalModel
+from adaptive_csp.sim.world import ScenarioTraces, SensorFeed, Tick, World, device_for
+from adaptive_csp.util.stats import grouped_percentile, percentile
 
 __all__ = ["simulate", "SimResult", "resolve_ladder", "SensorFeed"]
 
@@ -60,52 +61,13 @@ def resolve_ladder(ladder: LevelLadder | str | Path | None) -> LevelLadder:
             raise ValueError(f"ladder file {str(p)!r} does not exist")
         return LevelLadder.from_json(p.read_text())
     try:
-        from adaptive_csp.models.pretrained import default_ladder
+        from adaptive_csp.models.pretrained import shipped_ladder
     except ImportError as e:
         raise RuntimeError(
             "no ladder given and the shipped model's ladder is not available "
             f"({e}); pass ladder=LevelLadder / --ladder path.json (LevelLadder.to_json format)"
         ) from None
-    return default_ladder()
-
-
-# --------------------------------------------------------------------------------------------------------
-# the sensor path: simulated values → the runtime's scripted source → Readings
-# --------------------------------------------------------------------------------------------------------
-class SensorFeed:
-    """Writes simulated values into the runtime's scripted sensor source and reads a Readings back.
-
-    Uses ``adaptive_csp.sensors.ScriptedSource`` (a function-of-time script on a manual clock, read with
-    ``read(now=t)``), so policies see exactly what the runtime's sensor path produces (sanitized
-    Readings stamped with the simulated time).  Falls back to building the Readings directly only if that
-    source is not importable.
-    """
-
-    def __init__(self) -> None:
-        self._values: dict[str, Any] = {}
-        try:
-            from adaptive_csp.sensors.scripted import ManualClock, ScriptedSource
-        except ImportError:  # pragma: no cover - sensors package without the scripted source
-            self.source = None
-            self.kind = "direct"
-        else:
-            self.source = ScriptedSource(self._script, clock=ManualClock(0.0), start=0.0, name="sim")
-            self.kind = "scripted"
-        self.has_own_cpu = "own_cpu_percent" in getattr(Readings, "__dataclass_fields__", {})
-
-    def _script(self, t: float) -> dict[str, Any]:
-        return self._values
-
-    def push(self, now: float, **values: Any) -> None:
-        if not self.has_own_cpu:
-            values.pop("own_cpu_percent", None)
-        self._values = values
-        self._now = now
-
-    def read(self) -> Readings:
-        if self.source is None:
-            return Readings.sanitized(timestamp=self._now, source="sim", **self._values)
-        return self.source.read(now=self._now)
+    return shipped_ladder()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -198,17 +160,6 @@ class SimResult:
 # --------------------------------------------------------------------------------------------------------
 # the loop
 # --------------------------------------------------------------------------------------------------------
-def _device_for(scn: Scenario, ladder: LevelLadder, device: str | DeviceClass | None) -> DeviceModel:
-    dc = get_device_class(device or scn.device)
-    th = scn.thermal
-    over = {k: v for k, v in (("r_k_per_w", th.r_k_per_w), ("c_j_per_k", th.c_j_per_k),
-                              ("t_trip_c", th.t_trip_c), ("t_crit_c", th.t_crit_c)) if v is not None}  # fmt: skip
-    if over:
-        dc = dc.with_(**over)
-    probe = DeviceModel.from_ladder(ladder, dc)
-    return DeviceModel.from_ladder(ladder, dc, scn.work_per_frame(probe.base_latency_s[-1]))
-
-
 def simulate(
     policy: Any = DEFAULT_POLICY,
     scenario: Any = "factory",
@@ -235,7 +186,7 @@ def simulate(
     pol = get_policy(policy, **(overrides or {}))
     pol.reset()
     try:
-        dev = _device_for(scn, lad, device)
+        dev = device_for(scn, lad, device)
     except ValueError as e:
         if ladder is None:
             raise ValueError(f"the shipped model's ladder cannot drive the simulator: {e}") from None
@@ -244,257 +195,171 @@ def simulate(
     return _run(pol, scn, lad, dev, seed, progress, record)
 
 
-def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: int,
-         progress: Any, record: bool) -> SimResult:  # fmt: skip
-    dc = dev.device
-    dt = float(scn.decision_interval_s)
-    n_ticks = scn.n_ticks()
-    times = np.arange(n_ticks, dtype=float) * dt
-    ss = np.random.SeedSequence(seed)
-    r_fps, r_amb, r_load, r_arr, r_jit = (np.random.default_rng(s) for s in ss.spawn(5))
-    fps = np.maximum(scn.frames.sample(times, r_fps, scn.duration_s), 0.0)
-    amb = scn.ambient_c.sample(times, r_amb, scn.duration_s)
-    load = np.clip(scn.load.sample(times, r_load, scn.duration_s), 0.0, 0.95)
-    if scn.arrivals == "poisson":
-        n_arr = r_arr.poisson(fps * dt).astype(np.int64)
-    else:
-        cum = np.floor(np.cumsum(fps * dt) + 1e-9)
-        n_arr = np.diff(np.concatenate(([0.0], cum))).astype(np.int64)
-    n_total = int(n_arr.sum())
-    sig = scn.jitter_sigma
-    jitter = r_jit.lognormal(-0.5 * sig * sig, sig, size=n_total) if sig > 0 else np.ones(n_total)
-    jit_list = jitter.tolist()
-    loadfac = (1.0 / (1.0 - dc.contention * load)).tolist()
-    n_arr_l = n_arr.tolist()
-    amb_l = amb.tolist()
-    load_l = load.tolist()
+class _Controller:
+    """The policy side of the loop: asks the policy as the runner does and keeps its latency window.
 
-    # battery, plug events per tick
-    bspec = scn.battery
-    battery = None
-    plug_at: dict[int, bool] = {}
-    if bspec is not None:
-        battery = Battery(bspec.capacity_wh, bspec.soc, bspec.peukert, bspec.rated_hours, bspec.plugged,
-                          bspec.charge_power_w)  # fmt: skip
-        for ev in bspec.events:
-            k = int(math.ceil(ev.at_s / dt - 1e-9))
-            if k < n_ticks:
-                plug_at[k] = ev.plugged
-    soc0 = battery.soc if battery is not None else None
-    ever_plugged = bool(battery is not None and (battery.plugged or any(plug_at.values())))
+    An out-of-range level is clamped and a policy exception falls back to the safe level, as in the
+    runner; the first decision sets the starting level (not a switch).
+    """
 
-    t_crit = dc.t_crit_c
-    thermal = ThermalModel(dc.r_k_per_w, dc.c_j_per_k, amb_l[0] if n_ticks else 25.0,
-                           scn.thermal.start_c)  # fmt: skip
-    feed = SensorFeed()
-    base = dev.base_latency_s
-    accs = dev.accuracy
-    has_acc = all(a is not None for a in accs)
-    idle = dc.idle_power_w
-    bg_w = dc.background_power_w
-    p_act_cache: dict[float, float] = {}
-    deadline_ms = scn.deadline_ms
+    def __init__(self, pol: Policy, lad: LevelLadder, dev: DeviceModel, deadline_ms: float, jitter: np.ndarray):
+        self.pol, self.lad, self.dev, self.deadline_ms = pol, lad, dev, deadline_ms
+        self.level, self.f_req = lad.full, 1.0
+        self.safe = pol.safe_index(lad)
+        self.switches = self.fswitches = self.errors = 0
+        self.window: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.recent: tuple[float, ...] = ()
+        self._jit = jitter.tolist()
+        self._j = 0  # next jitter index (processed frames)
 
-    lv_arr = np.zeros(n_ticks, dtype=np.int16)
-    f_arr = np.zeros(n_ticks, dtype=np.float32)
-    temp_arr = np.zeros(n_ticks, dtype=np.float32)
-    soc_arr = np.zeros(n_ticks, dtype=np.float32)
-    pow_arr = np.zeros(n_ticks, dtype=np.float32)
-    svc_arr = np.zeros(n_ticks, dtype=np.float64)
-    nproc_arr = np.zeros(n_ticks, dtype=np.int64)
+    def decide(self, k: int, t: float, readings: Readings) -> tuple[int, float]:
+        stats = RuntimeStats(now=t, level=self.level, latencies_ms=self.recent, deadline_ms=self.deadline_ms,
+                             frequency=self.f_req)
+        f_old = self.f_req
+        try:
+            dec: Decision = self.pol.decide(readings, stats, self.lad)
+            new = dec.level
+            if isinstance(new, bool) or not isinstance(new, (int, np.integer)):
+                raise TypeError(f"level {new!r} is not an int")
+            new = self.lad.clamp(new)  # the runner clamps an out-of-range level
+            if dec.frequency is not None:
+                self.f_req = self.dev.snap_frequency(dec.frequency)
+        except Exception:  # noqa: BLE001 - the runner falls back to the safe level, so does the sim
+            self.errors += 1
+            new = self.safe
+        if k:  # the first decision sets the starting level and frequency; it is not a switch
+            self.switches += new != self.level
+            self.fswitches += self.f_req != f_old
+        self.level = new
+        return new, self.f_req
 
-    level = lad.full
-    f_req = 1.0
-    last_power = idle
-    last_util = 0.0
-    last_own = 0.0
-    window: deque[float] = deque(maxlen=LATENCY_WINDOW)
-    recent: tuple[float, ...] = ()
-    slots = 0.0
-    j = 0  # next jitter index (processed frames)
-    energy = 0.0
-    above = 0.0
-    max_t = thermal.temperature_c
-    switches = fswitches = errors = 0
-    acc_sum = 0.0
-    lvl_sum = 0.0
-    died_at: float | None = None
-    k_end = n_ticks
-    prev_f_req = f_req
-    safe = pol.safe_index(lad)
-    upd = None
+    def observe(self, tick: Tick) -> None:
+        """Add the tick's processed frames (service time × jitter) to the latency window."""
+        n = tick.processed
+        if not n:
+            return
+        m = min(n, LATENCY_WINDOW)
+        s_ms = tick.service_s * 1000.0
+        j = self._j
+        self.window.extend([s_ms * x for x in self._jit[j + n - m : j + n]])
+        self.recent = tuple(self.window)
+        self._j = j + n
+
+
+class _Log:
+    """Per-tick arrays of one run, cut to the ticks that ran."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.level = np.zeros(n, dtype=np.int16)
+        self.frequency = np.zeros(n, dtype=np.float32)
+        self.temperature = np.zeros(n, dtype=np.float32)
+        self.soc = np.zeros(n, dtype=np.float32)
+        self.power = np.zeros(n, dtype=np.float32)
+        self.service = np.zeros(n, dtype=np.float64)
+        self.processed = np.zeros(n, dtype=np.int64)
+
+    def add(self, k: int, tick: Tick) -> None:
+        self.level[k] = tick.level
+        self.frequency[k] = tick.frequency
+        self.temperature[k] = tick.temperature_c
+        self.power[k] = tick.power_w
+        self.service[k] = tick.service_s
+        self.processed[k] = tick.processed
+        if tick.soc is not None:
+            self.soc[k] = tick.soc
+
+
+def _progress(progress: Any, n_ticks: int) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    """``(update(k), close())`` for ``progress``: True → a tqdm bar, a callable → ``progress(done, total)``."""
+    every = max(1, n_ticks // 200)
     if progress is True:
         from tqdm import tqdm
 
         bar = tqdm(total=n_ticks, unit="tick", leave=False, mininterval=0.5)
-        upd = bar.update
-    elif callable(progress):
-        upd = progress
-    step_every = max(1, n_ticks // 200)
+        return (lambda k: bar.update(every) if k % every == every - 1 else None), bar.close
+    if callable(progress):
+        return (lambda k: progress(k + 1, n_ticks) if k % every == every - 1 else None), lambda: None
+    return None, lambda: None
 
-    for k in range(n_ticks):
-        t = k * dt
-        if battery is not None and k in plug_at:
-            battery.plugged = plug_at[k]
-        temp = thermal.temperature_c
-        if battery is not None:
-            feed.push(t, cpu_percent=last_util, own_cpu_percent=last_own, battery_percent=battery.soc * 100.0,
-                      plugged=battery.plugged,
-                      battery_power_w=0.0 if battery.plugged else last_power, temperature_c=temp,
-                      power_w=last_power)  # fmt: skip
-        else:
-            feed.push(
-                t,
-                cpu_percent=last_util,
-                own_cpu_percent=last_own,
-                plugged=True,
-                temperature_c=temp,
-                power_w=last_power,
-            )
-        readings = feed.read()
-        stats = RuntimeStats(
-            now=t, level=level, latencies_ms=recent, deadline_ms=deadline_ms, frequency=f_req
-        )
-        try:
-            dec: Decision = pol.decide(readings, stats, lad)
-            new_level = dec.level
-            if isinstance(new_level, bool) or not isinstance(new_level, (int, np.integer)):
-                raise TypeError(f"level {new_level!r} is not an int")
-            new_level = lad.clamp(new_level)  # the runner clamps an out-of-range level
-            if dec.frequency is not None:
-                f_req = dev.snap_frequency(dec.frequency)
-        except Exception:  # noqa: BLE001 - the runner falls back to the safe level, so does the sim
-            errors += 1
-            new_level = safe
-        if new_level != level:
-            if k:  # the first decision sets the starting level; it is not a switch
-                switches += 1
-            level = new_level
-        # throttling caps the frequency at the tick's starting temperature
-        f_eff = f_req
-        if temp > dc.t_trip_c:
-            f_eff = min(f_req, dev.throttle_cap(temp))
-        if f_req != prev_f_req:
-            if k:
-                fswitches += 1
-            prev_f_req = f_req
-        svc = base[level] / f_eff * loadfac[k]
-        n = n_arr_l[k]
-        slots += dt / svc
-        n_proc = n if n <= slots else int(slots)
-        slots -= n_proc
-        if slots > 1.0:
-            slots = 1.0
-        busy = n_proc * svc / dt
-        if busy > 1.0:
-            busy = 1.0
-        p_act = p_act_cache.get(f_eff)
-        if p_act is None:
-            p_act = p_act_cache[f_eff] = dev.active_power_w(f_eff)
-        u = load_l[k]
-        power = idle + busy * (p_act - idle) + u * bg_w
-        ran = dt
-        if battery is not None:
-            ran = battery.drain(power, dt)
-        energy += power * ran
-        t_new = thermal.step(power, ran, amb_l[k])
-        if t_new > t_crit or temp > t_crit:
-            if t_new > t_crit and temp > t_crit:
-                above += ran
-            elif t_new > t_crit:
-                above += ran * (t_new - t_crit) / (t_new - temp)
-            else:
-                above += ran * (temp - t_crit) / (temp - t_new)
-        if t_new > max_t:
-            max_t = t_new
-        if n_proc:
-            m = n_proc if n_proc < LATENCY_WINDOW else LATENCY_WINDOW
-            s_ms = svc * 1000.0
-            window.extend([s_ms * x for x in jit_list[j + n_proc - m : j + n_proc]])
-            recent = tuple(window)
-            j += n_proc
-            if has_acc:
-                acc_sum += accs[level] * n_proc
-            lvl_sum += level * n_proc
-        last_power = power
-        last_own = 100.0 * busy * (1.0 - u)
-        last_util = 100.0 * min(1.0, u + busy * (1.0 - u))
-        lv_arr[k] = level
-        f_arr[k] = f_eff
-        temp_arr[k] = t_new
-        pow_arr[k] = power
-        svc_arr[k] = svc
-        nproc_arr[k] = n_proc
-        if battery is not None:
-            soc_arr[k] = battery.soc
-            if ran < dt:
-                died_at = t + ran
-                if scn.stop_when_empty:
-                    k_end = k + 1
-                    break
-        if upd is not None and k % step_every == step_every - 1:
-            upd(step_every) if progress is True else upd(k + 1, n_ticks)
-    if progress is True:
-        bar.close()
 
-    # ---- metrics ------------------------------------------------------------------------------------
-    ke = k_end
-    svc_a, np_a, na_a = svc_arr[:ke], nproc_arr[:ke], n_arr[:ke]
-    lat_ms = np.repeat(svc_a * 1000.0, np_a) * jitter[: int(np_a.sum())]
-    dropped_per_tick = na_a - np_a
-    arrived = int(na_a.sum())
-    processed = int(np_a.sum())
-    dropped = int(dropped_per_tick.sum())
-    p95 = float(np.percentile(lat_ms, 95)) if processed else float("inf")
-    misses = int(np.count_nonzero(lat_ms > deadline_ms)) + dropped
-    miss_pct = 100.0 * misses / arrived if arrived else 0.0
-    windows_ok = _windows_ok_pct(lat_ms, np_a, dropped_per_tick, times[:ke], deadline_ms)
-    simulated = died_at if died_at is not None else min(float(scn.duration_s), ke * dt)
-    if battery is not None:
-        if died_at is not None:
-            life, projected = died_at, False
-        elif not ever_plugged and soc0 is not None and soc0 - battery.soc > 1e-9:
-            life, projected = simulated * soc0 / (soc0 - battery.soc), True
-        else:
-            life, projected = None, False
-    else:
-        life, projected = None, False
-    trace = {}
+def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: int,
+         progress: Any, record: bool) -> SimResult:  # fmt: skip
+    """The loop: sample the traces, then per tick sense → decide → advance the world → log; then score."""
+    tr = ScenarioTraces.sample(scn, seed)
+    world = World(scn, dev, ambient_c=float(tr.ambient_c[0]) if len(tr) else None)
+    ctl = _Controller(pol, lad, dev, scn.deadline_ms, tr.jitter)
+    log = _Log(len(tr))
+    update, close = _progress(progress, len(tr))
+    arrivals, load, ambient = tr.arrivals.tolist(), tr.load.tolist(), tr.ambient_c.tolist()
+    k_end = len(tr)
+    for k in range(len(tr)):
+        t = k * tr.dt
+        level, freq = ctl.decide(k, t, world.sense(k, t))
+        tick = world.advance(t, level, freq, arrivals[k], load[k], ambient[k])
+        ctl.observe(tick)
+        log.add(k, tick)
+        if world.died_at is not None and scn.stop_when_empty:
+            k_end = k + 1
+            break
+        if update is not None:
+            update(k)
+    close()
+    return _score(pol, scn, lad, dev, seed, tr, world, ctl, log, k_end, record)
+
+
+def _score(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: int, tr: ScenarioTraces,
+           world: World, ctl: _Controller, log: _Log, ke: int, record: bool) -> SimResult:  # fmt: skip
+    """Metrics of a finished run: latency percentiles, deadline misses, battery life, accuracy."""
+    svc, nproc, narr = log.service[:ke], log.processed[:ke], tr.arrivals[:ke]
+    processed = int(nproc.sum())
+    lat_ms = np.repeat(svc * 1000.0, nproc) * tr.jitter[:processed]
+    dropped_per_tick = narr - nproc
+    arrived, dropped = int(narr.sum()), int(dropped_per_tick.sum())
+    misses = int(np.count_nonzero(lat_ms > scn.deadline_ms)) + dropped
+    simulated = world.died_at if world.died_at is not None else min(float(scn.duration_s), ke * tr.dt)
+    life, projected = world.battery_life(simulated)
+    levels = log.level[:ke].astype(np.int64)
+    accs = dev.accuracy
+    has_acc = all(a is not None for a in accs)
+    trace: dict[str, np.ndarray] = {}
     if record:
         trace = {
-            "t": times[:ke], "level": lv_arr[:ke], "frequency": f_arr[:ke], "temperature_c": temp_arr[:ke],
-            "soc": soc_arr[:ke] if battery is not None else None, "power_w": pow_arr[:ke],
-            "latency_ms": svc_a * 1000.0, "fps": fps[:ke], "load": load[:ke], "ambient_c": amb[:ke],
-            "arrived": na_a, "processed": np_a,
+            "t": tr.t[:ke], "level": log.level[:ke], "frequency": log.frequency[:ke],
+            "temperature_c": log.temperature[:ke], "power_w": log.power[:ke], "latency_ms": svc * 1000.0,
+            "fps": tr.fps[:ke], "load": tr.load[:ke], "ambient_c": tr.ambient_c[:ke], "arrived": narr,
+            "processed": nproc,
         }  # fmt: skip
-        trace = {k: v for k, v in trace.items() if v is not None}
+        if world.battery is not None:
+            trace["soc"] = log.soc[:ke]
     return SimResult(
         policy=str(getattr(pol, "name", type(pol).__name__)),
         scenario=scn.name,
-        device=dc.name,
+        device=dev.device.name,
         seed=seed,
         duration_s=float(scn.duration_s),
         simulated_s=float(simulated),
         battery_life_s=None if life is None else float(life),
         battery_life_projected=projected,
-        final_soc=None if battery is None else float(battery.soc),
-        time_above_tcrit_s=float(above),
-        t_crit_c=float(t_crit),
-        max_temperature_c=float(max_t),
-        p95_latency_ms=p95,
-        deadline_ms=float(deadline_ms),
-        deadline_miss_pct=float(miss_pct),
-        windows_ok_pct=float(windows_ok),
-        mean_accuracy=(acc_sum / processed) if (has_acc and processed) else None,
-        level_switches=switches,
-        frequency_switches=fswitches,
-        energy_j=float(energy),
+        final_soc=None if world.battery is None else float(world.battery.soc),
+        time_above_tcrit_s=float(world.above_crit_s),
+        t_crit_c=float(dev.device.t_crit_c),
+        max_temperature_c=float(world.max_temperature_c),
+        p95_latency_ms=percentile(lat_ms.tolist(), 95.0) if processed else float("inf"),
+        deadline_ms=float(scn.deadline_ms),
+        deadline_miss_pct=100.0 * misses / arrived if arrived else 0.0,
+        windows_ok_pct=_windows_ok_pct(lat_ms, nproc, dropped_per_tick, tr.t[:ke], scn.deadline_ms),
+        mean_accuracy=float(np.dot(np.asarray(accs, dtype=float)[levels], nproc)) / processed
+        if (has_acc and processed) else None,
+        level_switches=ctl.switches,
+        frequency_switches=ctl.fswitches,
+        energy_j=float(world.energy_j),
         frames_arrived=arrived,
         frames_processed=processed,
         frames_dropped=dropped,
-        mean_level=(lvl_sum / processed) if processed else float("nan"),
-        policy_errors=errors,
-        assumptions=dc.assumptions,
+        mean_level=float(np.dot(levels, nproc)) / processed if processed else float("nan"),
+        policy_errors=ctl.errors,
+        assumptions=dev.device.assumptions,
         trace=trace,
         level_table=dev.table(),
     )
@@ -508,10 +373,5 @@ def _windows_ok_pct(lat_ms: np.ndarray, nproc: np.ndarray, dropped: np.ndarray, 
     win_tick = np.floor(tick_t / window_s + 1e-9).astype(np.int64)
     win = np.concatenate((np.repeat(win_tick, nproc), np.repeat(win_tick, dropped)))
     lat = np.concatenate((lat_ms, np.full(int(dropped.sum()), np.inf)))
-    order = np.lexsort((lat, win))
-    win_s, lat_s = win[order], lat[order]
-    starts = np.flatnonzero(np.r_[True, win_s[1:] != win_s[:-1]])
-    counts = np.diff(np.r_[starts, win_s.size])
-    idx = starts + np.ceil(0.95 * counts).astype(np.int64) - 1
-    ok = lat_s[idx] <= deadline_ms
-    return 100.0 * float(ok.mean())
+    _, p95 = grouped_percentile(lat, win, 95.0)
+    return 100.0 * float((p95 <= deadline_ms).mean())

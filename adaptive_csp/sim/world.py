@@ -23,13 +23,27 @@ from typing import Any
 
 import numpy as np
 
+from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
 from adaptive_csp.sim.battery import Battery
-from adaptive_csp.sim.device import DeviceModel
+from adaptive_csp.sim.device import DeviceClass, DeviceModel, get_device_class
 from adaptive_csp.sim.scenario import Scenario
 from adaptive_csp.sim.thermal import ThermalModel
 
-__all__ = ["ScenarioTraces", "World", "Tick", "SensorFeed"]
+__all__ = ["ScenarioTraces", "World", "Tick", "SensorFeed", "device_for"]
+
+
+def device_for(scn: Scenario, ladder: LevelLadder, device: str | DeviceClass | None = None) -> DeviceModel:
+    """The device model of a scenario: its device class (or ``device``) with the scenario's thermal
+    overrides, the ladder's measured latencies, and the scenario's work per frame."""
+    dc = get_device_class(device or scn.device)
+    th = scn.thermal
+    over = {k: v for k, v in (("r_k_per_w", th.r_k_per_w), ("c_j_per_k", th.c_j_per_k),
+                              ("t_trip_c", th.t_trip_c), ("t_crit_c", th.t_crit_c)) if v is not None}  # fmt: skip
+    if over:
+        dc = dc.with_(**over)
+    probe = DeviceModel.from_ladder(ladder, dc)
+    return DeviceModel.from_ladder(ladder, dc, scn.work_per_frame(probe.base_latency_s[-1]))
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,7 @@ class World:
         self.last_own = 0.0  # the camera process's share
         self.energy_j = 0.0
         self.above_crit_s = 0.0
+        self.above_trip_s = 0.0
         self.max_temperature_c = float(self.thermal.temperature_c)
         self.died_at: float | None = None
 
@@ -189,7 +204,8 @@ class World:
         ran = dt if self.battery is None else self.battery.drain(power, dt)
         self.energy_j += power * ran
         t_new = self.thermal.step(power, ran, ambient_c)
-        self._count_above(temp, t_new, ran)
+        self.above_crit_s += _time_above(dc.t_crit_c, temp, t_new, ran)
+        self.above_trip_s += _time_above(dc.t_trip_c, temp, t_new, ran)
         self.max_temperature_c = max(self.max_temperature_c, t_new)
         self.last_power = power
         self.last_own = 100.0 * busy * (1.0 - load)
@@ -200,16 +216,6 @@ class World:
             if ran < dt:
                 self.died_at = t + ran
         return Tick(level, f_eff, svc, arrived, n_proc, busy, power, ran, t_new, soc)
-
-    def _count_above(self, t0: float, t1: float, ran: float) -> None:
-        """Time above T_crit during a tick that went from ``t0`` to ``t1`` (linear between them)."""
-        crit = self.dev.device.t_crit_c
-        if t1 > crit and t0 > crit:
-            self.above_crit_s += ran
-        elif t1 > crit:
-            self.above_crit_s += ran * (t1 - crit) / (t1 - t0)
-        elif t0 > crit:
-            self.above_crit_s += ran * (t0 - crit) / (t0 - t1)
 
     # outcome ----------------------------------------------------------------------------------------
     def battery_life(self, simulated_s: float) -> tuple[float | None, bool]:
@@ -222,3 +228,14 @@ class World:
         if not self.ever_plugged and self.soc0 is not None and self.soc0 - b.soc > 1e-9:
             return simulated_s * self.soc0 / (self.soc0 - b.soc), True
         return None, False
+
+
+def _time_above(limit: float, t0: float, t1: float, ran: float) -> float:
+    """Seconds above ``limit`` during a tick that went from ``t0`` to ``t1`` °C (linear between them)."""
+    if t0 > limit and t1 > limit:
+        return ran
+    if t1 > limit:
+        return ran * (t1 - limit) / (t1 - t0)
+    if t0 > limit:
+        return ran * (t0 - limit) / (t0 - t1)
+    return 0.0

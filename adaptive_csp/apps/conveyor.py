@@ -12,7 +12,7 @@ Ground truth: ``Frame.label`` is the item's class while any part of it is in vie
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +26,7 @@ class Frame:
     label: int | None  # class of the item in view, None for bare belt
     scored: bool  # the item rests fully under the camera
     item: int  # running item number (-1 before the first)
-    phase: str  # "gap", "enter", "dwell", "exit"
+    phase: str  # "gap", "enter", "dwell", "exit"; "idle" while the belt stands
 
 
 class Conveyor:
@@ -69,11 +69,18 @@ class Conveyor:
         frame += self.rng.normal(0.0, self.noise / 2, frame.shape)  # per-channel sensor noise
         return np.clip(frame, 0, 255).astype(np.uint8)
 
-    def frames(self, count: int | None = None) -> Iterator[Frame]:
-        """Yield ``count`` frames (forever for None)."""
+    def frames(self, count: int | None = None, busy: Callable[[int], bool] | None = None) -> Iterator[Frame]:
+        """Yield ``count`` frames (forever for None).
+
+        ``busy(i)`` (optional) says whether the belt carries items at frame ``i``: while it is False no new
+        item enters and the camera sees bare belt (phase ``"idle"``); an item already in view finishes.
+        """
         made, shift, n = 0, 0, self.size
         step = n // self.move_frames
         while True:
+            while busy is not None and (count is None or made < count) and not busy(made):
+                yield Frame(self._compose(None, 0, shift), None, False, self.items - 1, "idle")
+                made += 1
             k = self.order[self.items % len(self.order)]
             label = int(self.labels[k])
             item = self._item(k)

@@ -1,0 +1,226 @@
+"""``adaptive-csp demo``: what adaptation buys, on the shipped model.
+
+Default: a simulated stretch of a battery camera's day on a conveyor belt (the ``conveyor`` scenario):
+the battery drains, a background job loads the CPU, the belt stands idle for a while, the sun heats the
+enclosure.  The same frames go through the chosen policy and through ``static-max`` on one simulated
+clock; inference is real, battery and heat come from the simulator's device, battery and thermal models
+(:mod:`adaptive_csp.apps.story`).  It prints each change of the policy's level cap with its reason, a
+summary of both arms and the line "X % less energy, Y % longer battery, Z points accuracy", and writes a
+PNG.  ``--scenario`` plays any of the simulator's scenarios instead.
+
+``--source 0 | video.mp4 | image-folder``: real frames with this machine's real sensors
+(:mod:`adaptive_csp.apps.camera`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["configure", "run", "DEFAULT_PLOT"]
+
+DEFAULT_PLOT = "adaptive-csp-demo.png"
+ENGINES = ("auto", "torch", "onnxruntime", "cuda")
+
+
+def configure(ap: argparse.ArgumentParser) -> None:
+    from adaptive_csp.control.presets import DEFAULT_POLICY
+
+    ap.description = __doc__.split("\n\n")[0].strip("`") if not ap.description else ap.description
+    ap.add_argument("--policy", default=DEFAULT_POLICY, help="preset name, baseline or TOML path")
+    ap.add_argument("--scenario", default="conveyor",
+                    help="simulator scenario (a shipped name or a TOML path): `adaptive-csp simulate --list`")
+    ap.add_argument("--source", metavar="SRC",
+                    help="real frames instead of the simulation: a camera index, a video file or an image folder")
+    ap.add_argument("--engine", default="auto", choices=ENGINES, help="inference engine")
+    ap.add_argument("--frames", type=int, default=None,
+                    help="simulation: steps to play the scenario in (600); --source: stop after this many frames")
+    ap.add_argument("--plot", metavar="PATH", default=DEFAULT_PLOT, help="where to write the PNG")
+    ap.add_argument("--no-plot", action="store_true", help="do not write a PNG")
+    ap.add_argument("--no-content", action="store_true", help="turn content-aware demand off")
+    ap.add_argument("--deadline-ms", type=float, default=None, help="--source: per-frame deadline for the policy")
+    ap.add_argument("--telemetry", metavar="PATH", help="export the adaptive runner's telemetry (.jsonl or .csv)")
+    ap.add_argument("--record", metavar="PATH", help="simulation: write every frame of both arms and the summary (JSON)")
+    ap.add_argument("--seed", type=int, default=0, help="conveyor seed (which items, in which order)")
+    ap.add_argument("--quiet", action="store_true", help="no live view: only the events and the summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    try:
+        if args.source is not None:
+            from adaptive_csp.apps.camera import run_camera
+
+            return run_camera(args)
+        return _simulated(args)
+    except (ValueError, ValidationError) as e:
+        print(f"adaptive-csp demo: {e}", file=sys.stderr)
+        return 2
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the simulated day
+# ------------------------------------------------------------------------------------------------------------
+def _hhmm(t: float) -> str:
+    m = int(t // 60)
+    return f"{m // 60:d}:{m % 60:02d}"
+
+
+def _events(run: Any, k: int) -> list[str]:
+    """Story events at step ``k``: the belt starts or stops, the background job starts or ends."""
+    out = []
+    if k and run.belt_busy[k] != run.belt_busy[k - 1]:
+        out.append("the belt starts moving" if run.belt_busy[k] else "the belt stops (idle)")
+    load = run.traces.load
+    if k and (load[k] >= 0.5) != (load[k - 1] >= 0.5):
+        out.append(f"a background job {'starts' if load[k] >= 0.5 else 'ends'} (other processes "
+                   f"{100 * load[k]:.0f} % CPU)")
+    return out
+
+
+class _Watch:
+    """Feeds the live view and prints events and cap changes as they happen."""
+
+    def __init__(self, view: Any):
+        self.view, self.changes = view, 0
+
+    def __call__(self, run: Any, k: int) -> None:
+        from adaptive_csp.apps.live import Status
+
+        a, s = run.adaptive, run.static
+        clock = _hhmm(run.t[k])
+        for ev in _events(run, k):
+            self.view.event(f"{clock}  {ev}")
+        for c in a.changes[self.changes:]:
+            arrow = "down" if c.new < c.old else "up"
+            self.view.event(f"{clock}  level cap {c.old} -> {c.new} ({arrow}, {c.cause}): {c.reason}")
+        self.changes = len(a.changes)
+        st = Status(k + 1, len(run.t), a.rec["level"][-1], a.rec["cap"][-1], run.full_level, a.rec["reason"][-1],
+                    (k + 1) / max(run.wall_s, 1e-9), a.rec["battery_pct"][-1], a.rec["temperature_c"][-1],
+                    a.world.dev.device.t_trip_c, a.rec["cpu_percent"][-1], a.accuracy, s.accuracy, clock)
+        self.view.update(st)
+
+
+def _simulated(args: argparse.Namespace) -> int:
+    from adaptive_csp.apps.live import LiveView
+    from adaptive_csp.apps.story import run_story
+
+    frames = 600 if args.frames is None else args.frames
+    view = LiveView("adaptive-csp demo", total=frames, quiet=args.quiet)
+    if view.quiet or not view.panel:
+        print(f"adaptive-csp demo: policy {args.policy} vs static-max, scenario {args.scenario}, {frames} frames",
+              flush=True)
+    try:
+        run = run_story(args.policy, args.scenario, frames, engine=args.engine, seed=args.seed,
+                        content=not args.no_content, on_frame=_Watch(view))
+    finally:
+        view.close()
+    for line in summary_lines(run):
+        print(line)
+    if args.telemetry:
+        p = Path(args.telemetry)
+        (run.adaptive.runner.export_csv if p.suffix.lower() == ".csv" else run.adaptive.runner.export_jsonl)(p)
+        print(f"  telemetry: {p.resolve()}")
+    if args.record:
+        p = Path(args.record)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(record(run), default=_jsonable))
+        print(f"  record: {p.resolve()}")
+    if not args.no_plot:
+        _plot(lambda: _story_png(run, args.plot))
+    return 0
+
+
+def _story_png(run: Any, path: str) -> Path:
+    from adaptive_csp.apps.figure import story_figure
+
+    return story_figure(run, path)
+
+
+def _plot(draw: Any) -> None:
+    try:
+        out = draw()
+    except ImportError:
+        print("  no plot: matplotlib is not installed (pip install 'adaptive-csp[demo]')")
+        return
+    print(f"  plot: {out.resolve()}")
+
+
+def _dur(s: float | None) -> str:
+    if s is None:
+        return "n/a"
+    h, rem = divmod(int(round(s)), 3600)
+    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
+
+
+def _fmt_pct(v: float | None, nd: int = 1) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f} %"
+
+
+def summary_lines(run: Any) -> list[str]:
+    """The summary table of both arms and the one line of what adaptation bought (numbers from ``run``)."""
+    sm = run.summaries()
+    a, s = sm["adaptive"], sm["static-max"]
+    scn = run.scenario
+    n = len(run.t)
+    fps = n / max(run.wall_s, 1e-9)
+    rows = [
+        ("energy", f"{a['energy_j'] / 3600:.2f} Wh", f"{s['energy_j'] / 3600:.2f} Wh"),
+        ("battery", *(f"{x['battery_start_pct']:.0f} -> {x['battery_end_pct']:.0f} %"
+                      if x["battery_start_pct"] is not None else "mains" for x in (a, s))),
+        ("battery life" + (" (projected)" if a["battery_life_projected"] else ""),
+         _dur(a["battery_life_s"]), _dur(s["battery_life_s"])),
+        (f"time above trip ({a['t_trip_c']:g} °C)", _dur(a["time_above_trip_s"]), _dur(s["time_above_trip_s"])),
+        ("max temperature", f"{a['max_temperature_c']:.1f} °C", f"{s['max_temperature_c']:.1f} °C"),
+        ("deadline misses", _fmt_pct(a["deadline_miss_pct"], 2), _fmt_pct(s["deadline_miss_pct"], 2)),
+        (f"accuracy on items ({a['scored']} frames)",
+         *(_fmt_pct(None if x["accuracy"] is None else 100 * x["accuracy"]) for x in (a, s))),
+        ("mean level", f"{a['mean_level']:.2f}", f"{s['mean_level']:.2f}"),
+    ]
+    w = max(len(r[0]) for r in rows) + 2
+    out = [
+        "",
+        f"demo summary: model {run.model_name} ({run.full_level + 1} levels), policy {a['policy']} vs static-max, "
+        f"same {n} frames",
+        f"  scenario {scn.name}: {_dur(n * run.dt)} simulated on a {scn.device} in steps of {run.dt:g} s; "
+        f"{run.wall_s:.1f} s on this CPU ({fps:.0f} frames/s, both arms)",
+        f"  {'':<{w}}{a['policy']:>14}{'static-max':>14}",
+    ]
+    out += [f"  {name:<{w}}{x:>14}{y:>14}" for name, x, y in rows]
+    for k, v in (("adaptive", a), ("static-max", s)):
+        if v["battery_empty_at_s"] is not None:
+            out.append(f"  {k}: battery empty after {_dur(v['battery_empty_at_s'])}")
+    causes: dict[str, int] = {}
+    for c in run.adaptive.changes:
+        causes[c.cause] = causes.get(c.cause, 0) + 1
+    out.append("  level-cap changes by cause: " + (", ".join(f"{k} {v}" for k, v in causes.items()) or "none"))
+    g = run.gains()
+    out.append("adaptation bought: " + ", ".join((
+        "n/a energy" if g["energy_pct"] is None else f"{g['energy_pct']:.1f} % less energy",
+        "n/a battery" if g["battery_life_pct"] is None else f"{g['battery_life_pct']:.1f} % longer battery",
+        "n/a accuracy" if g["accuracy_points"] is None else f"{g['accuracy_points']:+.1f} points accuracy")))
+    return out
+
+
+def record(run: Any) -> dict[str, Any]:
+    """Everything the summary is computed from: per-frame records of both arms, the truth, the summary."""
+    return {
+        "scenario": run.scenario.name, "dt": run.dt, "t": list(map(float, run.t)), "label": run.labels,
+        "scored": run.scored, "belt_busy": run.belt_busy, "load": list(map(float, run.traces.load)),
+        "arms": {k: a.rec for k, a in run.arms.items()},
+        "changes": [vars(c) for c in run.adaptive.changes],
+        "summary": run.summaries(), "gains": run.gains(), "model": run.model_name,
+    }
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return str(v)

@@ -1,0 +1,264 @@
+"""The demo's simulated stretch of a camera's day: one set of frames, two arms, one simulated clock.
+
+A scenario (default ``conveyor``, see ``adaptive_csp/scenarios/conveyor.toml``) is played in ``frames``
+steps of ``dt = duration / frames`` simulated seconds.  Each step takes one frame from the
+:class:`~adaptive_csp.apps.conveyor.Conveyor` (the belt runs or stands as the scenario's ``belt`` trace
+says) and gives that same frame to two arms:
+
+- **adaptive**: an :class:`~adaptive_csp.AdaptiveRunner` with the chosen policy and content-aware demand;
+- **static-max**: a runner with the ``static-max`` baseline (the full level, always).
+
+Inference is real (the model on this CPU).  Each arm's battery, temperature and power come from its own
+:class:`~adaptive_csp.sim.World` (the simulator's device, battery and RC thermal models): the level the
+runner chose runs for the step at the scenario's frame rate, under its background load and ambient
+temperature, and the runner's policy reads the world's sensors on the next step.  Deadline misses are
+the world's: frames dropped because the level's service time did not keep up, plus frames served later
+than the deadline.  Accuracy on items is counted from each arm's predictions on the frames where an item
+rests under the camera (``Frame.scored``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from adaptive_csp.apps.conveyor import Conveyor, Frame
+from adaptive_csp.sensors.scripted import ManualClock
+from adaptive_csp.sim.scenario import Scenario, load_scenario
+from adaptive_csp.sim.world import ScenarioTraces, World, device_for
+
+__all__ = ["Arm", "StoryRun", "run_story", "CapWatch", "Change", "cause_of", "policy_reason"]
+
+_CONTENT = re.compile(r"^content: .*\(policy cap \d+: (.*)\)$")
+_HELD = ("recovering; ", "cooldown; ")
+
+
+def policy_reason(reason: str) -> str:
+    """The policy's own reason inside a runner reason (content demand wraps it: ``content: … (policy cap N: R)``)."""
+    m = _CONTENT.match(reason)
+    return m.group(1) if m else reason
+
+
+def cause_of(reason: str) -> str:
+    """The constraint a reason names: ``battery``, ``thermal``, ``contention``, ``latency``, ``content``,
+    ``fault``, ``unconstrained`` … (the word before the first colon, after any hold prefix)."""
+    for p in _HELD:
+        while reason.startswith(p):
+            reason = reason[len(p):]
+    head, colon, _ = reason.partition(":")
+    return head.strip() if colon else (reason.strip() or "unknown")
+
+
+@dataclass
+class Change:
+    """A change of the policy's level cap."""
+
+    t: float
+    old: int
+    new: int
+    reason: str  # the policy's reason after the change
+    cause: str  # down: the constraint that binds; up: the one that eased (behind the last move down)
+
+
+class CapWatch:
+    """Turns the policy's cap, frame by frame, into :class:`Change` records with their causes."""
+
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+        self._cap: int | None = None
+        self._bound = "unknown"  # the constraint behind the last move down
+
+    def note(self, t: float, cap: int, reason: str) -> Change | None:
+        """Record the cap in force at ``t`` with the runner's reason; return the change, if it changed."""
+        reason = policy_reason(reason)
+        old, self._cap = self._cap, cap
+        if old is None or cap == old:
+            return None
+        if cap < old:
+            self._bound = cause_of(reason)
+        self.changes.append(Change(t, old, cap, reason, self._bound))
+        return self.changes[-1]
+
+
+@dataclass
+class Arm:
+    """One runner and its simulated world, with a per-frame record of what happened."""
+
+    name: str
+    runner: Any
+    world: World
+    rec: dict[str, list] = field(default_factory=dict)
+    watch: CapWatch = field(default_factory=CapWatch)
+
+    KEYS = ("level", "cap", "reason", "pred", "correct", "power_w", "ran_s", "battery_pct", "temperature_c",
+            "cpu_percent", "arrived", "processed", "late", "digest")
+
+    def __post_init__(self) -> None:
+        self.rec = {k: [] for k in self.KEYS}
+        self.correct = self.scored = 0
+
+    @property
+    def dead(self) -> bool:
+        return self.world.died_at is not None
+
+    def step(self, k: int, t: float, fr: Frame, tr: ScenarioTraces, deadline_ms: float) -> None:
+        """Sense, infer on ``fr`` (unless the battery is empty), then run the world for the step."""
+        w, r = self.world, self.runner
+        w.sense(k, t)
+        tick = None
+        if self.dead:
+            level, cap, reason, label = -1, -1, "battery empty", -1
+        else:
+            p = r.infer(fr.image)
+            level, cap, reason, label = p.level, r.policy_level, p.reason, p.label
+            self.watch.note(t, cap, reason)
+            freq = w.dev.snap_frequency(r.frequency) if r.frequency is not None else 1.0
+            tick = w.advance(t, level, freq, int(tr.arrivals[k]), float(tr.load[k]), float(tr.ambient_c[k]), tr.dt)
+        ok = bool(fr.scored and label == fr.label)
+        if fr.scored:
+            self.scored += 1
+            self.correct += ok
+        vals = (level, cap, reason, label, ok, tick.power_w if tick else 0.0, tick.ran_s if tick else 0.0,
+                w.battery.percent if w.battery is not None else math.nan, w.thermal.temperature_c, w.last_util,
+                int(tr.arrivals[k]), tick.processed if tick else 0,
+                tick.processed if tick and tick.service_s * 1000.0 > deadline_ms else 0,
+                zlib.crc32(fr.image.tobytes()))
+        for key, v in zip(self.KEYS, vals, strict=True):
+            self.rec[key].append(v)
+
+    @property
+    def changes(self) -> list[Change]:
+        return self.watch.changes
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.scored if self.scored else None
+
+    def summary(self, simulated_s: float) -> dict[str, Any]:
+        w = self.world
+        life, projected = w.battery_life(simulated_s)
+        arrived = sum(self.rec["arrived"])
+        missed = sum(a - p for a, p in zip(self.rec["arrived"], self.rec["processed"], strict=True))
+        missed += sum(self.rec["late"])
+        lv = [x for x in self.rec["level"] if x >= 0]
+        return {
+            "policy": self.runner.policy.name,
+            "energy_j": w.energy_j,
+            "battery_start_pct": None if w.soc0 is None else 100.0 * w.soc0,
+            "battery_end_pct": None if w.battery is None else w.battery.percent,
+            "battery_life_s": life,
+            "battery_life_projected": projected,
+            "time_above_trip_s": w.above_trip_s,
+            "t_trip_c": w.dev.device.t_trip_c,
+            "max_temperature_c": w.max_temperature_c,
+            "deadline_miss_pct": 100.0 * missed / arrived if arrived else 0.0,
+            "accuracy": self.accuracy,
+            "scored": self.scored,
+            "mean_level": float(np.mean(lv)) if lv else math.nan,
+            "cap_changes": len(self.changes),
+            "battery_empty_at_s": w.died_at,
+        }
+
+
+@dataclass
+class StoryRun:
+    scenario: Scenario
+    dt: float
+    t: np.ndarray
+    traces: ScenarioTraces
+    belt_busy: list[bool]
+    labels: list[int | None]
+    scored: list[bool]
+    arms: dict[str, Arm]
+    wall_s: float
+    model_name: str
+    full_level: int
+
+    @property
+    def adaptive(self) -> Arm:
+        return self.arms["adaptive"]
+
+    @property
+    def static(self) -> Arm:
+        return self.arms["static-max"]
+
+    def summaries(self) -> dict[str, dict[str, Any]]:
+        sim_s = len(self.t) * self.dt
+        return {k: a.summary(sim_s) for k, a in self.arms.items()}
+
+    def gains(self) -> dict[str, float | None]:
+        """What adaptation bought against static-max: energy saved (%), battery life gained (%), accuracy (points)."""
+        s = self.summaries()
+        a, b = s["adaptive"], s["static-max"]
+        energy = 100.0 * (1.0 - a["energy_j"] / b["energy_j"]) if b["energy_j"] > 0 else None
+        life = (100.0 * (a["battery_life_s"] / b["battery_life_s"] - 1.0)
+                if a["battery_life_s"] and b["battery_life_s"] else None)
+        acc = (100.0 * (a["accuracy"] - b["accuracy"])
+               if a["accuracy"] is not None and b["accuracy"] is not None else None)
+        return {"energy_pct": energy, "battery_life_pct": life, "accuracy_points": acc}
+
+
+def _model_name(model: Any) -> str:
+    meta = getattr(model, "meta", None) or {}
+    cfg = (meta.get("train") or {}).get("cfg") or {}
+    return str(meta.get("name") or cfg.get("model") or type(model).__name__)
+
+
+def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600, *, model: Any = None,
+              engine: Any = "auto", seed: int = 0, content: bool = True,
+              on_frame: Callable[[StoryRun, int], None] | None = None) -> StoryRun:
+    """Play ``scenario`` in ``frames`` steps through both arms (see the module docstring)."""
+    from adaptive_csp.control.presets import DEFAULT_POLICY
+    from adaptive_csp.data.fashion_mnist import load_sample
+    from adaptive_csp.engines import make_engine
+    from adaptive_csp.models.pretrained import pretrained
+    from adaptive_csp.runtime.runner import AdaptiveRunner
+
+    if frames < 2:
+        raise ValueError(f"frames must be >= 2, got {frames}")
+    scn = load_scenario(scenario)
+    dt = float(scn.duration_s) / frames
+    scn = scn.with_(decision_interval_s=dt)
+    model = pretrained() if model is None else model
+    eng = make_engine(model, engine)
+    eng.prepare()
+    ladder = eng.ladder
+    try:
+        dev = device_for(scn, ladder)
+    except ValueError as e:
+        raise ValueError(f"the model's ladder cannot drive the simulated device: {e}") from None
+    tr = ScenarioTraces.sample(scn, scn.seed)
+    clock = ManualClock(0.0)
+    arms: dict[str, Arm] = {}
+    for name, pol, cont in (("adaptive", policy or DEFAULT_POLICY, content), ("static-max", "static-max", False)):
+        world = World(scn, dev, ambient_c=float(tr.ambient_c[0]))
+        runner = AdaptiveRunner(model, policy=pol, sensors=world.feed, engine=eng, content=cont, clock=clock)
+        arms[name] = Arm(name, runner, world)
+    busy = [True] * len(tr) if scn.belt is None else (
+        scn.belt.sample(tr.t, np.random.default_rng(scn.seed), scn.duration_s) >= 0.5).tolist()
+    sample = load_sample()
+    belt = Conveyor(sample.images.numpy(), sample.labels.numpy(), seed=seed)
+    run = StoryRun(scn, dt, tr.t, tr, busy, [], [], arms, 0.0, _model_name(model), ladder.full)
+    t0 = time.perf_counter()
+    try:
+        for k, fr in enumerate(belt.frames(len(tr), busy=busy.__getitem__)):
+            t = float(tr.t[k])
+            clock.set(t)
+            run.labels.append(fr.label)
+            run.scored.append(fr.scored)
+            for arm in arms.values():
+                arm.step(k, t, fr, tr, scn.deadline_ms)
+            run.wall_s = time.perf_counter() - t0
+            if on_frame is not None:
+                on_frame(run, k)
+    finally:
+        for arm in arms.values():
+            arm.runner.close()
+    return run
