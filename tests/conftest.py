@@ -36,10 +36,14 @@ def small_model():
 
 
 class Fixed(Policy):
+    """Always ``level``; records the level the runtime reported in each call (``seen``)."""
+
     name = "fixed"
 
     def __init__(self, level: int = -1):
         self.level = level
+        self.seen: list[int] = []
 
     def decide(self, readings, stats, ladder):
+        self.seen.append(stats.level)
         return Decision(ladder.index(self.level), "fixed")

@@ -25,6 +25,7 @@ def test_runner_applies_policy_frequency_through_actuator():
         assert p.level == 0
         assert act.get() == 0.5 and r.frequency == 0.5
     assert any(step == 0.5 for _, step in act.history)
+    assert act.get() == 1.0  # closing the runner closed the actuator, which restored the starting clock
 
 
 def test_failing_actuator_never_escapes_infer(caplog):
