@@ -38,12 +38,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import TensorDataset  # noqa: E402
 
+from adaptive_csp.control.dvfs import joint_policy  # noqa: E402
 from adaptive_csp.data.fashion_mnist import DatasetNotFound, Split, augment, load_sample, load_split  # noqa: E402
 from adaptive_csp.levels import Level, LevelLadder, Rung  # noqa: E402
 from adaptive_csp.models import create_model  # noqa: E402
 from adaptive_csp.models.pretrained import load_model, pretrained  # noqa: E402
 from adaptive_csp.nn.prune import count_params, finetune, prune_static  # noqa: E402
-from adaptive_csp.power import joint_policy  # noqa: E402
 from adaptive_csp.quant import INT8, install_int8, int8_ladder, module_bytes, quantize_static  # noqa: E402
 from adaptive_csp.sim import DeviceModel, load_scenario, simulate  # noqa: E402
 from adaptive_csp.sim.device import get_device_class  # noqa: E402

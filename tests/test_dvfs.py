@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from adaptive_csp.control.dvfs import EnergyCurve, JointDVFSPolicy, joint_policy
 from adaptive_csp.control.policy import RuntimeStats
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.power import (
@@ -15,12 +16,9 @@ from adaptive_csp.power import (
     DVFSNotEnabled,
     DVFSPermissionError,
     DVFSUnavailable,
-    EnergyCurve,
     JetsonDVFS,
-    JointDVFSPolicy,
     SimulatedDVFS,
     get_actuator,
-    joint_policy,
 )
 from adaptive_csp.power import actuators as act_mod
 from adaptive_csp.sensors.readings import Readings
@@ -241,12 +239,14 @@ def test_joint_holds_slowdowns():
 
 
 def test_joint_policy_in_the_simulator():
-    from adaptive_csp.sim import simulate
+    from adaptive_csp.sim import get_device_class, simulate
 
     lad = LevelLadder.from_costs([2.0, 3.0, 4.0, 6.0, 8.0], [0.88, 0.89, 0.90, 0.91, 0.92])
     base = simulate(policy="battery", scenario="drone", ladder=lad, record=False)
-    dvfs = simulate(policy=joint_policy("battery", device="jetson-nano"), scenario="drone", ladder=lad,
-                    record=False)
+    nano = get_device_class("jetson-nano")
+    dvfs = simulate(policy=joint_policy("battery", device=nano), scenario="drone", ladder=lad, record=False)
+    with pytest.raises(ValueError, match="get_device_class"):
+        joint_policy("battery", device="jetson-nano")  # control never looks up the simulator's devices
     assert dvfs.frequency_switches > 0 and base.frequency_switches == 0
     assert dvfs.battery_life_s > base.battery_life_s  # slower clocks once the battery policy sheds levels
     assert dvfs.deadline_miss_pct < 5.0

@@ -17,6 +17,7 @@ from adaptive_csp.control.config import (
     PolicyConfig,
     ThermalConfig,
 )
+from adaptive_csp.control.dvfs import EnergyCurve, JointDVFSPolicy, joint_policy
 from adaptive_csp.control.governors import ConfidenceGovernor, ContentionGovernor, Governor, StaticCap
 from adaptive_csp.control.ladder import HysteresisLadder, level_for_budget
 from adaptive_csp.control.latency import LatencyGovernor
@@ -37,5 +38,5 @@ __all__ = [
     "level_for_budget", "ThermalPI", "ThermalStepWise", "LatencyGovernor", "BatteryGovernor",
     "ContentionGovernor", "ConfidenceGovernor", "StaticCap", "PolicyConfig", "LadderConfig", "ThermalConfig", "LatencyConfig",
     "BatteryConfig", "ContentionConfig", "ConfidenceConfig", "PRESETS", "get_policy", "register_policy", "registered",
-    "load_config", "build_policy", "preset_dir",
+    "load_config", "build_policy", "preset_dir", "JointDVFSPolicy", "joint_policy", "EnergyCurve",
 ]

@@ -21,13 +21,12 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+
+from adaptive_csp.control.dvfs import DEFAULT_STEPS, snap
 
 __all__ = ["DVFSError", "DVFSUnavailable", "DVFSPermissionError", "DVFSNotEnabled", "DVFSActuator",
            "DEFAULT_STEPS", "snap"]
-
-DEFAULT_STEPS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-
 
 class DVFSError(RuntimeError):
     """A DVFS actuator cannot do what was asked."""
@@ -43,13 +42,6 @@ class DVFSPermissionError(DVFSError, PermissionError):
 
 class DVFSNotEnabled(DVFSError):
     """A real actuator was constructed without the explicit opt-in (``enable=True``)."""
-
-
-def snap(f: float | None, steps: Sequence[float]) -> float:
-    """Nearest step to ``f`` (ties → the higher step); None / non-finite → the highest step."""
-    if f is None or not math.isfinite(float(f)):
-        return max(steps)
-    return min(steps, key=lambda s: (abs(s - float(f)), -s))
 
 
 class DVFSActuator(ABC):

@@ -1,5 +1,9 @@
 """Choosing (level, frequency) jointly: a wrapper that adds DVFS to any level policy.
 
+Frequencies are fractions of f_max snapped to steps (:data:`DEFAULT_STEPS`, :func:`snap`); the policy only
+*requests* one in ``Decision.frequency`` — :mod:`adaptive_csp.power` actuators apply it on a device, the
+simulator models it.
+
 :class:`JointDVFSPolicy` asks an inner policy (e.g. the ``battery`` preset) for a level, reads that
 level's relative cost as the **energy budget** the inner policy can afford at f_max, and then picks the
 pair (level, frequency) that
@@ -24,14 +28,23 @@ as it does without DVFS.  Works in :func:`adaptive_csp.sim.simulate` (which hono
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
 from adaptive_csp.levels import LevelLadder
-from adaptive_csp.power.base import DEFAULT_STEPS, snap
 from adaptive_csp.sensors.readings import Readings
 
-__all__ = ["EnergyCurve", "JointDVFSPolicy", "joint_policy"]
+__all__ = ["DEFAULT_STEPS", "snap", "EnergyCurve", "JointDVFSPolicy", "joint_policy"]
+
+DEFAULT_STEPS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def snap(f: float | None, steps: Sequence[float]) -> float:
+    """Nearest step to ``f`` (ties → the higher step); None / non-finite → the highest step."""
+    if f is None or not math.isfinite(float(f)):
+        return max(steps)
+    return min(steps, key=lambda s: (abs(s - float(f)), -s))
 
 
 class EnergyCurve:
@@ -156,17 +169,19 @@ class JointDVFSPolicy(Policy):
 
 
 def joint_policy(inner: str | Policy = "battery", *, device=None, **kw) -> JointDVFSPolicy:
-    """``JointDVFSPolicy`` around a preset name or a policy; ``device``: a sim device class / name for
-    the energy curve and frequency steps (the default curve otherwise)."""
-    if isinstance(inner, str):
-        from adaptive_csp.control import get_policy
+    """``JointDVFSPolicy`` around a preset name or a policy.
 
-        inner = get_policy(inner)
+    ``device``: anything with ``static_fraction``, ``v_min``, ``f_min`` and ``freq_steps`` (a simulator
+    ``DeviceClass`` from ``adaptive_csp.sim.get_device_class(name)``, or a ``DeviceModel``) for the energy
+    curve and frequency steps; None: the default curve and :data:`DEFAULT_STEPS`.
+    """
+    from adaptive_csp.control.presets import get_policy
+
+    inner = get_policy(inner)
     if device is not None:
         if isinstance(device, str):
-            from adaptive_csp.sim.device import get_device_class
-
-            device = get_device_class(device)
+            raise ValueError(f"device={device!r}: pass a device class object, e.g. "
+                             f"adaptive_csp.sim.get_device_class({device!r})")
         dc = getattr(device, "device", device)
         kw.setdefault("curve", EnergyCurve.from_device(dc))
         kw.setdefault("steps", dc.freq_steps)
