@@ -249,14 +249,13 @@ def test_one_default_policy_everywhere():
     from adaptive_csp import AdaptiveRunner, simulate
     from adaptive_csp.cli import build_parser
     from adaptive_csp.control.presets import DEFAULT_POLICY
-    from adaptive_csp.runtime.demo import _args
 
     assert DEFAULT_POLICY in PRESETS
     assert get_policy().name == DEFAULT_POLICY
     for fn in (AdaptiveRunner, simulate):
         assert inspect.signature(fn).parameters["policy"].default == DEFAULT_POLICY, fn
     assert build_parser().parse_args(["simulate"]).policy == DEFAULT_POLICY
-    assert _args([]).policy == DEFAULT_POLICY
+    assert build_parser().parse_args(["demo"]).policy == DEFAULT_POLICY
 
 
 @pytest.mark.parametrize("text,field", [

@@ -23,6 +23,7 @@ from adaptive_csp.control.ladder import HysteresisLadder, level_for_budget
 from adaptive_csp.control.latency import LatencyGovernor
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
 from adaptive_csp.control.presets import (
+    DEFAULT_POLICY,
     PRESETS,
     build_policy,
     get_policy,
@@ -37,6 +38,6 @@ __all__ = [
     "Policy", "Decision", "RuntimeStats", "GovernedPolicy", "Governor", "HysteresisLadder",
     "level_for_budget", "ThermalPI", "ThermalStepWise", "LatencyGovernor", "BatteryGovernor",
     "ContentionGovernor", "ConfidenceGovernor", "StaticCap", "PolicyConfig", "LadderConfig", "ThermalConfig", "LatencyConfig",
-    "BatteryConfig", "ContentionConfig", "ConfidenceConfig", "PRESETS", "get_policy", "register_policy", "registered",
+    "BatteryConfig", "ContentionConfig", "ConfidenceConfig", "PRESETS", "DEFAULT_POLICY", "get_policy", "register_policy", "registered",
     "load_config", "build_policy", "preset_dir", "JointDVFSPolicy", "joint_policy", "EnergyCurve",
 ]
