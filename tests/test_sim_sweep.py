@@ -9,7 +9,7 @@ import json
 import pytest
 
 from adaptive_csp.cli import main
-from adaptive_csp.sim.sweep import make_jobs, parse_grid, run_jobs
+from adaptive_csp.sim.sweep import make_jobs, parse_grid, parse_value, run_jobs
 from tests.conftest import SIM_LADDER as LADDER
 
 
@@ -25,6 +25,24 @@ def test_grid_expansion():
     assert {j.label for j in jobs} == {"static-min", "ondemand[up_threshold=70]", "ondemand[up_threshold=90]"}
     with pytest.raises(ValueError):
         parse_grid(["nonsense"])
+
+
+@pytest.mark.parametrize("text,value", [("70", 70), (" 0.5 ", 0.5), ("1e3", 1000.0), ("true", True),
+                                        ("null", None), ('"70"', "70"), ("fast", "fast"), ("-3", -3)])
+def test_command_line_values_are_json_scalars(text, value):
+    got = parse_value(text)
+    assert got == value and type(got) is type(value)
+
+
+def test_compare_cli_names_a_bad_seed_or_setting(tmp_path, capsys):
+    lad = tmp_path / "ladder.json"
+    lad.write_text(LADDER.to_json())
+    base = ["--ladder", str(lad), "--scenarios", "factory", "--policies", "static-min", "--quiet"]
+    assert main(["compare", *base, "--seeds", "1,x"]) == 2
+    assert "valid integer" in capsys.readouterr().err
+    assert main(["simulate", "--policy", "ondemand", "--set", "up_threshold=500", "--ladder", str(lad),
+                 "--no-plot", "--quiet"]) == 2  # fmt: skip
+    assert "up_threshold" in capsys.readouterr().err
 
 
 def test_local_process_pool_matches_serial():
