@@ -86,6 +86,8 @@ def test_batches_list_array_tensor(model, images):
         with torch.inference_mode():
             want = torch.softmax(model(ref, 0), 1)
         assert [p.label for p in preds] == want.argmax(1).tolist()
+        np.testing.assert_allclose(np.stack([p.probs for p in preds]), want.numpy(), atol=1e-4)
+        assert [p.score for p in preds] == pytest.approx(want.max(1).values.tolist(), abs=1e-4)
         assert all(p.level == 0 for p in preds)
 
 
@@ -110,6 +112,34 @@ def test_rgb_switch_and_colour_model():
     g = rng.integers(0, 256, (28, 28), dtype=np.uint8)
     x, _ = Preprocessor(col)(g)  # grey frame into a colour model: repeated
     assert torch.equal(x[0, 0], x[0, 1]) and torch.equal(x[0, 1], x[0, 2])
+
+
+def test_tensor_color_is_separate_from_numpy_color():
+    """numpy frames follow ``color`` (BGR by default), tensors follow ``tensor_color`` (RGB by default)."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    col = {"input_size": [28, 28], "in_chans": 3, "color": "rgb", "mean": [0.0] * 3, "std": [1.0] * 3}
+    want = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+    t_rgb = torch.from_numpy(rgb).permute(2, 0, 1)
+    t_bgr = torch.from_numpy(np.ascontiguousarray(rgb[:, :, ::-1])).permute(2, 0, 1)
+    torch.testing.assert_close(Preprocessor(col)(t_rgb)[0], want)  # default: tensors are RGB ...
+    torch.testing.assert_close(Preprocessor(col)(rgb[:, :, ::-1])[0], want)  # ... numpy frames BGR
+    torch.testing.assert_close(Preprocessor(col, tensor_color="bgr")(t_bgr)[0], want)
+    torch.testing.assert_close(Preprocessor(col, tensor_color="bgr")(t_bgr[None])[0], want)  # batched too
+    torch.testing.assert_close(Preprocessor(col, color="rgb")(rgb)[0], want)
+    assert not torch.equal(Preprocessor(col)(t_bgr)[0], want)
+    with pytest.raises(ValueError, match="tensor_color"):
+        Preprocessor(col, tensor_color="yuv")
+
+
+def test_array_matches_tensor_and_is_contiguous(images):
+    pre = Preprocessor({"input_size": [28, 28], "in_chans": 1, "color": "grey", "mean": [0.3], "std": [0.4]})
+    for frame in (images[0], np.asfortranarray(images[0]), images[1][::-1], torch.from_numpy(images[2])[None],
+                  list(images)):
+        a, batched = pre.array(frame)
+        t, batched_t = pre(frame)
+        assert isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous
+        assert batched == batched_t and np.array_equal(a, t.numpy())
 
 
 @pytest.mark.skipif(not HAVE_CV2, reason="needs opencv")

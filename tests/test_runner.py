@@ -1,4 +1,9 @@
-"""AdaptiveRunner: threads, faults, lifecycle, stream(), telemetry, latency feedback, content demand."""
+"""AdaptiveRunner: threads, faults, lifecycle, stream(), telemetry, latency feedback, content demand.
+
+Every test that runs a model runs once per engine available here (``run_with`` is parametrised over
+:func:`adaptive_csp.engines.available_engines`): the same assertions for torch, ONNX Runtime and, on a
+machine with a GPU, CUDA graphs.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import torch
 
 from adaptive_csp.control.policy import Decision, Policy
 from adaptive_csp.data.fashion_mnist import load_sample
+from adaptive_csp.engines import available_engines
 from adaptive_csp.models.pretrained import pretrained
 from adaptive_csp.runtime import AdaptiveRunner, ContentDemand, Prediction
 from adaptive_csp.runtime.preprocess import HAVE_CV2
@@ -61,6 +67,24 @@ def model():
 
 
 @pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(params=available_engines())
+def run_with(request, cache):
+    """``AdaptiveRunner`` with the parametrised engine (and a private ONNX cache for this module)."""
+    engine = request.param
+    opts = {"cache": cache, "threads": 1} if engine == "onnxruntime" else None
+
+    def make(*args, **kw):
+        return AdaptiveRunner(*args, engine=engine, engine_options=opts, **kw)
+
+    make.engine = engine
+    return make
+
+
+@pytest.fixture(scope="module")
 def frames():
     s = load_sample()
     return [s.images[i, 0].numpy() for i in range(16)]
@@ -70,8 +94,8 @@ def poller_threads():
     return [t for t in threading.enumerate() if t.name.startswith("sensor-poller")]
 
 
-def test_prediction_fields(model, frames):
-    with AdaptiveRunner(model, policy=Fixed(3), sensors=None) as r:
+def test_prediction_fields(run_with, model, frames):
+    with run_with(model, policy=Fixed(3), sensors=None) as r:
         p = r.infer(frames[0])
     assert isinstance(p, Prediction)
     assert p.level == 3 and p.reason == "fixed" and p.latency_ms > 0
@@ -81,11 +105,11 @@ def test_prediction_fields(model, frames):
     assert not p.probs.flags.writeable
 
 
-def test_threads_match_sequential(model, frames):
+def test_threads_match_sequential(run_with, model, frames):
     pol = Cycle()
     out: dict[int, list[tuple[int, Prediction]]] = {}
     errors = []
-    with AdaptiveRunner(model, policy=pol, sensors=None) as r:
+    with run_with(model, policy=pol, sensors=None, policy_tick_ms=0) as r:
         def work(tid: int) -> None:
             try:
                 res = []
@@ -107,7 +131,7 @@ def test_threads_match_sequential(model, frames):
     assert levels == set(range(len(model.levels)))  # every level ran concurrently with others
     ref: dict[tuple[int, int], Prediction] = {}
     fixed = Fixed(0)
-    with AdaptiveRunner(model, policy=fixed, sensors=None) as seq:
+    with run_with(model, policy=fixed, sensors=None, policy_tick_ms=0) as seq:
         for res in out.values():
             for j, p in res:
                 key = (j, p.level)
@@ -119,57 +143,58 @@ def test_threads_match_sequential(model, frames):
                 np.testing.assert_array_equal(p.probs, q.probs)
 
 
-def test_close_leaves_no_thread(model, frames):
+def test_close_leaves_no_thread(run_with, model, frames):
     before = len(poller_threads())
     src = ScriptedSource([{"temperature_c": 50.0, "battery_percent": 80.0}])
-    with AdaptiveRunner(model, policy="balanced", sensors=src) as r:
+    with run_with(model, policy="balanced", sensors=src) as r:
         assert len(poller_threads()) == before + 1
         r.infer(frames[0])
     assert r.closed and len(poller_threads()) == before
     with pytest.raises(RuntimeError, match="closed"):
         r.infer(frames[0])
-    r2 = AdaptiveRunner(model, policy="battery", sensors="auto")
+    r2 = run_with(model, policy="battery", sensors="auto")
     r2.infer(frames[1])
     r2.close()
     r2.close()  # idempotent
     assert len(poller_threads()) == before
 
 
-def test_failing_sensor_source_goes_safe(model, frames, caplog):
+def test_failing_sensor_source_goes_safe(run_with, model, frames, caplog):
     src = ScriptedSource([RuntimeError("sensor bus error")])
-    with caplog.at_level(logging.WARNING), AdaptiveRunner(model, policy="balanced", sensors=src) as r:
+    with caplog.at_level(logging.WARNING), run_with(model, policy="balanced", sensors=src) as r:
         preds = [r.infer(f) for f in frames[:5]]
     safe = r.policy.safe_index(model.levels)
     assert all(p.level == safe and p.reason.startswith("fault:") for p in preds)
     assert sum("sensor bus error" in m for m in caplog.messages) == 1
 
 
-def test_broken_sensor_object_and_policies_never_escape(model, frames, caplog):
+def test_broken_sensor_object_and_policies_never_escape(run_with, model, frames, caplog):
     class Broken:
         def latest(self):
             raise OSError("i2c timeout")
 
     with caplog.at_level(logging.WARNING):
-        with AdaptiveRunner(model, policy=Cycle(), sensors=Broken()) as r:
+        with run_with(model, policy=Cycle(), sensors=Broken()) as r:
             ps = [r.infer(f) for f in frames[:4]]
         assert all(p.level == 1 and p.reason == "fault:sensor" for p in ps)
         assert r.stats()["faults"] == {"sensor:OSError": 4}
-        with AdaptiveRunner(model, policy=Raises(), sensors=None) as r:
+        with run_with(model, policy=Raises(), sensors=None) as r:
             ps = [r.infer(f) for f in frames[:4]]
         assert all(p.level == 2 and p.reason == "fault:policy:RuntimeError" for p in ps)
     assert sum("i2c timeout" in m for m in caplog.messages) == 1
     assert sum("policy bug" in m for m in caplog.messages) == 1
-    with AdaptiveRunner(model, policy=Returns(99), sensors=None) as r:
+    with run_with(model, policy=Returns(99), sensors=None) as r:
         assert r.infer(frames[0]).level == len(model.levels) - 1  # clamped
-    with AdaptiveRunner(model, policy=Returns("high"), sensors=None) as r:
+    with run_with(model, policy=Returns("high"), sensors=None) as r:
         assert r.infer(frames[0]).level == 1  # not an int: safe level
-    with AdaptiveRunner(model, policy=Returns(-1), sensors=None) as r:
+    with run_with(model, policy=Returns(-1), sensors=None) as r:
         assert r.infer(frames[0]).level == 0
 
 
-def test_latency_reaches_the_policy(model, frames):
+def test_latency_reaches_the_policy(run_with, model, frames):
     pol = Cycle()
-    with AdaptiveRunner(model, policy=pol, sensors=None, deadline_ms=33.0, latency_window=8) as r:
+    with run_with(model, policy=pol, sensors=None, deadline_ms=33.0, latency_window=8,
+                  policy_tick_ms=0) as r:
         preds = [r.infer(f) for f in frames[:12]]
     assert pol.seen[0].latencies_ms == ()
     for i in range(1, 12):
@@ -180,11 +205,11 @@ def test_latency_reaches_the_policy(model, frames):
         assert pol.seen[i].deadline_ms == 33.0
 
 
-def test_policy_reads_the_poller_snapshot(model, frames):
+def test_policy_reads_the_poller_snapshot(run_with, model, frames):
     poller = SensorPoller(ScriptedSource([{"temperature_c": 99.0}]))
     poller.poll_once()  # not started: the runner must only read the cached snapshot
     reads = poller.source.reads
-    with AdaptiveRunner(model, policy="thermal", sensors=poller) as r:
+    with run_with(model, policy="thermal", sensors=poller) as r:
         p = r.infer(frames[0])
         assert r.sensors is poller
     assert poller.source.reads == reads  # no sensor read on the hot path
@@ -192,8 +217,8 @@ def test_policy_reads_the_poller_snapshot(model, frames):
     assert poller.running is False  # a poller we passed is never started or closed by the runner
 
 
-def test_telemetry_ring_stats_and_export(model, frames, tmp_path):
-    with AdaptiveRunner(model, policy=Cycle(), sensors=None, telemetry_size=10) as r:
+def test_telemetry_ring_stats_and_export(run_with, model, frames, tmp_path):
+    with run_with(model, policy=Cycle(), sensors=None, telemetry_size=10, policy_tick_ms=0) as r:
         for f in frames[:14]:
             r.infer(f)
         r.infer(frames[:3])
@@ -226,12 +251,12 @@ def _write_video(path, n: int, frames) -> None:
 
 
 @pytest.mark.skipif(not HAVE_CV2, reason="needs opencv")
-def test_stream_video_one_prediction_per_frame(model, frames, tmp_path):
+def test_stream_video_one_prediction_per_frame(run_with, model, frames, tmp_path):
     import cv2
 
     path = tmp_path / "belt.avi"
     _write_video(path, 12, frames)
-    with AdaptiveRunner(model, policy=Fixed(-1), sensors=None) as r:
+    with run_with(model, policy=Fixed(-1), sensors=None) as r:
         preds = list(r.stream(path))
         assert [p.frame_index for p in preds] == list(range(12))
         cap = cv2.VideoCapture(str(path))
@@ -244,8 +269,8 @@ def test_stream_video_one_prediction_per_frame(model, frames, tmp_path):
     assert all(p.label == q.label for p, q in zip(preds[:5], again, strict=True))
 
 
-def test_stream_iterable_skipping_and_bad_frames(model, frames):
-    with AdaptiveRunner(model, policy=Fixed(0), sensors=None) as r:
+def test_stream_iterable_skipping_and_bad_frames(run_with, model, frames):
+    with run_with(model, policy=Fixed(0), sensors=None) as r:
         src = [frames[0], np.zeros((3, 3, 2), np.uint8), frames[1]]
         preds = list(r.stream(iter(src)))
         assert [p.frame_index for p in preds] == [0, 2]
@@ -255,7 +280,7 @@ def test_stream_iterable_skipping_and_bad_frames(model, frames):
             list(r.stream(frames, skip=True))
         with pytest.raises(ValueError, match="single frame"):
             list(r.stream(frames[0]))
-    with AdaptiveRunner(model, policy=Fixed(-1), sensors=None, deadline_ms=1e-3) as r:
+    with run_with(model, policy=Fixed(-1), sensors=None, deadline_ms=1e-3) as r:
         preds = list(r.stream(frames, skip=True))  # every call overruns a 1 µs deadline
         s = r.stats()
     assert preds[0].frame_index == 0 and 1 <= len(preds) < len(frames)
@@ -283,8 +308,8 @@ def test_content_demand_unit():
     assert c.observe(torch.zeros(1, 1, 28, 28)) == 0 and c.why == "content: empty scene"
 
 
-def test_content_demand_stays_within_the_policy_cap(model, frames):
-    with AdaptiveRunner(model, policy=Fixed(2), sensors=None, content=True) as r:
+def test_content_demand_stays_within_the_policy_cap(run_with, model, frames):
+    with run_with(model, policy=Fixed(2), sensors=None, content=True) as r:
         levels = [r.infer(f).level for f in frames]
         assert max(levels) <= 2 and r.policy_level == 2
         empty = np.zeros((28, 28), np.uint8)
@@ -292,15 +317,92 @@ def test_content_demand_stays_within_the_policy_cap(model, frames):
         assert p.level == 0 and p.reason.startswith("content: empty scene")
 
 
-def test_plain_module_and_bad_arguments(model, frames):
+def test_plain_module_and_bad_arguments(run_with, model, frames):
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 3))
     spec = {"input_size": [28, 28], "in_chans": 1, "color": "grey", "mean": [0.5], "std": [0.5]}
+    if run_with.engine == "onnxruntime":  # exports ladder levels: a plain module has none
+        with pytest.raises(ValueError, match="elastic"):
+            run_with(net, policy=Fixed(0), sensors=None, preprocess=spec)
+    else:
+        with run_with(net, policy=Fixed(0), sensors=None, preprocess=spec) as r:
+            p = r.infer(frames[0])
+        assert p.level == 0 and p.probs.shape == (3,) and p.class_name == str(p.label)
+        with torch.inference_mode():
+            want = torch.softmax(net(torch.from_numpy(frames[0]).float()[None, None] / 255 * 2 - 1), 1)[0]
+        np.testing.assert_allclose(p.probs, want.numpy(), atol=1e-5)
     with AdaptiveRunner(net, policy=Fixed(0), sensors=None, preprocess=spec) as r:
-        p = r.infer(frames[0])
-    assert p.level == 0 and p.probs.shape == (3,) and p.class_name == str(p.label)
+        assert r.engine.name == "torch"  # auto: a plain module runs on torch
     with pytest.raises(ValueError, match="preprocess"):
-        AdaptiveRunner(net, sensors=None)
+        run_with(net, sensors=None)
     with pytest.raises(ValueError, match="deadline_ms"):
-        AdaptiveRunner(model, sensors=None, deadline_ms=0)
+        run_with(model, sensors=None, deadline_ms=0)
     with pytest.raises(ValueError, match="unknown policy"):
-        AdaptiveRunner(model, policy="no-such-policy", sensors=None)
+        run_with(model, policy="no-such-policy", sensors=None)
+
+
+def test_every_level_matches_the_torch_reference(run_with, model, frames):
+    """Through the runner, each engine gives the probabilities of ``softmax(model(x, level))``."""
+    pol = Fixed(0)
+    with run_with(model, policy=pol, sensors=None, policy_tick_ms=0) as r:
+        for lv in range(len(model.levels)):
+            pol.level = lv
+            preds = r.infer(frames[:4])
+            x = r.pre(frames[:4])[0]
+            with torch.inference_mode():
+                want = torch.softmax(model.prepared(lv)(x), 1).numpy()
+            assert [p.level for p in preds] == [lv] * 4
+            np.testing.assert_allclose(np.stack([p.probs for p in preds]), want, atol=1e-4, err_msg=f"level {lv}")
+            single = r.infer(frames[0])
+            np.testing.assert_allclose(single.probs, want[0], atol=1e-4)
+        assert r.stats()["engine"] == run_with.engine == r.engine.name
+
+
+def test_policy_decides_once_per_tick(run_with, model, frames):
+    now = [0.0]
+    src = ScriptedSource([{"temperature_c": 40.0}])
+    poller = SensorPoller(src)
+    poller.poll_once()
+    pol = Cycle()
+    with run_with(model, policy=pol, sensors=poller, policy_tick_ms=10.0, clock=lambda: now[0]) as r:
+        levels = [r.infer(frames[0]).level for _ in range(5)]  # clock stands still: one decision
+        assert len(pol.seen) == 1 and levels == [0] * 5
+        now[0] += 0.009
+        r.infer(frames[0])
+        assert len(pol.seen) == 1
+        now[0] += 0.002  # 11 ms after the decision: the next tick
+        assert r.infer(frames[0]).level == 1 and len(pol.seen) == 2
+        assert pol.seen[1].latencies_ms and len(pol.seen[1].latencies_ms) == 6  # every call's latency kept
+        poller.poll_once()  # a new sensor snapshot: decided at once, within the tick
+        assert r.infer(frames[0]).level == 2 and len(pol.seen) == 3
+    with pytest.raises(ValueError, match="policy_tick_ms"):
+        run_with(model, sensors=None, policy_tick_ms=-1)
+
+
+def test_runner_leaves_the_model_alone(run_with, frames):
+    m = pretrained().train()  # training mode on purpose: the runner must not switch it
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    with run_with(m, policy=Fixed(-1), sensors=None) as r:
+        p = r.infer(frames[0])
+    assert m.training and all(mod.training for mod in m.modules())
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    assert {t.device.type for t in m.state_dict().values()} == {"cpu"}
+    assert {t.dtype for t in m.parameters()} == {torch.float32}
+    with torch.inference_mode():
+        want = torch.softmax(m.prepared(-1)(r.pre(frames[0])[0]), 1)[0].numpy()
+    np.testing.assert_allclose(p.probs, want, atol=1e-4)
+
+
+def test_double_model_end_to_end(run_with, frames):
+    """A float64 model runs every level through the runner on the CPU (the code path a CUDA model takes)."""
+    m = pretrained().double()
+    ref = pretrained()
+    pol = Fixed(0)
+    with run_with(m, policy=pol, sensors=None, policy_tick_ms=0) as r:
+        for lv in range(len(m.levels)):
+            pol.level = lv
+            p = r.infer(frames[1])
+            with torch.inference_mode():
+                want = torch.softmax(ref.prepared(lv)(r.pre(frames[1])[0]), 1)[0].numpy()
+            assert p.level == lv
+            np.testing.assert_allclose(p.probs, want, atol=1e-4, err_msg=f"level {lv}")
+    assert next(m.parameters()).dtype == torch.float64

@@ -4,11 +4,12 @@ Accepted frames
     numpy ``H×W`` (grey), ``H×W×1``, ``H×W×3`` (BGR as OpenCV gives it unless ``color="rgb"``),
     ``H×W×4`` (BGRA / RGBA), ``N×H×W×C`` (a batch); dtype uint8 (0..255) or float16/32/64 in [0, 1];
     any size and memory layout (views, negative strides, Fortran order).
-    torch ``C×H×W`` or ``N×C×H×W`` with C in 1, 3, 4, uint8 or float in [0, 1]; channel order RGB
-    (torchvision's convention), whatever ``color`` says.
+    torch ``C×H×W`` or ``N×C×H×W`` with C in 1, 3, 4, uint8 or float in [0, 1]; channel order
+    ``tensor_color`` (default RGB, torchvision's convention), independent of ``color`` (numpy frames).
     a list / tuple of such frames: one batch (each may have its own size).
 
-Output: a float32 ``N×C×H×W`` tensor at the model's ``input_size``, converted to its colour mode
+Output: a float32 ``N×C×H×W`` tensor (``__call__``) or numpy array (:meth:`Preprocessor.array`, what the
+runner's engines take) at the model's ``input_size``, converted to its colour mode
 (``grey``: ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B, the weights of ``cv2.COLOR_BGR2GRAY``; ``rgb`` /
 ``bgr``: channel order; a grey frame is repeated for a colour model), then ``(x · scale − mean) / std`` with x in 0..255 (a float frame counts as 255·x).
 
@@ -49,12 +50,19 @@ _TOL = 1e-3  # float frames may overshoot [0, 1] by rounding
 
 
 class Preprocessor:
-    """``Preprocessor(meta["preprocess"], color="bgr")(frame) -> (tensor N×C×H×W, batched: bool)``."""
+    """``Preprocessor(meta["preprocess"], color="bgr")(frame) -> (tensor N×C×H×W, batched: bool)``.
 
-    def __init__(self, spec: dict[str, Any] | None = None, color: str = "bgr", backend: str = "auto"):
+    ``color``: channel order of numpy frames; ``tensor_color``: of torch tensors; ``backend``: how frames
+    are resized (``"auto"``: cv2 when importable, ``"cv2"``, ``"torch"``).
+    """
+
+    def __init__(self, spec: dict[str, Any] | None = None, color: str = "bgr", backend: str = "auto",
+                 tensor_color: str = "rgb"):
         spec = dict(spec or {})
-        if color not in ("bgr", "rgb"):
-            raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        for what, val in (("color", color), ("tensor_color", tensor_color)):
+            if val not in ("bgr", "rgb"):
+                raise ValueError(f"{what} must be 'bgr' or 'rgb', got {val!r}")
+        self.tensor_color = tensor_color
         if backend not in ("auto", "cv2", "torch"):
             raise ValueError(f"backend must be 'auto', 'cv2' or 'torch', got {backend!r}")
         if backend == "cv2" and not HAVE_CV2:
@@ -89,14 +97,21 @@ class Preprocessor:
     # public ------------------------------------------------------------------------------------------
     def __call__(self, frame: Any) -> tuple[torch.Tensor, bool]:
         """The model input for ``frame`` and whether it was a batch (list / N-dim array or tensor)."""
+        x, batched = self.array(frame)
+        return torch.from_numpy(x), batched
+
+    def array(self, frame: Any) -> tuple[np.ndarray, bool]:
+        """Like ``__call__`` but a float32 C-contiguous numpy ``N×C×H×W`` array (no torch on the way)."""
         if isinstance(frame, np.ndarray):
             if frame.ndim == 4:
                 return self._stack([self._np(f, i) for i, f in enumerate(frame)]), True
-            return torch.from_numpy(self._np(frame))[None], False
+            x = self._np(frame)[None]
+            return (x if x.flags.c_contiguous else np.ascontiguousarray(x)), False
         if isinstance(frame, torch.Tensor):
             if frame.dim() == 4:
                 return self._stack([self._torch(f, i) for i, f in enumerate(frame)]), True
-            return torch.from_numpy(self._torch(frame))[None], False
+            x = self._torch(frame)[None]
+            return (x if x.flags.c_contiguous else np.ascontiguousarray(x)), False
         if isinstance(frame, (list, tuple)):
             if not frame:
                 raise ValueError("empty list of frames")
@@ -145,7 +160,7 @@ class Preprocessor:
         if a.shape[0] != self.h or a.shape[1] != self.w:
             a = self._resize_np(a)
         if a.ndim == 2 and self._grey:  # the common case: a few in-place ops on the small image
-            small = a.astype(np.float32)
+            small = a.astype(np.float32, order="C")
             if not is_u8:
                 self._check_range(small, where)
             small *= self._mul_u8_s if is_u8 else self._mul_f_s
@@ -203,7 +218,10 @@ class Preprocessor:
         x = t.float()
         if x.shape[1] != self.h or x.shape[2] != self.w:
             x = self._resize_t(x[None])[0]
-        return self._finish(x.contiguous().numpy(), is_u8, where)
+        small = x.contiguous().numpy()
+        if self.tensor_color == "bgr" and small.shape[0] >= 3:
+            small = small[[2, 1, 0, 3][:small.shape[0]]]  # → RGB(A)
+        return self._finish(small, is_u8, where)
 
     def _resize_t(self, x: torch.Tensor) -> torch.Tensor:
         x, kh, kw = self._crop(x, x.shape[-2], x.shape[-1])
@@ -240,7 +258,7 @@ class Preprocessor:
         mul = self._mul_u8 if is_u8 else self._mul_f
         return (small * mul + self._add).astype(np.float32, copy=False)
 
-    def _stack(self, items: Sequence[np.ndarray]) -> torch.Tensor:
+    def _stack(self, items: Sequence[np.ndarray]) -> np.ndarray:
         if not len(items):
             raise ValueError("empty batch of frames")
-        return torch.from_numpy(np.ascontiguousarray(np.stack(items)))
+        return np.ascontiguousarray(np.stack(items))

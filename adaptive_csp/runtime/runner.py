@@ -4,10 +4,21 @@
 >>> pred = runner.infer(frame)          # a BGR frame from cv2, any size   # doctest: +SKIP
 
 One ``infer`` call: preprocess (:mod:`.preprocess`) → read the sensor poller's cached snapshot (never a
-sensor) → ``policy.decide`` under the runner's lock → optional content-aware demand (:mod:`.content`) →
-the model's prepared static module at that level under ``torch.inference_mode`` *outside* the lock →
-softmax → record latency and telemetry under the lock.  The measured latency reaches the policy through
-``RuntimeStats.latencies_ms`` at the next decision.
+sensor) → the policy's level, decided at most once per policy tick (``policy_tick_ms``, and at once when
+a new sensor snapshot arrives) under the runner's lock → optional content-aware demand (:mod:`.content`)
+→ the engine runs that level *outside* the lock (:mod:`adaptive_csp.engines`: torch, ONNX Runtime, CUDA
+graphs) → softmax → record latency and telemetry under the lock.  The measured latency reaches the
+policy through ``RuntimeStats.latencies_ms`` at its next decision.
+
+What the runner does to what you pass it (nothing silent):
+
+* the model is never moved, cast, put in eval mode or trained: engines read it.  The torch engine runs
+  each level's prepared module (``model.prepared(i)``, built from the weights on their device and dtype;
+  ``prepare=True`` builds them all up front, filling the model's prepared cache — the only change);
+  the ONNX Runtime and CUDA engines build their own copies.  After changing the weights, call
+  ``runner.engine.refresh()``.  A plain (non-elastic) module runs as given: call ``.eval()`` yourself.
+* colour order: numpy frames are read in ``color`` order (default ``"bgr"``, as OpenCV gives them);
+  torch tensors in ``tensor_color`` order (default ``"rgb"``, torchvision's convention).
 
 Faults: a bad frame raises ValueError naming the problem and changes nothing; a policy that raises or
 returns a bad level, or a sensor object that raises, never escapes ``infer``: the call runs at the
@@ -31,6 +42,7 @@ import torch
 
 from adaptive_csp.control.policy import Policy, RuntimeStats
 from adaptive_csp.control.presets import DEFAULT_POLICY, get_policy
+from adaptive_csp.engines import Engine, make_engine, model_device_dtype
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.runtime.content import ContentDemand
 from adaptive_csp.runtime.preprocess import Preprocessor
@@ -56,25 +68,26 @@ class Prediction:
     frame_index: int | None = None  # set by stream()
 
 
-def _softmax(logits: torch.Tensor) -> tuple[np.ndarray, list[int], list[float]]:
-    """Probabilities, top-1 labels and scores.  Batch 1 in plain Python: after a forward pass has flushed
-    the caches this is ~2× cheaper than a torch or numpy dispatch (measured: 27 vs 74 µs for torch)."""
-    lg = logits.detach()
-    if lg.device.type != "cpu":
-        lg = lg.cpu()
-    if lg.shape[0] == 1:
-        row = lg[0].tolist()
+def _softmax(logits: np.ndarray) -> tuple[np.ndarray, list[int], list[float]]:
+    """Probabilities (float32), top-1 labels and scores of N×K logits: the one softmax for every engine.
+    Batch 1 goes through plain Python floats (about half the cost of numpy's dispatch for ten classes)."""
+    if logits.shape[0] == 1:
+        row = logits[0].tolist()
         mx = max(row)
-        e = [math.exp(v - mx) for v in row]
-        tot = sum(e)
-        p = [v / tot for v in e]
-        j = max(range(len(p)), key=p.__getitem__)
-        return np.array([p], dtype=np.float32), [j], [p[j]]
-    ln = lg.float().numpy().astype(np.float64)
-    e = np.exp(ln - ln.max(axis=1, keepdims=True))
-    pa = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-    j = pa.argmax(axis=1)
+        e = [_exp(v - mx) for v in row]
+        pa = np.array(e, dtype=np.float32)
+        pa /= np.float32(sum(e))
+        j = int(pa.argmax())
+        return pa[None], [j], [float(pa[j])]
+    lg = logits.astype(np.float64)
+    e = np.exp(lg - lg.max(1, keepdims=True))
+    e /= e.sum(1, keepdims=True)
+    j = e.argmax(1)
+    pa = e.astype(np.float32)
     return pa, j.tolist(), pa[np.arange(len(j)), j].tolist()
+
+
+_exp = math.exp
 
 
 class _NoSensors:
@@ -106,14 +119,26 @@ class AdaptiveRunner:
     content: True or a :class:`ContentDemand` turns on content-aware demand.
     dvfs: an :class:`adaptive_csp.power.DVFSActuator` that applies the policy's frequency requests
         (``Decision.frequency``); its failures are faults like a sensor's, never exceptions.
+    engine: "auto" (default: ONNX Runtime on a CPU when installed, CUDA graphs on a GPU — see
+        :func:`adaptive_csp.engines.choose_engine`), "torch", "onnxruntime", "cuda", or an
+        :class:`adaptive_csp.engines.Engine`; ``engine_options`` go to it (``threads``, ``cache``,
+        ``calib``, ``dtype``, ``graphs``, ...).
+    device: where the engine runs (None: where the model is).  The model is never moved: the torch
+        engine refuses another device; the cuda engine copies each level onto it.
+    color / tensor_color: channel order of numpy frames (default "bgr") and of torch tensors (default
+        "rgb").  backend: the preprocessing (resize) backend, "auto" / "cv2" / "torch" — not the engine.
+    policy_tick_ms: the policy decides at most once per tick (default 10 ms: every frame of a camera up
+        to 100 fps), and at once when a new sensor snapshot arrives; 0 decides on every call.  Content
+        demand, when on, still looks at every frame.
     """
 
     def __init__(self, model: Any = None, policy: Any = DEFAULT_POLICY, sensors: Any = "auto",
-                 deadline_ms: float | None = None, device: str | torch.device = "cpu", *,
-                 color: str = "bgr", content: bool | ContentDemand = False, preprocess: dict | None = None,
-                 backend: str = "auto", prepare: bool = True, latency_window: int = 120,
-                 telemetry_size: int = 4096, sensor_rate_hz: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic, dvfs: Any = None):
+                 deadline_ms: float | None = None, device: str | torch.device | None = None, *,
+                 engine: str | Engine = "auto", engine_options: dict | None = None,
+                 color: str = "bgr", tensor_color: str = "rgb", content: bool | ContentDemand = False,
+                 preprocess: dict | None = None, backend: str = "auto", prepare: bool = True,
+                 policy_tick_ms: float = 10.0, latency_window: int = 120, telemetry_size: int = 4096,
+                 sensor_rate_hz: float = 2.0, clock: Callable[[], float] = time.monotonic, dvfs: Any = None):
         if model is None or (isinstance(model, str) and model == "default"):
             from adaptive_csp.models.pretrained import pretrained
             model = pretrained()
@@ -121,17 +146,23 @@ class AdaptiveRunner:
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if deadline_ms is not None and not deadline_ms > 0:
             raise ValueError(f"deadline_ms must be > 0, got {deadline_ms!r}")
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        if not policy_tick_ms >= 0:
+            raise ValueError(f"policy_tick_ms must be >= 0, got {policy_tick_ms!r}")
+        self.model = model
         self.meta: dict = dict(getattr(model, "meta", None) or {})
-        ladder = getattr(model, "levels", None)
-        self.elastic = isinstance(ladder, LevelLadder)
-        self.ladder: LevelLadder = ladder if self.elastic else LevelLadder.from_costs([1.0])
         spec = preprocess or self.meta.get("preprocess")
         if not spec:
             raise ValueError("the model has no meta['preprocess']; pass preprocess={'input_size': [H, W], "
                              "'in_chans': C, 'color': 'grey'|'rgb'|'bgr', 'mean': [...], 'std': [...]}")
-        self.pre = Preprocessor(spec, color=color, backend=backend)
+        self.pre = Preprocessor(spec, color=color, backend=backend, tensor_color=tensor_color)
+        self.engine: Engine = make_engine(model, engine, device, **(engine_options or {}))
+        self.elastic = self.engine.elastic
+        self.ladder: LevelLadder = self.engine.ladder
+        self._run = self.engine.run
+        self._owns_engine = not isinstance(engine, Engine)
+        self.device = torch.device(device) if device is not None else model_device_dtype(model)[0]
+        if prepare and self.elastic:
+            self.engine.prepare()  # before any thread starts: a failing export leaves nothing running
         names = self.meta.get("class_names")
         self.class_names: list[str] | None = [str(n) for n in names] if names else None
         self.policy: Policy = get_policy(policy)
@@ -146,6 +177,10 @@ class AdaptiveRunner:
         self._once = OnceLogger(log)
         self._lat: deque[float] = deque(maxlen=int(latency_window))
         self._policy_level = self.ladder.full  # what the policy chose last (its own state)
+        self._policy_reason = ""
+        self._tick = float(policy_tick_ms) / 1000.0
+        self._decided_at = -math.inf  # clock time of the last policy decision
+        self._decided_on: Any = None  # the readings snapshot it was based on
         self._level = self.ladder.full  # what ran last
         self._conf: float | None = None
         self.dvfs = dvfs
@@ -161,8 +196,6 @@ class AdaptiveRunner:
             self._poller = SensorPoller(sensors, rate_hz=sensor_rate_hz, clock=clock)
             self._owns_poller = True
             self._sensors = self._poller.start(wait=1.0)
-        if prepare and self.elastic and hasattr(model, "prepare"):
-            model.prepare()
 
     # the hot path -------------------------------------------------------------------------------------------
     def infer(self, frame: Any) -> Prediction | list[Prediction]:
@@ -171,7 +204,7 @@ class AdaptiveRunner:
             raise RuntimeError("this AdaptiveRunner is closed")
         t0 = time.perf_counter()
         try:
-            x, batched = self.pre(frame)
+            x, batched = self.pre.array(frame)
         except ValueError as e:
             with self._lock:
                 self.telemetry.bad_frames += 1
@@ -179,11 +212,7 @@ class AdaptiveRunner:
             raise
         with self._lock:
             level, reason, readings = self._decide(x)
-        if self.device.type != "cpu":
-            x = x.to(self.device, non_blocking=True)
-        with torch.inference_mode():
-            logits = self.model(x, level) if self.elastic else self.model(x)
-        pa, labels, scores = _softmax(logits)
+        pa, labels, scores = _softmax(self._run(x, level))
         lat = (time.perf_counter() - t0) * 1000.0
         with self._lock:
             self._lat.append(lat)
@@ -217,8 +246,9 @@ class AdaptiveRunner:
         except Exception:  # noqa: BLE001 - even safe_index may be broken
             return 0
 
-    def _decide(self, x: torch.Tensor) -> tuple[int, str, Any]:
-        """Under the lock: the level to run, its reason and the readings it was based on."""
+    def _decide(self, x: np.ndarray) -> tuple[int, str, Any]:
+        """Under the lock: the level to run, its reason and the readings it was based on.  The policy's
+        decision is reused within a policy tick while the sensor snapshot is the same object."""
         now = self.clock()
         try:
             readings = self._sensors.latest()
@@ -228,34 +258,40 @@ class AdaptiveRunner:
             readings = None
         if readings is None:
             level, reason = self._safe(), "fault:sensor"
+        elif readings is self._decided_on and now - self._decided_at < self._tick:
+            level, reason = self._policy_level, self._policy_reason
         else:
-            stats = RuntimeStats(now, self._policy_level, tuple(self._lat), self._conf, self.deadline_ms,
-                                 self.frequency)
-            try:
-                d = self.policy.decide(readings, stats, self.ladder)
-                level, reason = d.level, d.reason
-                self.frequency = d.frequency if self.dvfs is None else self._apply_dvfs(d.frequency, now)
-            except Exception as e:  # noqa: BLE001 - a policy must never take the loop down
-                self._fault(f"policy:{type(e).__name__}", "policy %s raised %s: %s -> safe level",
-                            self.policy.name, type(e).__name__, e)
-                level, reason = self._safe(), f"fault:policy:{type(e).__name__}"
-            if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
-                self._fault("policy:level-type", "policy %s returned level %r (not an int) -> safe level",
-                            self.policy.name, level)
-                level, reason = self._safe(), "fault:policy:level"
-            elif not 0 <= level < len(self.ladder):
-                self._fault("policy:level-range", "policy %s returned level %d outside 0..%d -> clamped",
-                            self.policy.name, level, len(self.ladder) - 1)
-                level, reason = self.ladder.clamp(level), f"fault:policy:level {reason}"
-        level = int(level)
-        self._policy_level = level
+            level, reason = self._ask_policy(readings, now)
+            self._decided_on, self._decided_at = readings, now
+        self._policy_level, self._policy_reason = level, reason
         if self.content is not None:
-            demand = self.content.observe(x)
+            demand = self.content.observe(torch.from_numpy(x))
             if demand < level:
                 reason = f"{self.content.why} (policy cap {level}: {reason})"
                 level = demand
         self._level = level
         return level, reason, readings
+
+    def _ask_policy(self, readings: Any, now: float) -> tuple[int, str]:
+        stats = RuntimeStats(now, self._policy_level, tuple(self._lat), self._conf, self.deadline_ms,
+                             self.frequency)
+        try:
+            d = self.policy.decide(readings, stats, self.ladder)
+            level, reason = d.level, d.reason
+            self.frequency = d.frequency if self.dvfs is None else self._apply_dvfs(d.frequency, now)
+        except Exception as e:  # noqa: BLE001 - a policy must never take the loop down
+            self._fault(f"policy:{type(e).__name__}", "policy %s raised %s: %s -> safe level",
+                        self.policy.name, type(e).__name__, e)
+            level, reason = self._safe(), f"fault:policy:{type(e).__name__}"
+        if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
+            self._fault("policy:level-type", "policy %s returned level %r (not an int) -> safe level",
+                        self.policy.name, level)
+            level, reason = self._safe(), "fault:policy:level"
+        elif not 0 <= level < len(self.ladder):
+            self._fault("policy:level-range", "policy %s returned level %d outside 0..%d -> clamped",
+                        self.policy.name, level, len(self.ladder) - 1)
+            level, reason = self.ladder.clamp(level), f"fault:policy:level {reason}"
+        return int(level), reason
 
     # video -------------------------------------------------------------------------------------------------
     def stream(self, source: Any, **kw: Any) -> Iterator[Prediction]:
@@ -289,6 +325,7 @@ class AdaptiveRunner:
             s = self.telemetry.stats()
         s["policy"] = self.policy.name
         s["levels"] = len(self.ladder)
+        s["engine"] = self.engine.name
         if self.content is not None:
             s["content_demand"] = self.content.demand
         if self._poller is not None:
@@ -309,8 +346,11 @@ class AdaptiveRunner:
 
     # lifecycle -----------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop and join the sensor poller the runner started; later ``infer`` calls raise RuntimeError."""
+        """Stop and join the sensor poller the runner started and close the engine it made (an Engine you
+        passed stays open); later ``infer`` calls raise RuntimeError."""
         self._closed = True
+        if self._owns_engine:
+            self.engine.close()
         if self._owns_poller and self._poller is not None:
             self._poller.close()
         if self.dvfs is not None:
@@ -330,5 +370,6 @@ class AdaptiveRunner:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"AdaptiveRunner(policy={self.policy.name!r}, levels={len(self.ladder)}, level={self._level}, "
+        return (f"AdaptiveRunner(policy={self.policy.name!r}, engine={self.engine.name!r}, "
+                f"levels={len(self.ladder)}, level={self._level}, "
                 f"deadline_ms={self.deadline_ms}, closed={self._closed})")

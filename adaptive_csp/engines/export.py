@@ -1,0 +1,130 @@
+"""One ladder level as a file another runtime can load: ONNX (float32) or TorchScript, plus a JSON sidecar.
+
+``export_onnx`` writes a float32 CPU copy of the level's static module (sliced, BN folded) with a dynamic
+batch axis, input ``input`` (N×C×H×W, normalised as the sidecar's ``preprocess`` says) and output
+``logits``; the model itself is not touched (any device or dtype).  ``export_torchscript`` traces the
+static module on the weights' own device and dtype.  :func:`export_levels` writes one or every level with
+a sidecar ``<stem>.json`` holding the level, its ladder index, class names and preprocessing.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import warnings
+from collections.abc import Iterable
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adaptive_csp.engines.base import model_device_dtype
+
+__all__ = ["OPSET", "input_shape", "static_module", "export_onnx", "export_torchscript", "export_levels",
+           "sidecar"]
+
+OPSET = 17
+
+
+def input_shape(model: torch.nn.Module) -> tuple[int, int, int]:
+    """(C, H, W) of one input image: the model's preprocessing metadata, else its config."""
+    spec = (getattr(model, "meta", None) or {}).get("preprocess") or {}
+    cfg = getattr(model, "cfg", None)
+    size = spec.get("input_size") or getattr(cfg, "input_size", None)
+    chans = spec.get("in_chans") or getattr(cfg, "in_chans", None)
+    if size is None or chans is None:
+        raise ValueError("cannot tell the model's input shape: it has neither meta['preprocess'] "
+                         "(input_size, in_chans) nor cfg.input_size / cfg.in_chans")
+    return int(chans), int(size[0]), int(size[1])
+
+
+def static_module(model: torch.nn.Module, level: int, float32_cpu: bool = False) -> torch.nn.Module:
+    """The level's static module (a fresh export: never the model's prepared cache, never an installed
+    int8 module), optionally as a float32 CPU copy."""
+    net = model.export(level) if hasattr(model, "export") else copy.deepcopy(model)
+    if float32_cpu:
+        dev, dt = model_device_dtype(net)
+        if dev.type != "cpu" or dt != torch.float32:
+            net = copy.deepcopy(net).to("cpu", torch.float32)
+    return net.eval()
+
+
+def export_onnx(model: torch.nn.Module, level: int, path: str | Path, opset: int = OPSET) -> Path:
+    """Level ``level`` as a float32 ONNX file with a dynamic batch axis."""
+    net = static_module(model, level, float32_cpu=True)
+    c, h, w = input_shape(model)
+    dummy = torch.zeros(1, c, h, w)
+    path = Path(path)
+    with warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (dummy,), str(path), input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                          opset_version=opset, dynamo=False)
+    return path
+
+
+def export_torchscript(model: torch.nn.Module, level: int, path: str | Path) -> Path:
+    """Level ``level`` traced to TorchScript on the weights' device and dtype."""
+    net = static_module(model, level)
+    dev, dt = model_device_dtype(net)
+    c, h, w = input_shape(model)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(net, torch.zeros(1, c, h, w, device=dev, dtype=dt))
+    path = Path(path)
+    traced.save(str(path))
+    return path
+
+
+def sidecar(model: torch.nn.Module, level: int, files: dict[str, str], dtype: dict[str, str]) -> dict[str, Any]:
+    """What a user's own runtime needs next to the file: level, classes, preprocessing, I/O names."""
+    meta = getattr(model, "meta", None) or {}
+    ladder = getattr(model, "levels", None)
+    lv = ladder[level] if ladder is not None else None
+    rung = ladder.rungs[ladder.index(level)] if ladder is not None else None
+    c, h, w = input_shape(model)
+    return {
+        "format": "adaptive-csp-export-1",
+        "level_index": int(level) if ladder is None else ladder.index(level),
+        "levels": len(ladder) if ladder is not None else 1,
+        "level": lv.to_list() if lv is not None else None,
+        "level_key": lv.key if lv is not None else None,
+        "rung": rung.to_dict() if rung is not None else None,
+        "class_names": list(meta.get("class_names") or []),
+        "preprocess": meta.get("preprocess"),
+        "input": {"name": "input", "shape": ["batch", c, h, w], "layout": "NCHW"},
+        "output": {"name": "logits", "shape": ["batch", "classes"], "note": "apply softmax for probabilities"},
+        "files": files,
+        "dtype": dtype,
+    }
+
+
+def export_levels(model: torch.nn.Module, out_dir: str | Path, levels: Iterable[int] | None = None,
+                  formats: Iterable[str] = ("onnx", "torchscript"), stem: str = "level") -> list[Path]:
+    """Export ``levels`` (default: every ladder level) to ``out_dir``; returns the sidecar paths."""
+    formats = list(formats)
+    bad = [f for f in formats if f not in ("onnx", "torchscript")]
+    if bad or not formats:
+        raise ValueError(f"formats must be 'onnx' and/or 'torchscript', got {formats}")
+    ladder = getattr(model, "levels", None)
+    n = len(ladder) if ladder is not None else 1
+    idx = list(range(n)) if levels is None else [ladder.index(i) if ladder is not None else int(i) for i in levels]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _, dt = model_device_dtype(model)
+    written = []
+    for i in idx:
+        name = f"{stem}{i:02d}"
+        files, dtypes = {}, {}
+        if "onnx" in formats:
+            files["onnx"] = export_onnx(model, i, out / f"{name}.onnx").name
+            dtypes["onnx"] = "float32"
+        if "torchscript" in formats:
+            files["torchscript"] = export_torchscript(model, i, out / f"{name}.pt").name
+            dtypes["torchscript"] = str(dt).replace("torch.", "")
+        side = out / f"{name}.json"
+        side.write_text(json.dumps(sidecar(model, i, files, dtypes), indent=1))
+        written.append(side)
+    return written

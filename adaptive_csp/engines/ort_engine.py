@@ -1,0 +1,188 @@
+"""``engine="onnxruntime"``: each ladder level exported once to ONNX, cached on disk, one session per level.
+
+* Export: the level's static module as float32 ONNX (:func:`adaptive_csp.engines.export.export_onnx`),
+  stored under :func:`adaptive_csp.engines.cache.cache_dir` keyed by weights, BN statistics, level and
+  input shape (:mod:`.cache`): a second process, or a second runner, loads the file instead of exporting.
+* Sessions: one ``InferenceSession`` per level, built on first use (or by :meth:`prepare`), with
+  ``threads`` intra-op threads (default: ``torch.get_num_threads()``) and sequential execution.
+* Providers: TensorRT, then CUDA, then CPU — whichever this onnxruntime build offers (on a Jetson the
+  TensorRT / CUDA builds); ``providers=`` overrides.  No hard dependency on any of them.
+* int8 rungs: a rung with ``extra["precision"] == "int8"`` (or the levels given as ``int8=``) runs a static QDQ int8 model
+  (:mod:`adaptive_csp.quant.ort_int8`) calibrated on ``calib`` (batches, or ``level -> batches``); it is
+  cached too, keyed additionally by a digest of the calibration data.  Without ``calib`` such a rung runs
+  in float32 (logged once).
+* The engine snapshots the weights when it is built: after training or recalibrating, call
+  :meth:`refresh` (or build a new runner).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adaptive_csp.engines.base import Engine
+from adaptive_csp.engines.cache import cache_dir, cached_file, level_key, tensors_digest, weights_digest
+from adaptive_csp.engines.export import OPSET, export_onnx, input_shape
+
+__all__ = ["OrtEngine", "have_onnxruntime", "default_providers"]
+
+log = logging.getLogger("adaptive_csp.engines")
+_PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def have_onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _ort():
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ValueError("engine='onnxruntime' needs onnxruntime: pip install 'adaptive-csp[ort]'") from None
+    return ort
+
+
+def default_providers(directory: Path | None = None) -> list[Any]:
+    """TensorRT / CUDA execution providers where this onnxruntime build has them, then the CPU."""
+    avail = _ort().get_available_providers()
+    out: list[Any] = []
+    for p in _PREFERRED:
+        if p in avail:
+            if p == "TensorrtExecutionProvider" and directory is not None:
+                out.append((p, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(directory / "trt")}))
+            else:
+                out.append(p)
+    out.append("CPUExecutionProvider")
+    return out
+
+
+class OrtEngine(Engine):
+    name = "onnxruntime"
+
+    def __init__(self, model: torch.nn.Module, threads: int | None = None, cache: str | Path | None = None,
+                 providers: Sequence[Any] | None = None,
+                 calib: Iterable[torch.Tensor] | Callable[[Any], Iterable[torch.Tensor]] | None = None,
+                 int8: Iterable[int] | None = None, opset: int = OPSET):
+        ort = _ort()
+        super().__init__(model)
+        if not self.elastic or not hasattr(model, "export"):
+            raise ValueError("engine='onnxruntime' needs an elastic model (with levels and export()); "
+                             "run a plain module with engine='torch'")
+        if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
+            raise ValueError(f"threads must be >= 1, got {threads!r}")
+        self.threads = int(threads) if threads is not None else torch.get_num_threads()
+        self.dir = cache_dir(cache) / "onnx"
+        self.providers = list(providers) if providers is not None else default_providers(self.dir)
+        self.opset = int(opset)
+        self.calib = calib
+        self.int8 = frozenset(self.ladder.index(i) for i in int8) if int8 is not None else None
+        self.shape = input_shape(model)
+        self._opts = ort.SessionOptions()
+        self._opts.intra_op_num_threads = self.threads
+        self._opts.inter_op_num_threads = 1
+        self._opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self._opts.log_severity_level = 3
+        self._lock = threading.Lock()
+        self._runs: list[Callable[..., Any] | None] = [None] * len(self.ladder)
+        self._sessions: list[Any] = [None] * len(self.ladder)
+        self.built: list[bool] = [False] * len(self.ladder)  # True where this engine exported (no cache hit)
+        self.paths: list[Path | None] = [None] * len(self.ladder)
+        self._weights: str | None = None
+        self._calib_digest: dict[int, str] = {}
+
+    # files -------------------------------------------------------------------------------------------------
+    def _calib_batches(self, level: int) -> list[torch.Tensor] | None:
+        if self.calib is None:
+            return None
+        data = self.calib(self.ladder[level]) if callable(self.calib) else self.calib
+        return [torch.as_tensor(b) for b in data]
+
+    def precision(self, level: int) -> str:
+        """"int8" for the levels given as ``int8=`` (default: the rungs marked int8 in the ladder)."""
+        if self.int8 is not None:
+            return "int8" if level in self.int8 else "fp32"
+        return "int8" if self.ladder.rungs[level].extra.get("precision") == "int8" else "fp32"
+
+    def onnx_path(self, level: int) -> tuple[Path, bool]:
+        """The cached ONNX file of ``level`` and whether it was built now (False: found in the cache)."""
+        if self._weights is None:
+            self._weights = weights_digest(self.model)
+        lv = self.ladder[level]
+        shape = (1, *self.shape)
+        fp32, built = cached_file(self.dir, level_key(self._weights, self.model, lv, shape, self.opset) + ".onnx",
+                                  lambda tmp: export_onnx(self.model, level, tmp, self.opset))
+        if self.precision(level) != "int8":
+            return fp32, built
+        batches = self._calib_batches(level)
+        if batches is None:
+            log.warning("engine onnxruntime: rung %d is marked int8 but no calibration data was given "
+                        "(calib=); it runs in float32", level)
+            return fp32, built
+        from adaptive_csp.quant.ort_int8 import quantize_onnx
+
+        digest = tensors_digest((str(i), b.float()) for i, b in enumerate(batches))[:16]
+        key = level_key(self._weights, self.model, lv, shape, self.opset, f"int8:{digest}")
+        return cached_file(self.dir, key + ".onnx", lambda tmp: quantize_onnx(fp32, tmp, batches))
+
+    # sessions ----------------------------------------------------------------------------------------------
+    def session(self, level: int) -> Any:
+        """The InferenceSession of ladder level ``level`` (built on first use; thread-safe)."""
+        s = self._sessions[level]
+        if s is None:
+            with self._lock:
+                s = self._sessions[level]
+                if s is None:
+                    s = self._build(level)
+        return s
+
+    def _build(self, level: int) -> Any:
+        ort = _ort()
+        path, self.built[level] = self.onnx_path(level)
+        self.paths[level] = path
+        s = ort.InferenceSession(str(path), sess_options=self._opts, providers=self.providers)
+        inp, out = s.get_inputs()[0].name, [o.name for o in s.get_outputs()][:1]
+        run = s.run
+        self._runs[level] = lambda x: run(out, {inp: x})[0]
+        self._sessions[level] = s
+        return s
+
+    def run(self, x: np.ndarray, level: int) -> np.ndarray:
+        fn = self._runs[level]
+        if fn is None:
+            self.session(self._check_level(level))
+            fn = self._runs[level]
+        if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+            x = np.ascontiguousarray(x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else x,
+                                     dtype=np.float32)
+        return fn(x)
+
+    def prepare(self, levels: Iterable[int] | None = None, batch_sizes: Iterable[int] = (1,)) -> OrtEngine:
+        for i in range(len(self.ladder)) if levels is None else levels:
+            self.session(self._check_level(i))
+        return self
+
+    def refresh(self) -> None:
+        with self._lock:
+            self.ladder = self.model.levels
+            n = len(self.ladder)
+            self._weights = None
+            self._runs, self._sessions, self.paths = [None] * n, [None] * n, [None] * n
+            self.built = [False] * n
+
+    def close(self) -> None:
+        self.refresh()
+
+    def describe(self) -> dict[str, Any]:
+        provs = [p if isinstance(p, str) else p[0] for p in self.providers]
+        return {"engine": self.name, "threads": self.threads, "providers": provs,
+                "int8_levels": [i for i in range(len(self.ladder)) if self.precision(i) == "int8"]}
