@@ -57,6 +57,7 @@ class GovernedPolicy(Policy):
         self._source_fault: str | None = None
         self._field_faults: list[str | None] = [None] * len(self.governors)
         self._last: Decision | None = None
+        self._held_by: Governor | None = None  # the governor behind the last move down
         self.last_bounds: dict[str, int | None] = {}
 
     # faults -------------------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ class GovernedPolicy(Policy):
                 common = f"fault:{self._source_fault}"
             elif age > self.stale_after_s or not math.isfinite(age):
                 common = self._fault("stale")
-        target, reason, urgent = full, "unconstrained", False
+        target, reason, urgent, binder = full, "unconstrained", False, None
         bounds = self.last_bounds
         for k, g in enumerate(self.governors):
             if g.signals and (common is not None or self._field_faults[k] is not None):
@@ -122,8 +123,11 @@ class GovernedPolicy(Policy):
                 why, urg = g.reason, g.urgent
             bounds[g.name] = cap
             if cap is not None and cap < target:
-                target, reason, urgent = cap, why, urg
-        level = self.hysteresis.step(target, cur, stats.now, urgent)
+                target, reason, urgent, binder = cap, why, urg, g
+        if target < cur:  # going down: remember whose constraint it is, for the pace of the way back
+            self._held_by = binder
+        pace = getattr(self._held_by, "recover_s", None) if target > cur else None
+        level = self.hysteresis.step(target, cur, stats.now, urgent, pace)
         held = self.hysteresis.held
         if held:
             reason = f"{held}; {reason}"

@@ -27,6 +27,8 @@ class Governor:
     name = "governor"
     signals: tuple[str, ...] = ()  # Readings fields used; () = runtime stats only
     urgent = False  # set by update() when the bound must bypass the down cooldown
+    recover_s: float | None = None  # climbing back after this constraint eases may go this fast (None: the
+    # ladder's own pace); for signals that recover at once (CPU load, deadlines), not for heat or charge
 
     def __init__(self) -> None:
         self.cap: int | None = None
@@ -72,23 +74,38 @@ class StaticCap(Governor):
 
 
 class ContentionGovernor(Governor):
-    """CPU contention from other processes → step down; step back up when it passes.
+    """CPU contention from other processes → step down at once; give the levels back once it has passed.
 
-    Signal, in order of preference: ``cpu_pressure`` (PSI "some avg10": time tasks waited for a CPU);
-    else other processes' utilisation ``cpu_percent − own_cpu_percent``; else ``cpu_percent``; else
-    ``load_avg[0]`` per CPU.  Thresholds with a dead band between ``*_low`` and ``*_high`` (Linux
-    conservative: 80 up / 20 down, FACTS.md); one step per ``step_s`` in either direction, like step_wise.
+    Signal, in order of preference: ``cpu_pressure`` (PSI "some": the share of the last poll interval in
+    which a runnable task waited for a CPU — an instantaneous reading, see the sysfs source); else other
+    processes' share of the CPU time this process leaves, ``(cpu − own) / (100 − own)`` (both measured
+    over the last poll interval: two busy processes beside a runner on two cores read ~100 %, where
+    ``cpu − own`` would read ~67 %); else ``cpu_percent``; else ``load_avg[0]`` per CPU.
+
+    Hysteresis, so a flapping load does not flap the level:
+
+    - at or above ``*_high`` on a new reading → the cap goes one level below ``min(cap, current level)``,
+      at most once per ``step_s`` (degrade fast);
+    - at or below ``*_low`` for ``clear_s`` in a row → the cap is released (the load has gone); the ladder
+      then climbs back a rung per ``recover_s = 2·step_s`` (half the speed it came down) rather than at
+      its thermal-scale pace;
+    - in the dead band between them → hold, and the calm time starts again;
+    - a load that returns within ``rearm_s`` of a release doubles ``clear_s`` (up to ``max_clear_s``);
+      a release that lasts ``rearm_s`` brings it back to its base value.
     """
 
     name = "contention"
     signals = ("cpu_pressure", "cpu_percent", "own_cpu_percent", "load_avg")
 
     def __init__(self, pressure_high: float = 40.0, pressure_low: float = 10.0, util_high: float = 85.0,
-                 util_low: float = 50.0, step_s: float = 2.0):
+                 util_low: float = 50.0, step_s: float = 0.5, clear_s: float = 1.5, rearm_s: float = 20.0,
+                 max_clear_s: float = 24.0):
         super().__init__()
         self.pressure_high, self.pressure_low = float(pressure_high), float(pressure_low)
         self.util_high, self.util_low = float(util_high), float(util_low)
         self.step_s = float(step_s)
+        self.recover_s = 2.0 * self.step_s  # climb back at half the speed it came down
+        self.base_clear_s, self.rearm_s, self.max_clear_s = float(clear_s), float(rearm_s), float(max_clear_s)
         self._ncpu = os.cpu_count() or 1
         self.reset()
 
@@ -96,13 +113,20 @@ class ContentionGovernor(Governor):
         super().reset()
         self._last_step = -float("inf")
         self._ts: float | None = None
+        self._calm_since: float | None = None
+        self._released_at = -float("inf")
+        self.clear_s = self.base_clear_s
 
     def _signal(self, r: Readings) -> tuple[str, float, float, float] | None:
         if r.cpu_pressure is not None:
             return "psi", r.cpu_pressure, self.pressure_high, self.pressure_low
+        if r.cpu_percent is not None and r.own_cpu_percent is not None:
+            # other processes' share of the CPU time we leave: 100 % = they take all of it (saturated)
+            own = min(r.own_cpu_percent, 99.0)
+            u = max(0.0, min(100.0, 100.0 * (r.cpu_percent - own) / (100.0 - own)))
+            return "others", u, self.util_high, self.util_low
         if r.cpu_percent is not None:
-            u = r.cpu_percent - (r.own_cpu_percent or 0.0)
-            return ("others" if r.own_cpu_percent is not None else "cpu"), u, self.util_high, self.util_low
+            return "cpu", r.cpu_percent, self.util_high, self.util_low
         if r.load_avg is not None:
             n = len(r.per_cpu_percent) if r.per_cpu_percent else self._ncpu
             return "load", 100.0 * r.load_avg[0] / n, self.util_high, self.util_low
@@ -119,19 +143,30 @@ class ContentionGovernor(Governor):
             return None
         kind, v, hi, lo = sig
         now = stats.now
-        if now - self._last_step < self.step_s:
-            return self.cap
-        cur = ladder.clamp(stats.level)
         if v >= hi:
-            base = cur if self.cap is None else min(self.cap, cur)
-            new = max(0, base - 1)
-            if new != self.cap:
-                self.cap, self._last_step = new, now
+            self._calm_since = None
+            if self.cap is None and now - self._released_at < self.rearm_s:  # back soon after a release
+                self.clear_s = min(self.max_clear_s, 2.0 * self.clear_s)
+            if now - self._last_step >= self.step_s:
+                cur = ladder.clamp(stats.level)
+                new = max(0, (cur if self.cap is None else min(self.cap, cur)) - 1)
+                if new != self.cap:
+                    self.cap, self._last_step = new, now
             self.reason = f"contention: {kind} {v:.0f}% >= {hi:g}%"
-        elif v <= lo and self.cap is not None:
-            self.cap = None if self.cap + 1 >= ladder.full else self.cap + 1
-            self._last_step = now
-            self.reason = f"contention: {kind} {v:.0f}% easing"
+        elif v <= lo:
+            if self.cap is None:
+                if now - self._released_at >= self.rearm_s:
+                    self.clear_s = self.base_clear_s
+                return None
+            if self._calm_since is None:
+                self._calm_since = now
+            if now - self._calm_since >= self.clear_s:
+                self.cap, self._released_at, self._calm_since = None, now, None
+                self.reason = f"contention: {kind} {v:.0f}% <= {lo:g}% for {self.clear_s:g} s, released"
+            else:
+                self.reason = f"contention: {kind} {v:.0f}% easing"
+        else:
+            self._calm_since = None
         return self.cap
 
 

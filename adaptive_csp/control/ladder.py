@@ -102,7 +102,13 @@ class HysteresisLadder:
         self._above_since: float | None = None
         self.held = ""  # why the last step did not follow the target ("" when it did)
 
-    def step(self, target: int, current: int, now: float, urgent: bool = False) -> int:
+    def step(self, target: int, current: int, now: float, urgent: bool = False, pace_s: float | None = None) -> int:
+        """The level to run.  ``pace_s`` (optional) caps the hold and the cooldown of a move up: the
+        constraint that held the level down recovers quickly (CPU load, a deadline), so the climb need not
+        wait the thermal-scale pace."""
+        hold, cool = self.up_hold_s, self.up_cooldown_s
+        if pace_s is not None:
+            hold, cool = min(hold, pace_s), min(cool, pace_s)
         if current != self._level:
             if self._level is not None:
                 self.switches += 1
@@ -119,10 +125,10 @@ class HysteresisLadder:
         if target > current:
             if self._above_since is None:
                 self._above_since = now
-            if now - self._above_since < self.up_hold_s:
+            if now - self._above_since < hold:
                 self.held = "recovering"
                 return current
-            if now - self._switch_t < self.up_cooldown_s:
+            if now - self._switch_t < cool:
                 self.held = "cooldown"
                 return current
             self.held = ""

@@ -7,7 +7,8 @@ the current level* is compared with the deadline:
 - overrun (p95 > deadline) → bound at once to the highest level predicted to fit, at least one step
   down; the prediction scales p95 by ``relative_cost(i) / relative_cost(current)``;
 - slack (the next level up is predicted to fit with ``margin`` to spare) held for ``up_hold_s`` →
-  allow one level more (recover slowly);
+  allow the highest level predicted to fit with that margin (the hold is the slow part of recovery: a
+  load that has gone should not cost one hold per rung);
 - otherwise hold.
 
 Only latencies measured since the level last changed count (one latency per ``decide`` call is
@@ -31,6 +32,7 @@ __all__ = ["LatencyGovernor"]
 class LatencyGovernor(Governor):
     name = "latency"
     signals = ()
+    recover_s = 0.5  # a deadline that fits again fits at once: the ladder may climb back quickly
 
     def __init__(self, deadline_ms: float | None = None, window: int = 120, percentile: float = 95.0,
                  margin: float = 0.1, up_hold_s: float = 4.0, min_samples: int = 10,
@@ -88,11 +90,13 @@ class LatencyGovernor(Governor):
         if self.cap is None or cur < self.cap or n < self.min_samples:
             self._slack_since = None
             return self.cap
-        if cur + 1 <= ladder.full and p95 * costs[cur + 1] / c_cur <= deadline * (1.0 - self.margin):
+        room = deadline * (1.0 - self.margin)
+        if cur + 1 <= ladder.full and p95 * costs[cur + 1] / c_cur <= room:
             if self._slack_since is None:
                 self._slack_since = stats.now
             if stats.now - self._slack_since >= self.up_hold_s:
-                self.cap = None if cur + 1 >= ladder.full else cur + 1
+                top = max(i for i in range(cur + 1, ladder.full + 1) if p95 * costs[i] / c_cur <= room)
+                self.cap = None if top >= ladder.full else top
                 self._slack_since = None
                 self.reason = f"latency: p{self.p:g} {p95:.1f}ms leaves slack under {deadline:g}ms"
         else:

@@ -18,7 +18,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "cpu_percent": (0.0, 100.0),
     "per_cpu_percent": (0.0, 100.0),
     "load_avg": (0.0, 10_000.0),
-    "cpu_pressure": (0.0, 100.0),  # PSI some avg10, percent
+    "cpu_pressure": (0.0, 100.0),  # PSI some, percent of the last poll interval
     "battery_percent": (0.0, 100.0),
     "battery_power_w": (-1_000.0, 1_000.0),  # + discharging, − charging
     "temperatures_c": (-40.0, 150.0),
@@ -46,7 +46,7 @@ class Readings:
     cpu_percent: float | None = None  # whole-machine utilisation, 0..100
     per_cpu_percent: tuple[float, ...] | None = None
     load_avg: tuple[float, float, float] | None = None  # 1, 5, 15 min
-    cpu_pressure: float | None = None  # /proc/pressure/cpu "some avg10", percent
+    cpu_pressure: float | None = None  # /proc/pressure/cpu "some": % of the time since the last read
     battery_percent: float | None = None  # state of charge, 0..100
     plugged: bool | None = None
     battery_power_w: float | None = None  # discharge power (+) or charge power (−)

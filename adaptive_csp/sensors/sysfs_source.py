@@ -5,7 +5,10 @@
   ``power_now`` (µW) or ``current_now`` (µA) × ``voltage_now`` (µV); Mains/USB ``online`` → plugged;
 - ``/sys/class/powercap/intel-rapl:N/energy_uj`` (top-level packages only, subzones would double count)
   → watts from the counter's delta between two reads, wrapping at ``max_energy_range_uj``;
-- ``/proc/pressure/cpu`` "some avg10" → ``cpu_pressure``; ``/proc/loadavg`` → ``load_avg``.
+- ``/proc/pressure/cpu`` "some" → ``cpu_pressure``: the share of the time since the previous read in which
+  some runnable task waited for a CPU, from the delta of the kernel's ``total`` stall counter (µs) — an
+  instantaneous signal; "avg10", a 10-s average that takes ~20 s to decay, only on the first read;
+  ``/proc/loadavg`` → ``load_avg``.
 
 Everything is discovered once at construction; ``root`` relocates the tree (tests build a fake one).
 Unreadable files (RAPL is root-only on many kernels) are absent, logged once.
@@ -54,6 +57,7 @@ class SysfsSource:
                                  and (p / "energy_uj").exists()]
         self._rapl_last: tuple[float, list[float]] | None = None
         self._psi = self.root / "proc" / "pressure" / "cpu"
+        self._psi_last: tuple[float, float] | None = None  # (clock, total µs) of the previous read
         self._loadavg = self.root / "proc" / "loadavg"
         self.has_psi = self._psi.exists()
         self.available = bool(self.zones or self.batteries or self.rapl or self.has_psi
@@ -129,6 +133,22 @@ class SysfsSource:
             joules += d / 1e6
         return joules / (now - last[0])
 
+    def _pressure(self, now: float) -> float | None:
+        """PSI "some" as a percentage of the time since the last read (see the module docstring)."""
+        text = self._text(self._psi)
+        some = next((ln.split() for ln in (text or "").splitlines() if ln.startswith("some")), None)
+        if some is None:
+            return None
+        fields = dict(p.split("=", 1) for p in some[1:] if "=" in p)
+        try:
+            total, avg10 = float(fields["total"]), float(fields["avg10"])
+        except (KeyError, ValueError):
+            return float("nan")  # garbage: a fault, flagged by Readings.sanitized
+        last, self._psi_last = self._psi_last, (now, total)
+        if last is None or now <= last[0] or total < last[1]:
+            return avg10
+        return min(100.0, 100.0 * (total - last[1]) / 1e6 / (now - last[0]))
+
     def read(self) -> Readings:
         now = self.clock()
         kw: dict[str, Any] = {"timestamp": now, "source": self.name}
@@ -144,16 +164,7 @@ class SysfsSource:
         if self.rapl:
             kw["power_w"] = self._rapl_watts(now)
         if self.has_psi:
-            t = self._text(self._psi)
-            if t:
-                for line in t.splitlines():
-                    if line.startswith("some"):
-                        for part in line.split():
-                            if part.startswith("avg10="):
-                                try:
-                                    kw["cpu_pressure"] = float(part[6:])
-                                except ValueError:
-                                    kw["cpu_pressure"] = float("nan")
+            kw["cpu_pressure"] = self._pressure(now)
         t = self._text(self._loadavg) if self._loadavg.exists() else None
         if t:
             try:
