@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sensors": ("adaptive_csp.commands.sensors", "live sensor readings and what each preset would choose"),
     "simulate": ("adaptive_csp.commands.simulate", "simulate one policy in one scenario"),
     "compare": ("adaptive_csp.commands.compare", "policy x scenario comparison table"),
+    "export": ("adaptive_csp.engines.cli", "export ladder levels to ONNX / TorchScript with a JSON sidecar"),
 }
 
 #: the help style every subcommand shares: defaults are printed by argparse, not written into help texts

@@ -1,7 +1,7 @@
 """``engine="cuda"``: each level's static module on a CUDA device, CUDA graphs replayed per (level, batch).
 
 * Modules: a fresh export of each level (sliced, BN folded), moved to ``device`` and cast to ``dtype``
-  (``"fp32"`` default, ``"fp16"``, ``"bf16"``); the caller's model stays where it is.
+  (``"fp32"`` default, ``"fp16"``, ``"bf16"``; ``"fp64"`` for checks); the caller's model stays where it is.
 * Graphs (``graphs=True``): on the first call of a (level, batch size) pair the module is warmed up on a
   side stream and captured into a ``torch.cuda.CUDAGraph`` with static input and output buffers (one
   memory pool shared by all graphs); later calls copy the input into the static buffer, replay and copy
@@ -26,7 +26,8 @@ from adaptive_csp.engines.export import input_shape, static_module
 __all__ = ["CudaEngine", "have_cuda", "DTYPES"]
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-          "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+          "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp64": torch.float64,
+          "float64": torch.float64}
 
 
 def have_cuda() -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from adaptive_csp.engines.base import Engine
+from adaptive_csp.engines.base import Engine, as_numpy
 from adaptive_csp.engines.cache import cache_dir, cached_file, level_key, tensors_digest, weights_digest
 from adaptive_csp.engines.export import OPSET, export_onnx, input_shape
 
@@ -161,9 +161,11 @@ class OrtEngine(Engine):
         if fn is None:
             self.session(self._check_level(level))
             fn = self._runs[level]
-        if not isinstance(x, np.ndarray) or x.dtype != np.float32:
-            x = np.ascontiguousarray(x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else x,
-                                     dtype=np.float32)
+        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous:
+            x = as_numpy(x)
+        if x.shape[1:] != self.shape:
+            raise ValueError(f"engine onnxruntime: input shape {tuple(x.shape)} does not fit the model's "
+                             f"N×{self.shape[0]}×{self.shape[1]}×{self.shape[2]}")
         return fn(x)
 
     def prepare(self, levels: Iterable[int] | None = None, batch_sizes: Iterable[int] = (1,)) -> OrtEngine:

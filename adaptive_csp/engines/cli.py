@@ -1,0 +1,45 @@
+"""``adaptive-csp export``: one or every ladder level to ONNX and TorchScript, each with a JSON sidecar.
+
+    adaptive-csp export --out exported/                 # every level of the shipped model
+    adaptive-csp export --model run/ckpt --level -1 --format onnx
+
+Each level ``i`` becomes ``<out>/level<i>.onnx`` (float32, dynamic batch) and/or ``level<i>.pt``
+(TorchScript), and ``level<i>.json``: the level, its ladder index and measured rung, class names,
+preprocessing (input size, colour mode, mean/std) and the input / output names, for users who deploy with
+their own runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["configure", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="default",
+                        help="checkpoint path (.safetensors + .json) or 'default' for the shipped model")
+    parser.add_argument("--out", required=True, help="output folder (created if missing)")
+    parser.add_argument("--level", type=int, action="append", default=None,
+                        help="ladder index to export (repeatable; negative counts from the end); default every level")
+    parser.add_argument("--format", choices=("onnx", "torchscript", "both"), default="both",
+                        help="file format(s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from adaptive_csp.engines.export import export_levels
+    from adaptive_csp.models.pretrained import load_model, pretrained
+
+    try:
+        model = pretrained() if args.model == "default" else load_model(args.model)
+        formats = ("onnx", "torchscript") if args.format == "both" else (args.format,)
+        written = export_levels(model, args.out, args.level, formats)
+    except (ValueError, OSError) as e:
+        print(f"adaptive-csp export: {e}", file=sys.stderr)
+        return 2
+    for side in written:
+        files = sorted(p.name for p in side.parent.glob(side.stem + ".*"))
+        print(f"{side.stem}: {', '.join(files)}")
+    print(f"exported {len(written)} level(s) to {args.out}")
+    return 0
