@@ -16,10 +16,12 @@ import pytest
 import torch
 
 from adaptive_csp.data.fashion_mnist import load_sample
-from adaptive_csp.engines import CudaEngine, OrtEngine, TorchEngine, available_engines, choose_engine, make_engine
+from adaptive_csp.engines import available_engines, choose_engine, make_engine
 from adaptive_csp.engines.cache import level_key, weights_digest
-from adaptive_csp.engines.cuda_engine import have_cuda
+from adaptive_csp.engines.cuda_engine import CudaEngine, have_cuda
 from adaptive_csp.engines.export import export_levels
+from adaptive_csp.engines.ort_engine import OrtEngine
+from adaptive_csp.engines.torch_engine import TorchEngine
 from adaptive_csp.levels import Level, LevelLadder
 from adaptive_csp.models.pretrained import pretrained
 
