@@ -234,7 +234,7 @@ def test_get_policy_objects_factories_and_overrides():
     obj = get_policy("latency")
     assert get_policy(obj) is obj  # an object is used as given, state included (documented)
     assert get_policy("latency") is not get_policy("latency")  # names build a new policy every call
-    for call in (lambda: get_policy(obj, safe_level=1), lambda: simulate(obj, overrides={"safe_level": 1})):
+    for call in (lambda: get_policy(obj, safe_level=1), lambda: simulate(obj, ladder=LADDER, overrides={"safe_level": 1})):
         with pytest.raises(ValueError, match="safe_level.*cannot be applied"):
             call()
     made = get_policy(lambda level=0: StaticPolicy(level), level=2)  # any factory, overrides passed on
