@@ -21,6 +21,8 @@ def test_percentile_is_numpy_inverted_cdf(values, p):
     assert values == before  # the caller's list is not sorted in place
     assert got in values
     assert got == np.percentile(np.array(values), p, method="inverted_cdf")
+    arr = np.array(values)
+    assert percentile(arr, p) == got and arr.tolist() == before  # the array path: same number, untouched
 
 
 def test_nearest_rank_examples_and_bad_input():

@@ -32,8 +32,10 @@ def configure(ap: argparse.ArgumentParser) -> None:
 
     ap.description = __doc__.split("\n\n")[0].strip("`") if not ap.description else ap.description
     ap.add_argument("--policy", default=DEFAULT_POLICY, help="preset name, baseline or TOML path")
+    from adaptive_csp.sim.scenario import list_scenarios
+
     ap.add_argument("--scenario", default="conveyor",
-                    help="simulator scenario (a shipped name or a TOML path): `adaptive-csp simulate --list`")
+                    help=f"simulator scenario: one of {', '.join(list_scenarios())}, or a TOML path")
     ap.add_argument("--source", metavar="SRC",
                     help="real frames instead of the simulation: a camera index, a video file or an image folder")
     ap.add_argument("--engine", default="auto", choices=ENGINES, help="inference engine")

@@ -345,7 +345,7 @@ def _score(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed:
         time_above_tcrit_s=float(world.above_crit_s),
         t_crit_c=float(dev.device.t_crit_c),
         max_temperature_c=float(world.max_temperature_c),
-        p95_latency_ms=percentile(lat_ms.tolist(), 95.0) if processed else float("inf"),
+        p95_latency_ms=percentile(lat_ms, 95.0) if processed else float("inf"),
         deadline_ms=float(scn.deadline_ms),
         deadline_miss_pct=100.0 * misses / arrived if arrived else 0.0,
         windows_ok_pct=_windows_ok_pct(lat_ms, nproc, dropped_per_tick, tr.t[:ke], scn.deadline_ms),

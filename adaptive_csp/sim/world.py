@@ -193,10 +193,13 @@ class World:
         dc = self.dev.device
         temp = self.thermal.temperature_c
         svc, f_eff = self.service_s(level, frequency, load, temp)
-        self.slots += dt / svc
-        n_proc = arrived if arrived <= self.slots else int(self.slots)
-        self.slots = min(1.0, self.slots - n_proc)
-        busy = min(1.0, n_proc * svc / dt)
+        slots = self.slots + dt / svc
+        n_proc = arrived if arrived <= slots else int(slots)
+        slots -= n_proc
+        self.slots = slots if slots < 1.0 else 1.0
+        busy = n_proc * svc / dt
+        if busy > 1.0:
+            busy = 1.0
         p_act = self._p_act.get(f_eff)
         if p_act is None:
             p_act = self._p_act[f_eff] = self.dev.active_power_w(f_eff)
@@ -206,7 +209,8 @@ class World:
         t_new = self.thermal.step(power, ran, ambient_c)
         self.above_crit_s += _time_above(dc.t_crit_c, temp, t_new, ran)
         self.above_trip_s += _time_above(dc.t_trip_c, temp, t_new, ran)
-        self.max_temperature_c = max(self.max_temperature_c, t_new)
+        if t_new > self.max_temperature_c:
+            self.max_temperature_c = t_new
         self.last_power = power
         self.last_own = 100.0 * busy * (1.0 - load)
         self.last_util = 100.0 * min(1.0, load + busy * (1.0 - load))
