@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,3 +122,77 @@ def test_int8_ladder_keeps_float_rungs_it_does_not_beat():
     fp32 = [Rung(_lv(0), latency_ms=1.0, accuracy=0.9), Rung(_lv(1), latency_ms=2.0, accuracy=0.85),
             Rung(_lv(2), latency_ms=3.0, accuracy=0.95)]
     assert int8_ladder(fp32, [None, None, None]) == LevelLadder(fp32)
+
+
+# --- int8 on ONNX Runtime (static QDQ) ----------------------------------------------------------------------
+
+def test_quantize_onnx_agrees_with_fp32_and_is_smaller(model, sample, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    from adaptive_csp.engines.export import export_onnx
+    from adaptive_csp.quant import quantize_onnx
+
+    level = len(model.levels) - 1
+    fp = export_onnx(model, level, tmp_path / "fp32.onnx")
+    q = quantize_onnx(fp, tmp_path / "int8.onnx", [sample[:128], sample[128:256]])
+    x = sample.numpy()
+    run = {p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp, q)}
+    ref, got = (run[p].run(None, {"input": x})[0].argmax(1) for p in (fp, q))
+    agree = float((ref == got).mean())
+    assert agree >= 0.97, f"ORT int8 agrees with fp32 on only {agree:.1%} of 500 test images"
+    ops = {n.op_type for n in __import__("onnx").load(str(q)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ format
+    assert q.stat().st_size < 0.5 * fp.stat().st_size
+    with pytest.raises(ValueError, match="calibration"):
+        quantize_onnx(fp, tmp_path / "none.onnx", [])
+
+
+def test_ort_engine_runs_marked_int8_rungs(sample, tmp_path, caplog):
+    pytest.importorskip("onnxruntime")
+    from adaptive_csp.engines.ort_engine import OrtEngine
+    from adaptive_csp.runtime.runner import AdaptiveRunner
+
+    m = pretrained()
+    rungs = list(m.levels.rungs)
+    rungs[-1] = Rung(level=rungs[-1].level, extra={"precision": INT8})
+    m.levels = LevelLadder(rungs)
+    x = sample[:64].numpy()
+    fp = OrtEngine(m, threads=1, cache=tmp_path, int8=[])
+    q = OrtEngine(m, threads=1, cache=tmp_path, calib=[sample[:128]])
+    assert q.describe()["int8_levels"] == [len(rungs) - 1] and fp.describe()["int8_levels"] == []
+    a, b = fp.run(x, len(rungs) - 1), q.run(x, len(rungs) - 1)
+    assert not np.allclose(a, b, atol=1e-4)  # the int8 model ran ...
+    assert (a.argmax(1) == b.argmax(1)).mean() >= 0.95  # ... and agrees with the float one
+    np.testing.assert_allclose(q.run(x, 0), fp.run(x, 0), atol=1e-6)  # unmarked rungs stay float
+    q2 = OrtEngine(m, threads=1, cache=tmp_path, calib=[sample[:128]]).prepare([len(rungs) - 1])
+    assert q2.built[-1] is False  # the int8 file is cached (keyed by the calibration data too)
+    q3 = OrtEngine(m, threads=1, cache=tmp_path, calib=[sample[128:256]]).prepare([len(rungs) - 1])
+    assert q3.built[-1] is True
+    with caplog.at_level("WARNING"):
+        nocal = OrtEngine(m, threads=1, cache=tmp_path)
+        np.testing.assert_allclose(nocal.run(x, len(rungs) - 1), a, atol=1e-6)  # no calibration: float
+    assert any("no calibration data" in r.getMessage() for r in caplog.records)
+    img = load_sample().images[0, 0].numpy()
+    with AdaptiveRunner(m, policy="static-max", sensors=None, engine="onnxruntime",
+                        engine_options={"calib": [sample[:128]], "cache": tmp_path, "threads": 1}) as r:
+        p = r.infer(img)
+    xi = r.pre(img)[0].numpy()
+    want = torch.softmax(torch.from_numpy(q.run(xi, len(rungs) - 1)), 1)[0].numpy()
+    assert p.level == len(rungs) - 1
+    np.testing.assert_allclose(p.probs, want, atol=1e-5)
+
+
+def test_ort_int8_rungs_measures_and_selects(model, sample, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from adaptive_csp.quant import ort_int8_rungs
+
+    n = len(model.levels)
+    lad, rows = ort_int8_rungs(model, [sample[:128]], sample[128:384], load_sample().labels[128:384],
+                               reps=5, cache=tmp_path, levels=[0, -1])
+    assert [r["level"] for r in rows] == [0, n - 1]
+    for r in rows:
+        assert r["fp32_b1_ms"] > 0 and r["int8_b1_ms"] > 0 and 0 <= r["int8_acc"] <= 1
+        joined = [rr for rr in lad.rungs if rr.level == model.levels[r["level"]]]
+        assert r["joined"] == bool(joined and joined[0].extra.get("precision") == INT8)
+    assert lad.rungs[-1].level == model.levels[-1]  # the full level stays last

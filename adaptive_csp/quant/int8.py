@@ -73,8 +73,15 @@ def quantize_static(net: nn.Module, calib: Iterable[torch.Tensor], backend: str 
 
 def quantize_level(model, level: int | Level | None, calib: Iterable[torch.Tensor],
                    backend: str = "x86") -> nn.Module:
-    """Export ``level`` of an :class:`~adaptive_csp.models.net.ElasticNet` and quantise it to int8."""
-    return quantize_static(model.export(level), calib, backend)
+    """Export ``level`` of an :class:`~adaptive_csp.models.net.ElasticNet` and quantise it to int8.
+
+    The model may live on any device and dtype: the level is exported as a float32 CPU copy (torch.ao int8
+    kernels run on the CPU) and the calibration batches are brought there too.
+    """
+    from adaptive_csp.engines.export import static_module
+
+    batches = [torch.as_tensor(b).detach().to("cpu", torch.float32) for b in calib]
+    return quantize_static(static_module(model, level, float32_cpu=True), batches, backend)
 
 
 def module_bytes(module: nn.Module) -> int:

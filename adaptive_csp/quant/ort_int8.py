@@ -84,24 +84,31 @@ def _median_ms(fn, x: np.ndarray, reps: int) -> float:
 
 def ort_int8_rungs(model: torch.nn.Module, calib: Sequence[torch.Tensor], images: torch.Tensor,
                    labels: torch.Tensor, threads: int = 1, reps: int = 200, cache: str | Path | None = None,
-                   acc_tol: float = 0.002) -> tuple[LevelLadder, list[dict[str, Any]]]:
+                   acc_tol: float = 0.002, levels: Iterable[int] | None = None,
+                   ) -> tuple[LevelLadder, list[dict[str, Any]]]:
     """Measure every ladder level in float32 and int8 on ONNX Runtime; the ladder with the int8 rungs that
     are on the Pareto front (:func:`adaptive_csp.quant.int8_ladder`, batch-1 latency) and the rows measured.
 
     ``images``: normalised validation batch (N×C×H×W), ``labels``: its labels (accuracy); ``calib``:
-    calibration batches (validation images, not the ones scored).
+    calibration batches (validation images, not the ones scored); ``levels``: the ladder indices to try in
+    int8 (default: all).
     """
     from adaptive_csp.engines.ort_engine import OrtEngine
     from adaptive_csp.quant.int8 import INT8, int8_ladder
 
     ladder = model.levels
+    todo = sorted({ladder.index(i) for i in (range(len(ladder)) if levels is None else levels)})
     fp = OrtEngine(model, threads=threads, cache=cache)
-    q = OrtEngine(model, threads=threads, cache=cache, calib=calib, int8=range(len(ladder)))
+    q = OrtEngine(model, threads=threads, cache=cache, calib=calib, int8=todo)
     x = np.ascontiguousarray(images.float().numpy())
     y = labels.numpy()
     b1, b32 = x[:1], x[:32]
     fp32_rungs, int8_rungs, rows = [], [], []
     for i, r in enumerate(ladder.rungs):
+        if i not in todo:
+            fp32_rungs.append(r)
+            int8_rungs.append(None)
+            continue
         acc = {}
         lat = {}
         for tag, eng in (("fp32", fp), ("int8", q)):
