@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from adaptive_csp.apps.conveyor import Conveyor, Frame
 from adaptive_csp.sensors.scripted import ManualClock
@@ -227,7 +228,8 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600,
     dt = float(scn.duration_s) / frames
     scn = scn.with_(decision_interval_s=dt)
     model = pretrained() if model is None else model
-    eng = make_engine(model, engine)
+    # one frame at a time: one intra-op thread is fastest and does not spin against a busy CPU
+    eng = make_engine(model, engine, **({"threads": 1} if engine in ("auto", "onnxruntime") else {}))
     eng.prepare()
     ladder = eng.ladder
     try:
@@ -247,7 +249,9 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600,
     belt = Conveyor(sample.images.numpy(), sample.labels.numpy(), seed=seed)
     run = StoryRun(scn, dt, tr.t, tr, busy, [], [], arms, 0.0, _model_name(model), ladder.full)
     t0 = time.perf_counter()
-    try:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # batch 1: one thread is fastest, and OpenMP threads spinning against a busy CPU
+    try:  # can be 100x slower
         for k, fr in enumerate(belt.frames(len(tr), busy=busy.__getitem__)):
             t = float(tr.t[k])
             clock.set(t)
@@ -259,6 +263,7 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600,
             if on_frame is not None:
                 on_frame(run, k)
     finally:
+        torch.set_num_threads(threads)
         for arm in arms.values():
             arm.runner.close()
     return run
