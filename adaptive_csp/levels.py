@@ -2,7 +2,9 @@
 
 A :class:`Level` says, for every stage, which fraction of the stage's expanded channels runs through
 its blocks (``ratio``; the rest bypass them) and how many of its blocks are active (``blocks``; 0 turns
-the stage's blocks off).  A :class:`LevelLadder` is an ordered list of levels, cheapest first and the
+the stage's blocks off), and one ``width`` multiplier over the whole network (stem, down-sampling,
+expand/transition and block channels; 1.0 = the full width).  The split ratio applies within the active
+width.  A :class:`LevelLadder` is an ordered list of levels, cheapest first and the
 full level last, each optionally carrying what was measured for it (MACs, latency, accuracy).
 
 Policies only see ladder *indices* and the ladder's relative costs; models turn a level into tensors.
@@ -38,18 +40,33 @@ class StageLevel:
         object.__setattr__(self, "ratio", r)
 
 
+def _check_width(width: Any) -> float:
+    if isinstance(width, bool):
+        raise ValueError(f"width must be a number in (0, 1], got {width!r}")
+    try:
+        w = float(width)
+    except (TypeError, ValueError):
+        raise ValueError(f"width must be a number in (0, 1], got {width!r}") from None
+    if not math.isfinite(w) or not 0.0 < w <= 1.0:
+        raise ValueError(f"width must be in (0, 1], got {width!r}")
+    return w
+
+
 @dataclass(frozen=True)
 class Level:
-    """Per-stage (ratio, blocks) settings; immutable and hashable so it can key caches."""
+    """Per-stage (ratio, blocks) settings plus a network ``width``; immutable and hashable (cache keys)."""
 
     stages: tuple[StageLevel, ...]
+    width: float = 1.0
 
-    def __init__(self, stages: Iterable[StageLevel | Sequence[Any] | dict]):
+    def __init__(self, stages: Iterable[StageLevel | Sequence[Any] | dict], width: float = 1.0):
         items = []
         for s in stages:
             if isinstance(s, StageLevel):
                 items.append(s)
             elif isinstance(s, dict):
+                if "ratio" not in s or "blocks" not in s:
+                    raise ValueError(f"a stage entry needs 'ratio' and 'blocks', got {s!r}")
                 items.append(StageLevel(s["ratio"], s["blocks"]))
             else:
                 ratio, blocks = s
@@ -57,16 +74,22 @@ class Level:
         if not items:
             raise ValueError("a Level needs at least one stage")
         object.__setattr__(self, "stages", tuple(items))
+        object.__setattr__(self, "width", _check_width(width))
 
     def __len__(self) -> int:
         return len(self.stages)
 
-    def validate(self, ratios: Sequence[Sequence[float]], depths: Sequence[int]) -> Level:
-        """Check against a model: ``ratios[i]`` allowed for stage i, ``depths[i]`` its block count."""
+    def validate(self, ratios: Sequence[Sequence[float]], depths: Sequence[int],
+                 widths: Sequence[float] = (1.0,)) -> Level:
+        """Check against a model: ``ratios[i]`` allowed for stage i, ``depths[i]`` its block count,
+        ``widths`` the model's allowed width multipliers."""
         if len(self.stages) != len(depths):
             raise ValueError(
                 f"level has {len(self.stages)} stages but the model has {len(depths)}: {self.key}"
             )
+        if not any(math.isclose(self.width, w, abs_tol=1e-9) for w in widths):
+            raise ValueError(f"width {self.width:g} is not one of the model's widths "
+                             f"{[round(w, 6) for w in widths]}")
         for i, (s, allowed, depth) in enumerate(zip(self.stages, ratios, depths)):
             if not any(math.isclose(s.ratio, a, abs_tol=1e-9) for a in allowed):
                 raise ValueError(
@@ -79,15 +102,33 @@ class Level:
 
     @property
     def key(self) -> str:
-        """Compact stable text form, e.g. ``r0.5b3-r0.25b0``."""
-        return "-".join(f"r{s.ratio:g}b{s.blocks}" for s in self.stages)
+        """Compact stable text form, e.g. ``r0.5b3-r0.25b0`` (``w0.5-`` in front below full width)."""
+        body = "-".join(f"r{s.ratio:g}b{s.blocks}" for s in self.stages)
+        return body if self.width == 1.0 else f"w{self.width:g}-{body}"
 
     def to_list(self) -> list[dict[str, Any]]:
+        """The stages only (the pre-width JSON form; ``width`` travels beside it)."""
         return [asdict(s) for s in self.stages]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"width": self.width, "stages": self.to_list()}
+
     @classmethod
-    def from_list(cls, data: Sequence[dict | Sequence[Any]]) -> Level:
-        return cls(data)
+    def from_list(cls, data: Sequence[dict | Sequence[Any]], width: float = 1.0) -> Level:
+        return cls(data, width)
+
+    @classmethod
+    def parse(cls, data: Any) -> Level:
+        """A Level, its :meth:`to_dict` form, or the old stages-only list (width 1)."""
+        if isinstance(data, Level):
+            return data
+        if isinstance(data, dict):
+            if "stages" not in data:
+                raise ValueError(f"a level object needs 'stages' (and optionally 'width'), got keys {sorted(data)}")
+            return cls(data["stages"], data.get("width", 1.0))
+        if isinstance(data, (list, tuple)):
+            return cls(data)
+        raise ValueError(f"cannot read a Level from {type(data).__name__}")
 
     def __repr__(self) -> str:
         return f"Level({self.key})"
@@ -108,6 +149,7 @@ class Rung:
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("macs", "params", "latency_ms", "latency_ms_b32", "accuracy")}
         d["level"] = self.level.to_list()
+        d["width"] = self.level.width
         d["extra"] = dict(self.extra)
         return d
 
@@ -116,7 +158,7 @@ class Rung:
         if "level" not in d:
             raise ValueError("rung entry has no 'level'")
         return cls(
-            level=Level.from_list(d["level"]),
+            level=Level.from_list(d["level"], d.get("width", 1.0)),
             macs=d.get("macs"),
             params=d.get("params"),
             latency_ms=d.get("latency_ms"),

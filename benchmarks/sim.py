@@ -24,9 +24,9 @@ def pick_ladder(path: str | None) -> tuple[LevelLadder, str]:
         with open(path) as fh:
             return LevelLadder.from_json(fh.read()), path
     try:
-        from adaptive_csp.models.pretrained import default_ladder
+        from adaptive_csp.models.pretrained import shipped_ladder
 
-        lad = default_ladder()
+        lad = shipped_ladder()
         if all(r.latency_ms for r in lad.rungs):
             return lad, "shipped model"
     except Exception:  # noqa: BLE001 - fall back below

@@ -185,9 +185,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     os_path = lambda p: str(ROOT / p) if not Path(p).is_absolute() else p  # noqa: E731
     if a.csp == "auto":  # the shipped model once it carries a profiled ladder, else the training run
-        from adaptive_csp.models.pretrained import default_ladder
+        from adaptive_csp.models.pretrained import shipped_ladder
 
-        profiled = all(r.latency_ms for r in default_ladder().rungs)
+        profiled = all(r.latency_ms for r in shipped_ladder().rungs)
         a.csp = ("adaptive_csp/assets/csp_small_fmnist" if profiled else "runs/csp_small/profiled"
                  if (ROOT / "runs/csp_small/profiled.safetensors").exists() else "runs/csp_small/model")
     elastic, el_note = load_or(os_path(a.csp), pretrained, "shared-weight CSP")

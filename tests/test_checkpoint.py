@@ -8,10 +8,10 @@ from adaptive_csp.models import create_model
 from adaptive_csp.models.pretrained import (
     ASSETS,
     CheckpointError,
-    default_ladder,
     load_model,
     pretrained,
     save_model,
+    shipped_ladder,
 )
 from tests.conftest import randomize_bn
 
@@ -87,7 +87,7 @@ def test_shipped_model_loads_offline_small_and_ordered():
     assert sum(f.stat().st_size for f in files) <= 5 * 1024 * 1024
     ladder = m.levels
     assert len(ladder) >= 6
-    assert ladder == default_ladder()
+    assert ladder == shipped_ladder()
     lat = [r.latency_ms_b32 for r in ladder.rungs]
     macs = [r.macs for r in ladder.rungs]
     assert lat == sorted(lat), "ladder must be ordered by measured cost"

@@ -45,10 +45,14 @@ def test_shipped_sample_is_balanced_and_licensed():
     assert "MIT" in lic and "Zalando" in lic
 
 
-def test_augment_keeps_shape_and_changes_images():
+def test_augment_is_a_small_shift_with_optional_flip():
     x = torch.rand(16, 1, 28, 28)
     y = fm.augment(x, torch.Generator().manual_seed(0))
     assert y.shape == x.shape and not torch.equal(x, y)
+    xp = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(16):  # every output is the input shifted by at most 2 px (zeros enter), maybe flipped
+        crops = [xp[i, :, dy:dy + 28, dx:dx + 28] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(y[i], c) or torch.equal(y[i], c.flip(-1)) for c in crops), i
 
 
 @pytest.mark.skipif(not (fm.DEFAULT_DIR / "t10k-images-idx3-ubyte.gz").exists(),

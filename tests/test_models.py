@@ -128,7 +128,7 @@ def test_export_torchscript_and_onnx_round_trip(small_model, tmp_path):
     model = onnx.load(str(opath))
     onnx.checker.check_model(model)
     ops = {n.op_type for n in model.graph.node}
-    assert "Conv" in ops and "Gemm" in ops or "MatMul" in ops
+    assert "Conv" in ops and ("Gemm" in ops or "MatMul" in ops)
 
 
 def test_exported_module_holds_only_its_weights(small_model):
@@ -201,3 +201,23 @@ def test_zero_initialised_blocks_receive_gradients():
         for blk in stage.blocks:
             last = blk.conv3 or blk.conv2
             assert last.bn.weight.grad is not None and last.bn.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky"])
+def test_bottleneck_block_is_act_of_x_plus_f_x(act):
+    """nn/stage.py documents bottleneck blocks as act(x + f(x)); check both paths against it by hand."""
+    from adaptive_csp.nn.elastic import _act
+    from adaptive_csp.nn.stage import ResBlock
+
+    torch.manual_seed(0)
+    blk = ResBlock(32, bottle_ratio=0.5, groups=1, act=act, kind="bottle").eval()
+    for bn in (blk.conv1.bn, blk.conv2.bn, blk.conv3.bn):
+        torch.nn.init.uniform_(bn.weight, 0.5, 1.5)
+        torch.nn.init.uniform_(bn.bias, -1.0, 1.0)
+    x = torch.randn(2, 32, 6, 6)
+    with torch.no_grad():
+        f = blk.conv3(blk.conv2(blk.conv1(x, 16), 16), 32)
+        by_hand = _act(x + f, act)
+        torch.testing.assert_close(blk(x), by_hand)
+        torch.testing.assert_close(blk.export(32, lambda op: None)(x), by_hand, atol=1e-5, rtol=1e-5)
+    assert (by_hand < 0).any() == (act == "leaky")  # leaky keeps negatives, ReLU removes them

@@ -1,7 +1,7 @@
 import torch
 
-from adaptive_csp.data.fashion_mnist import load_sample
-from adaptive_csp.models import create_model
+from adaptive_csp.data.fashion_mnist import as_imageset, load_sample
+from adaptive_csp.models import create_model, get_model_cfg
 from adaptive_csp.train.profile import candidate_levels, pareto, plot, profile, thin
 
 
@@ -18,6 +18,10 @@ def test_candidates_cover_depth_and_ratio_without_duplicates():
     cands = candidate_levels(m)
     assert len(cands) == len(set(cands)) == 1 + 63 * 4
     assert m.full_level() in cands
+    w = create_model("csp_wide")
+    wc = candidate_levels(w)
+    assert len(wc) == len(set(wc)) and w.full_level() in wc and w.cheapest_level() in wc
+    assert {lv.width for lv in wc} == set(w.cfg.widths)
 
 
 def test_profile_end_to_end_on_the_shipped_sample(tmp_path, monkeypatch):
@@ -26,10 +30,13 @@ def test_profile_end_to_end_on_the_shipped_sample(tmp_path, monkeypatch):
     import adaptive_csp.train.profile as prof
 
     torch.manual_seed(0)
-    m = create_model("csp_small").eval()
-    small = [lv for lv in candidate_levels(m) if all(s.ratio == 0.5 for s in lv.stages)][:12]
+    m = create_model(get_model_cfg("csp_small", widths=(0.5, 1.0))).eval()
+    every = candidate_levels(m)
+    small = every[::len(every) // 14]  # every width, several ratios and depths
+    assert {lv.width for lv in small} == {0.5, 1.0}
+    assert len({s.ratio for lv in small for s in lv.stages}) > 1
     monkeypatch.setattr(prof, "candidate_levels", lambda model: small + [model.full_level()])
-    s = load_sample()
+    s = as_imageset(load_sample())
     ladder, records = profile(m, s, s, min_rungs=3, max_rungs=5, calib_images=256, screen_val=200,
                               progress=False)
     assert ladder[-1] == m.full_level()

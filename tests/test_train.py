@@ -9,11 +9,11 @@ pytestmark = pytest.mark.skipif(not (fm.DEFAULT_DIR / "train-images-idx3-ubyte.g
 def test_two_epoch_sandwich_run_end_to_end_and_resume(tmp_path):
     from adaptive_csp.train.sandwich import TrainCfg, train
 
-    cfg = TrainCfg(epochs=2, full_only_epochs=1, subset=256, batch_size=64, threads=1)
+    cfg = TrainCfg(epochs=2, full_only_epochs=1, subset=512, batch_size=64, threads=1, calib_images=256)
     model = train(cfg, tmp_path, progress=False)
     hist = model.meta["train"]["history"]
     assert [h["epoch"] for h in hist] == [1, 2]
-    assert hist[1]["loss"] < hist[0]["loss"] * 1.5
+    assert hist[1]["loss"] < hist[0]["loss"]  # the second epoch learned something
     assert (tmp_path / "last.safetensors").exists() and (tmp_path / "last.json").exists()
     # resume: a third epoch continues from the checkpoint instead of starting over
     model3 = train(cfg.model_copy(update={"epochs": 3}), tmp_path, progress=False)

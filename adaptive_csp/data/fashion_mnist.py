@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["CLASS_NAMES", "LICENSE", "DEFAULT_DIR", "DatasetNotFound", "Split", "read_idx", "load_split",
-           "load_sample", "augment", "MEAN", "STD"]
+           "load_sample", "augment", "MEAN", "STD", "as_imageset"]
 
 DEFAULT_DIR = Path(os.environ.get("ADAPTIVE_CSP_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -108,6 +108,16 @@ def load_split(name: str, root: str | Path | None = None) -> Split:
     else:
         raise ValueError(f"unknown split {name!r} (train, val, test, train_full)")
     return Split(torch.from_numpy(np.array(x, copy=True)).unsqueeze(1), torch.from_numpy(y.astype(np.int64)))
+
+
+def as_imageset(split: Split):
+    """The split as a generic :class:`~adaptive_csp.data.images.ImageSet` (class names, normalisation,
+    licence) — what training and profiling read."""
+    from adaptive_csp.data.images import ImageSet
+
+    return ImageSet(split.images, split.labels, CLASS_NAMES, (MEAN,), (STD,),
+                    {"name": "Fashion-MNIST", "source": "Debian package dataset-fashion-mnist", "license": LICENSE,
+                     "note": "light object on a dark background, as in Fashion-MNIST"})
 
 
 def load_sample() -> Split:

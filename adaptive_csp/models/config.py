@@ -38,6 +38,8 @@ class ModelCfg(_Frozen):
 
     ``ratios``: allowed split ratios (fraction of a stage's expanded channels through its blocks); the
     largest is the static architecture's split (0.5 for CSP, 1.0 for plain nets).
+    ``widths``: allowed network width multipliers (every layer's channels, first-k sliced), ascending,
+    ending at 1.0 (the full network).  Grouped convs need widths that keep whole groups.
     """
 
     name: str
@@ -45,6 +47,7 @@ class ModelCfg(_Frozen):
     stem: StemCfg
     stages: tuple[StageCfg, ...] = Field(min_length=1)
     ratios: tuple[float, ...] = (0.125, 0.25, 0.375, 0.5)
+    widths: tuple[float, ...] = (1.0,)
     act: Literal["relu", "leaky"] = "relu"
     num_classes: int = Field(1000, gt=0)
     in_chans: int = Field(3, gt=0)
@@ -56,6 +59,10 @@ class ModelCfg(_Frozen):
             raise ValueError("ratios must be non-empty and each in (0, 1]")
         if tuple(sorted(self.ratios)) != self.ratios:
             raise ValueError("ratios must be ascending")
+        if not self.widths or any(not 0 < w <= 1 for w in self.widths):
+            raise ValueError("widths must be non-empty and each in (0, 1]")
+        if tuple(sorted(set(self.widths))) != self.widths or self.widths[-1] != 1.0:
+            raise ValueError(f"widths must be ascending, without repeats, and end at 1.0; got {self.widths}")
         if not self.cross and self.ratios != (1.0,):
             raise ValueError("a plain (cross=False) model has ratios (1.0,)")
         return self

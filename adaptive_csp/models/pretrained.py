@@ -16,7 +16,7 @@ from adaptive_csp.levels import LevelLadder
 from adaptive_csp.models.config import ModelCfg
 from adaptive_csp.models.net import ElasticNet
 
-__all__ = ["save_model", "load_model", "pretrained", "default_ladder", "ASSETS", "DEFAULT_MODEL",
+__all__ = ["save_model", "load_model", "pretrained", "shipped_ladder", "ASSETS", "DEFAULT_MODEL",
            "CheckpointError"]
 
 FORMAT = "adaptive-csp/1"
@@ -144,7 +144,7 @@ def pretrained(name: str = DEFAULT_MODEL) -> ElasticNet:
     return load_model(tpath)
 
 
-def default_ladder(name: str = DEFAULT_MODEL) -> LevelLadder:
+def shipped_ladder(name: str = DEFAULT_MODEL) -> LevelLadder:
     """The shipped model's measured ladder, read from its JSON only (cheap; no tensors)."""
     return LevelLadder.from_dict(_read_meta(_paths(ASSETS / name)[1])["ladder"])
 

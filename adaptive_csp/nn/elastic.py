@@ -15,7 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConvBN", "make_act", "fold"]
+__all__ = ["ConvBN", "make_act", "fold", "scale_width"]
+
+
+def scale_width(chs: int, width: float) -> int:
+    """Active channels of a ``chs``-wide layer at network width multiplier ``width`` (first-k slicing)."""
+    return chs if width == 1.0 else max(1, int(round(chs * width)))
 
 
 def make_act(name: str) -> nn.Module:
@@ -58,7 +63,12 @@ class ConvBN(nn.Module):
         return self.conv.out_channels
 
     def active_groups(self, cin: int) -> int:
-        return 1 if self.conv.groups == 1 else cin // self.in_per_group
+        if self.conv.groups == 1:
+            return 1
+        if cin % self.in_per_group:
+            raise ValueError(f"grouped conv ({self.in_per_group} channels a group) cannot run on {cin} input "
+                             "channels: choose widths that keep whole groups")
+        return cin // self.in_per_group
 
     def out_width(self, cin: int) -> int:
         """Output width that keeps this conv's in/out proportion at input width ``cin``."""
@@ -107,8 +117,10 @@ def fold(
     with torch.no_grad():
         w = op.conv.weight[:cout, : cin // g]
         mean, var = (op.bn.running_mean[:cout], op.bn.running_var[:cout]) if stats is None else stats
+        mean, var = mean.to(w), var.to(w)
         scale = op.bn.weight[:cout] / torch.sqrt(var[:cout] + op.bn.eps)
-        conv = nn.Conv2d(cin, cout, op.conv.kernel_size, op.conv.stride, op.conv.padding, groups=g, bias=True)
+        conv = nn.Conv2d(cin, cout, op.conv.kernel_size, op.conv.stride, op.conv.padding, groups=g, bias=True,
+                         device=w.device, dtype=w.dtype)
         conv.weight.copy_(w * scale.view(-1, 1, 1, 1))
         conv.bias.copy_(op.bn.bias[:cout] - mean[:cout] * scale)
     return nn.Sequential(conv, make_act(op.act))

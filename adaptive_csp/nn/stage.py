@@ -12,6 +12,10 @@ blocks off) therefore never moves a channel to a position where the transition c
 feature; with ``r = split_ratio`` (0.5 in the presets) and all blocks active the stage is exactly the
 static CSP stage of the config.  Blocks themselves shrink by first-k slicing of their channels.
 
+Network width ``w`` (a :class:`~adaptive_csp.levels.Level` field) slices every conv of the stage —
+down-sampling, expand, blocks, transition — to its first ``round(w·C)`` channels; the split ratio then
+applies within the active expanded width, so ``d = r·round(w·E)``.
+
 Plain (non-CSP) stages are the same code with no expansion/transition and ``r = 1``.
 """
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from adaptive_csp.nn.elastic import ConvBN, fold
+from adaptive_csp.nn.elastic import ConvBN, _act, fold, scale_width
 
 __all__ = ["ResBlock", "Stage", "StaticDarkBlock", "StaticBottleBlock", "StaticStage"]
 
@@ -28,7 +32,8 @@ class ResBlock(nn.Module):
     """Residual block of width ``chs`` (elastic: runs at the width of its input).
 
     ``kind="dark"``: 1×1 (chs→mid) → 3×3 (mid→chs, linear), ``x + f(x)`` (Darknet / CSPDarknet style).
-    ``kind="bottle"``: 1×1 → 3×3 (grouped) → 1×1 linear, ``act(x + f(x))`` (ResNet/ResNeXt style).
+    ``kind="bottle"``: 1×1 → 3×3 (grouped) → 1×1 linear, ``act(x + f(x))`` with the stage's activation
+    (ResNet/ResNeXt style, as timm applies it).
     ``stride``/``cin`` ≠ chs adds a projection shortcut (ResNet's first block; not elastic).
     The last BN's γ starts at zero so a new block is the identity.
     """
@@ -60,8 +65,8 @@ class ResBlock(nn.Module):
         m = self.mid * d // self.chs
         return m, self.conv2.out_width(m) if self.conv3 is not None else d
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = self.chs if self.proj is not None else x.shape[1]
+    def forward(self, x: torch.Tensor, width: float = 1.0) -> torch.Tensor:
+        d = scale_width(self.chs, width) if self.proj is not None else x.shape[1]
         m, m2 = self.widths(d)
         y = self.conv1(x, m)
         if self.conv3 is None:
@@ -70,17 +75,19 @@ class ResBlock(nn.Module):
             y = self.conv3(self.conv2(y, m2), d)
         sc = x if self.proj is None else self.proj(x, d)
         out = sc + y
-        return torch.relu(out) if (self.conv3 is not None and self.act == "relu") else out
+        return out if self.conv3 is None else _act(out, self.act)
 
-    def export(self, d: int, stats) -> nn.Module:
+    def export(self, d: int, stats, cin: int | None = None) -> nn.Module:
+        """Static twin at block width ``d``; ``cin``: input channels of a projection block."""
         m, m2 = self.widths(d)
-        proj = None if self.proj is None else fold(self.proj, self.proj.cin, d, stats(self.proj))
-        c1 = fold(self.conv1, self.conv1.cin if self.proj is not None else d, m, stats(self.conv1))
+        cin = d if self.proj is None else (self.proj.cin if cin is None else cin)
+        proj = None if self.proj is None else fold(self.proj, cin, d, stats(self.proj))
+        c1 = fold(self.conv1, cin, m, stats(self.conv1))
         if self.conv3 is None:
             return StaticDarkBlock(c1, fold(self.conv2, m, d, stats(self.conv2)), proj)
         c2 = fold(self.conv2, m, m2, stats(self.conv2))
         c3 = fold(self.conv3, m2, d, stats(self.conv3))
-        return StaticBottleBlock(c1, c2, c3, proj, self.act == "relu")
+        return StaticBottleBlock(c1, c2, c3, proj, self.act)
 
 
 class StaticDarkBlock(nn.Module):
@@ -94,15 +101,14 @@ class StaticDarkBlock(nn.Module):
 
 
 class StaticBottleBlock(nn.Module):
-    def __init__(self, c1, c2, c3, proj, relu: bool):
+    def __init__(self, c1, c2, c3, proj, act: str):
         super().__init__()
         self.c1, self.c2, self.c3 = c1, c2, c3
         self.proj = proj if proj is not None else nn.Identity()
-        self.relu = relu
+        self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.proj(x) + self.c3(self.c2(self.c1(x)))
-        return torch.relu(out) if self.relu else out
+        return _act(self.proj(x) + self.c3(self.c2(self.c1(x))), self.act)
 
 
 class Stage(nn.Module):
@@ -145,37 +151,45 @@ class Stage(nn.Module):
         )
         self.out_chs = out_chs
 
-    def width(self, ratio: float) -> int:
-        """Channels through the blocks at split ``ratio`` (fraction of the expanded channels)."""
-        return int(round(self.exp_chs * ratio))
+    def width(self, ratio: float, width: float = 1.0) -> int:
+        """Channels through the blocks at split ``ratio`` of the expanded channels active at ``width``."""
+        return int(round(scale_width(self.exp_chs, width) * ratio))
 
-    def forward(self, x: torch.Tensor, ratio: float, nblocks: int) -> torch.Tensor:
-        if self.down is not None:
-            x = self.down(x)
+    def forward(self, x: torch.Tensor, ratio: float, nblocks: int, width: float = 1.0) -> torch.Tensor:
+        if isinstance(self.down, ResBlock):
+            x = self.down(x, width)
+        elif self.down is not None:
+            x = self.down(x, scale_width(self.down.cout, width))
         if self.exp is not None:
-            x = self.exp(x)
+            x = self.exp(x, scale_width(self.exp_chs, width))
         if nblocks:
-            d = self.width(ratio)
+            d = self.width(ratio, width)
             xb = x[:, :d] if d < x.shape[1] else x
             for blk in self.blocks[:nblocks]:
                 xb = blk(xb)
             x = torch.cat([xb, x[:, d:]], 1) if d < x.shape[1] else xb
         if self.trans is not None:
-            x = self.trans(x)
+            x = self.trans(x, scale_width(self.out_chs, width))
         return x
 
-    def export(self, cin: int, ratio: float, nblocks: int, stats) -> StaticStage:
+    def export(self, cin: int, ratio: float, nblocks: int, stats, width: float = 1.0) -> StaticStage:
+        """Static twin at this setting; ``cin``: active input channels."""
         if self.down is None:
             down, prev = None, cin
         elif isinstance(self.down, ResBlock):
-            down, prev = self.down.export(self.out_chs, stats), self.out_chs
+            prev = scale_width(self.out_chs, width)
+            down = self.down.export(prev, stats, cin)
         else:
-            down, prev = fold(self.down, cin, self.down.cout, stats(self.down)), self.down.cout
-        exp = None if self.exp is None else fold(self.exp, prev, self.exp_chs, stats(self.exp))
-        d = self.width(ratio) if nblocks else 0
+            prev = scale_width(self.down.cout, width)
+            down = fold(self.down, cin, prev, stats(self.down))
+        exp_chs = scale_width(self.exp_chs, width)
+        exp = None if self.exp is None else fold(self.exp, prev, exp_chs, stats(self.exp))
+        d = self.width(ratio, width) if nblocks else 0
         blocks = [b.export(d, stats) for b in self.blocks[:nblocks]]
-        trans = None if self.trans is None else fold(self.trans, self.exp_chs, self.out_chs, stats(self.trans))
-        return StaticStage(down, exp, blocks, d, self.exp_chs, trans)
+        trans = None
+        if self.trans is not None:
+            trans = fold(self.trans, exp_chs, scale_width(self.out_chs, width), stats(self.trans))
+        return StaticStage(down, exp, blocks, d, exp_chs, trans)
 
 
 class StaticStage(nn.Module):

@@ -1,60 +1,110 @@
-"""`adaptive-csp train` and `adaptive-csp profile`."""
+"""``adaptive-csp train``: one flag per :class:`TrainCfg` field, generated from the pydantic model.
+
+Values are read as JSON where they parse (numbers, ``true``/``false``, ``null``, lists) and validated by
+pydantic, so a bad value is reported with the field's name.  ``--data DIR`` trains on your own images
+(one sub-folder per class); without it the model learns Fashion-MNIST.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import typing
 from pathlib import Path
 
-__all__ = ["train_main", "profile_main"]
+from pydantic import ValidationError
+
+__all__ = ["configure", "run", "cfg_from_args", "add_cfg_flags", "train_main"]
+
+_EXTRA = ("out", "no_resume", "data", "val", "input_size", "quiet")
 
 
-def fashion_mnist_meta() -> dict:
-    """Metadata every model trained here carries: classes, preprocessing, data licence."""
-    from adaptive_csp.data import fashion_mnist as fm
-
-    return {
-        "class_names": list(fm.CLASS_NAMES),
-        "preprocess": {"input_size": [28, 28], "in_chans": 1, "color": "grey", "mean": [fm.MEAN],
-                       "std": [fm.STD], "scale": 1 / 255,
-                       "note": "light object on a dark background, as in Fashion-MNIST"},
-        "data": {"name": "Fashion-MNIST", "source": "Debian package dataset-fashion-mnist",
-                 "license": fm.LICENSE},
-    }
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
-def train_main(argv: list[str]) -> int:
+def add_cfg_flags(parser: argparse.ArgumentParser, model) -> None:
+    """One ``--field-name`` per field of the pydantic ``model`` (default: the model's default)."""
+    group = parser.add_argument_group(f"{model.__name__} fields")
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        shown = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+        args = typing.get_args(ann)
+        if ann is bool:
+            group.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=f"(bool, default {field.default})")
+            continue
+        metavar = "JSON" if (list in args or dict in args or ann in (list, dict)) else name.upper()
+        group.add_argument(_flag(name), dest=name, default=argparse.SUPPRESS, metavar=metavar,
+                           help=f"({shown}, default {field.default!r})")
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return text
+
+
+def cfg_from_args(args: argparse.Namespace, model):
+    """Build and validate ``model`` from the parsed flags (only the ones given; the rest default)."""
+    given = {k: (_value(v) if isinstance(v, str) else v) for k, v in vars(args).items()
+             if k in model.model_fields}
+    for name, field in model.model_fields.items():  # str fields keep their text ("1" stays "1")
+        if name in given and field.annotation in (str, str | None) and not isinstance(given[name], str):
+            given[name] = getattr(args, name)
+    return model.model_validate(given)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    from adaptive_csp.train.sandwich import TrainCfg
+
+    p.add_argument("--out", default="runs/train", help="run folder (checkpoints, final model)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="your images: one sub-folder per class (PNG/JPEG, any size, grey or colour)")
+    p.add_argument("--val", default=None, metavar="DIR",
+                   help="validation images in the same layout (default: a seeded split of --data)")
+    p.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="resize --data images to H W (default: the first image's size, ≤ 64 px)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_cfg_flags(p, TrainCfg)
+
+
+def run(args: argparse.Namespace) -> int:
+    from adaptive_csp.models.pretrained import save_model
     from adaptive_csp.train.sandwich import TrainCfg, train
 
-    p = argparse.ArgumentParser(prog="adaptive-csp train", description="Train an elastic model (sandwich rule).")
-    p.add_argument("--out", default="runs/csp_small", help="run folder (checkpoints, final model)")
-    p.add_argument("--model", default="csp_small")
-    p.add_argument("--epochs", type=int, default=TrainCfg().epochs)
-    p.add_argument("--batch-size", type=int, default=TrainCfg().batch_size)
-    p.add_argument("--lr", type=float, default=TrainCfg().lr)
-    p.add_argument("--full-only-epochs", type=int, default=TrainCfg().full_only_epochs)
-    p.add_argument("--n-random", type=int, default=TrainCfg().n_random)
-    p.add_argument("--static-level", default=None,
-                   help="train only this level (JSON list of [ratio, blocks]); for baselines")
-    p.add_argument("--subset", type=int, default=None, help="train on the first N images (smoke test)")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
-    p.add_argument("--data-dir", default=None)
-    a = p.parse_args(argv)
-    cfg = TrainCfg(model=a.model, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-                   full_only_epochs=a.full_only_epochs, n_random=a.n_random,
-                   static_level=json.loads(a.static_level) if a.static_level else None,
-                   subset=a.subset, threads=a.threads, seed=a.seed, data_dir=a.data_dir)
-    model = train(cfg, a.out, resume=not a.no_resume)
-    from adaptive_csp.models.pretrained import save_model
+    try:
+        cfg = cfg_from_args(args, TrainCfg)
+    except ValidationError as e:
+        print(f"adaptive-csp train: invalid options:\n{e}", file=sys.stderr)
+        return 2
+    dataset = val = None
+    if args.data:
+        from adaptive_csp.data.folder import load_folder
 
-    path = save_model(model, Path(a.out) / "model", **fashion_mnist_meta())
+        size = tuple(args.input_size) if args.input_size else None
+        dataset = load_folder(args.data, input_size=size)
+        if args.val:
+            val = load_folder(args.val, input_size=dataset.input_size, color=dataset.in_chans == 3,
+                              class_names=list(dataset.class_names))
+    elif args.val:
+        print("adaptive-csp train: --val needs --data", file=sys.stderr)
+        return 2
+    model = train(cfg, args.out, resume=not args.no_resume, progress=not args.quiet, dataset=dataset,
+                  val_dataset=val)
+    path = save_model(model, Path(args.out) / "model",
+                      command="adaptive-csp train " + " ".join(getattr(args, "_argv", sys.argv[2:])))
     print(f"saved {path}")
     return 0
 
 
-def profile_main(argv: list[str]) -> int:
-    from adaptive_csp.train.profile import main
-
-    return main(argv)
+def train_main(argv: list[str]) -> int:
+    """Legacy entry (``main(argv)`` form)."""
+    p = argparse.ArgumentParser(prog="adaptive-csp train", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    configure(p)
+    args = p.parse_args(argv)
+    args._argv = argv
+    return run(args)

@@ -9,47 +9,46 @@ hits every candidate alike.  Accuracy is measured after per-level BN re-estimati
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
-import statistics
 import time
 from pathlib import Path
 
 import torch
 
-from adaptive_csp.data.fashion_mnist import Split, load_split
+from adaptive_csp.data.images import ImageSet
 from adaptive_csp.levels import Level, LevelLadder, Rung
 from adaptive_csp.models.net import ElasticNet
+from adaptive_csp.util.timing import interleaved_medians
 
-__all__ = ["candidate_levels", "measure_latency", "pareto", "thin", "profile", "main"]
+__all__ = ["candidate_levels", "measure_latency", "pareto", "thin", "profile", "plot", "configure", "run", "main"]
 
 
 def candidate_levels(model: ElasticNet) -> list[Level]:
-    """Every per-stage depth vector × one split ratio shared by the stages (blocks-off stages canonical)."""
+    """The levels profiling measures, at every width of the model: every per-stage depth vector at the
+    static split ratio, plus every uniform depth at the other split ratios (blocks-off stages canonical).
+    With one width this is every depth vector × every shared ratio, as before widths existed."""
     cfg = model.cfg
     out: dict[Level, None] = {}
-    for depths in itertools.product(*(range(d + 1) for d in cfg.depths)):
-        for r in cfg.ratios:
-            out[Level([(r if b else cfg.split_ratio, b) for b in depths])] = None
+    many = len(cfg.widths) > 1
+    for w in cfg.widths:
+        for depths in itertools.product(*(range(d + 1) for d in cfg.depths)):
+            uniform = len(set(depths)) == 1
+            for r in cfg.ratios:
+                if many and r != cfg.split_ratio and not uniform:
+                    continue
+                out[Level([(r if b else cfg.split_ratio, b) for b in depths], w)] = None
     return list(out)
 
 
 def measure_latency(nets: list[torch.nn.Module], batch: int, in_shape: tuple[int, ...], rounds: int = 7,
                     iters: int = 5, warmup: int = 3) -> list[float]:
-    """Median ms per forward of each net, interleaved round-robin (warm)."""
-    x = torch.randn(batch, *in_shape).contiguous(memory_format=torch.channels_last)
-    times: list[list[float]] = [[] for _ in nets]
+    """Median ms per forward of each net, interleaved round-robin (warm), on the nets' device / dtype."""
+    p = next(nets[0].parameters())
+    x = torch.randn(batch, *in_shape, device=p.device, dtype=p.dtype).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        for net in nets:
-            for _ in range(warmup):
-                net(x)
-        for _ in range(rounds):
-            for i, net in enumerate(nets):
-                t0 = time.perf_counter()
-                for _ in range(iters):
-                    net(x)
-                times[i].append((time.perf_counter() - t0) * 1000 / iters)
-    return [statistics.median(t) for t in times]
+        return interleaved_medians([functools.partial(net, x) for net in nets], rounds, iters, warmup)
 
 
 def pareto(points: list[tuple[float, float]]) -> list[int]:
@@ -80,14 +79,14 @@ def thin(idx: list[int], costs: list[float], max_rungs: int) -> list[int]:
     return sorted(set(chosen), key=lambda i: costs[i])
 
 
-def _calib_batches(train: Split, n: int, bs: int = 256) -> list[torch.Tensor]:
+def _calib_batches(train: ImageSet, n: int, bs: int = 256) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(1234)
     idx = torch.randperm(len(train), generator=g)[:n]
     return [train.normalized(idx[i:i + bs]).contiguous(memory_format=torch.channels_last)
-            for i in range(0, n, bs)]
+            for i in range(0, len(idx), bs)]
 
 
-def profile(model: ElasticNet, train: Split, val: Split, *, min_rungs: int = 6, max_rungs: int = 10,
+def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int = 6, max_rungs: int = 10,
             calib_images: int = 2048, screen_val: int = 2500, progress: bool = True,
             latency_threads: int | None = None) -> tuple[LevelLadder, list[dict]]:
     """Measure all candidates; returns (ladder, per-candidate records)."""
@@ -100,7 +99,7 @@ def profile(model: ElasticNet, train: Split, val: Split, *, min_rungs: int = 6, 
     calib = _calib_batches(train, calib_images)
     in_shape = (model.cfg.in_chans, *model.cfg.input_size)
     records = []
-    screen = Split(val.images[:screen_val], val.labels[:screen_val])
+    screen = val.take(slice(0, screen_val))
     for lv in tqdm(cands, desc="accuracy (BN re-estimated per level)", disable=not progress):
         model.calibrate_bn([lv], calib[:4])
         records.append({"level": lv, "val_acc_screen": evaluate(model, screen, lv)})
@@ -160,33 +159,28 @@ def _device_name(threads: int | None = None) -> str:
 
 
 def plot(records: list[dict], path: str | Path) -> None:
-    import matplotlib
+    """Accuracy against measured latency, the ladder marked (matplotlib's Figure API: no global backend)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
     xs = [r["latency_ms_b32"] for r in records]
     ys = [100 * r["val_acc_screen"] for r in records]
     ax.scatter(xs, ys, s=10, c="0.6", label="candidate levels")
     lad = sorted((r for r in records if r.get("on_ladder")), key=lambda r: r["latency_ms_b32"])
     ax.plot([r["latency_ms_b32"] for r in lad], [100 * r["val_acc_screen"] for r in lad], "o-", c="C3",
             label="ladder (Pareto)")
-    ax.set_xlabel("latency, batch 32 (ms, this CPU)")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency, batch 32 (ms, this CPU, log scale)")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title("Candidate levels: accuracy vs measured latency")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
-def main(argv: list[str]) -> int:
-    from adaptive_csp.models.pretrained import load_model, save_model
-
-    p = argparse.ArgumentParser(prog="adaptive-csp profile",
-                                description="Measure candidate levels here; keep the Pareto ladder.")
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="model .safetensors (with its .json)")
     p.add_argument("--out", required=True, help="output checkpoint path (without suffix)")
     p.add_argument("--plot", default=None, help="write accuracy-vs-latency PNG here")
@@ -194,25 +188,66 @@ def main(argv: list[str]) -> int:
     p.add_argument("--latency-threads", type=int, default=None, help="threads for the latency measurements")
     p.add_argument("--min-rungs", type=int, default=6)
     p.add_argument("--max-rungs", type=int, default=10)
+    p.add_argument("--screen-val", type=int, default=2500, help="validation images per candidate screen")
     p.add_argument("--records", default=None, help="write every candidate's measurements (JSON) here")
-    p.add_argument("--data-dir", default=None)
-    a = p.parse_args(argv)
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="the model's own image folder (one sub-folder per class); default: Fashion-MNIST")
+    p.add_argument("--val", default=None, metavar="DIR", help="validation folder (default: the seeded "
+                   "split of --data that training held out)")
+    p.add_argument("--data-dir", default=None, help="Fashion-MNIST folder (default: the Debian package's)")
+
+
+def _data(model: ElasticNet, a: argparse.Namespace) -> tuple[ImageSet, ImageSet]:
+    if a.data is None:
+        from adaptive_csp.data.fashion_mnist import as_imageset, load_split
+
+        return as_imageset(load_split("train", a.data_dir)), as_imageset(load_split("val", a.data_dir))
+    from adaptive_csp.data.folder import load_folder
+    from adaptive_csp.data.images import holdout
+
+    names = model.meta.get("class_names")
+    size = tuple(model.cfg.input_size)
+    data = load_folder(a.data, input_size=size, color=model.cfg.in_chans == 3, class_names=names)
+    if a.val:
+        val = load_folder(a.val, input_size=size, color=model.cfg.in_chans == 3, class_names=names)
+    else:
+        tcfg = model.meta.get("train", {}).get("cfg", {})
+        val, data = holdout(data, tcfg.get("val_fraction", 0.1), tcfg.get("seed", 0))
+    pre = model.meta.get("preprocess", {})  # normalise as the model was trained
+    if pre.get("mean") and pre.get("std"):
+        m, s = tuple(pre["mean"]), tuple(pre["std"])
+        data, val = (ImageSet(d.images, d.labels, d.class_names, m, s, d.info) for d in (data, val))
+    return data, val
+
+
+def run(a: argparse.Namespace) -> int:
+    from adaptive_csp.models.pretrained import load_model, save_model
+
     if a.threads:
         torch.set_num_threads(a.threads)
     model = load_model(a.checkpoint)
-    ladder, records = profile(model, load_split("train", a.data_dir), load_split("val", a.data_dir),
-                              min_rungs=a.min_rungs, max_rungs=a.max_rungs, latency_threads=a.latency_threads)
+    train, val = _data(model, a)
+    ladder, records = profile(model, train, val, min_rungs=a.min_rungs, max_rungs=a.max_rungs,
+                              latency_threads=a.latency_threads, screen_val=a.screen_val)
     meta = {"profile": {"candidates": len(records), "device": ladder.rungs[-1].extra["device"],
                         "pareto_on": "latency_ms_b32",
                         "time": time.strftime("%Y-%m-%d %H:%M:%S")}}
     path = save_model(model, a.out, **meta)
     print(f"ladder of {len(ladder)} rungs from {len(records)} candidates -> {path}")
     for r in ladder.rungs:
-        print(f"  {r.level.key:<24} MACs {r.macs / 1e6:6.2f}M  b1 {r.latency_ms:6.3f} ms  b32 {r.latency_ms_b32:7.3f} ms"
-              f"  val {100 * r.accuracy:5.2f}%")
+        print(f"  {r.level.key:<30} MACs {r.macs / 1e6:6.2f}M  b1 {r.latency_ms:6.3f} ms  "
+              f"b32 {r.latency_ms_b32:7.3f} ms  val {100 * r.accuracy:5.2f}%")
     if a.records:
         Path(a.records).write_text(json.dumps([{**r, "level": r["level"].key} for r in records], indent=1))
     if a.plot:
         plot(records, a.plot)
         print(f"plot -> {a.plot}")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """Legacy ``main(argv)`` entry."""
+    p = argparse.ArgumentParser(prog="adaptive-csp profile",
+                                description="Measure candidate levels here; keep the Pareto ladder.")
+    configure(p)
+    return run(p.parse_args(argv))

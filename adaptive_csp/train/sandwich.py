@@ -28,12 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from adaptive_csp.data.fashion_mnist import Split, augment, load_split
+from adaptive_csp.data.camera import camera_augment
+from adaptive_csp.data.fashion_mnist import as_imageset, augment, load_split
+from adaptive_csp.data.images import ImageSet, from_dataset, holdout
 from adaptive_csp.levels import Level
 from adaptive_csp.models import create_model
 from adaptive_csp.models.net import ElasticNet
 
-__all__ = ["TrainCfg", "train", "evaluate", "sample_level"]
+__all__ = ["TrainCfg", "train", "evaluate", "sample_level", "resolve_device", "train_meta"]
 
 
 class TrainCfg(BaseModel):
@@ -48,40 +50,51 @@ class TrainCfg(BaseModel):
     full_only_epochs: int = Field(3, ge=0)
     n_random: int = Field(2, ge=0)
     kd_weight: float = Field(1.0, ge=0)
+    full_weight: float = Field(1.0, ge=0)  # weight of the full level's label loss in sandwich steps
     depth_bias: float = Field(1.0, ge=0)  # P(blocks = k) ∝ (k + 1) ** depth_bias
-    static_level: list | None = None  # train only this Level (list form) — baselines
+    static_level: list | dict | None = None  # train only this Level (list or {"width", "stages"}) — baselines
     seed: int = 0
     threads: int | None = None
     channels_last: bool = True
     subset: int | None = Field(None, ge=1)  # train on the first N images (smoke tests)
-    data_dir: str | None = None
+    data_dir: str | None = None  # Fashion-MNIST folder (default: the Debian package's)
+    device: str = "auto"  # auto: CUDA when present, else the CPU
+    camera_aug: bool = True  # camera photometrics + geometry (data/camera.py); False: shift + flip only
+    calib_images: int = Field(2000, ge=1)  # training images for the per-epoch BN re-estimation
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # held out when a dataset comes without validation data
 
 
 def sample_level(model: ElasticNet, rng: random.Random, depth_bias: float) -> Level:
+    """A random level: a width (uniform over the model's widths), then per stage a block count (more
+    blocks more likely, ``depth_bias``) and a split ratio."""
     cfg = model.cfg
+    width = rng.choice(cfg.widths) if len(cfg.widths) > 1 else 1.0
     stages = []
     for d in cfg.depths:
         weights = [(k + 1) ** depth_bias for k in range(d + 1)]
         b = rng.choices(range(d + 1), weights)[0]
         r = rng.choice(cfg.ratios) if b else cfg.split_ratio
         stages.append((r, b))
-    return Level(stages)
+    return Level(stages, width)
 
 
 def cheapest_level(model: ElasticNet) -> Level:
-    return Level([(model.cfg.split_ratio, 0)] * len(model.cfg.stages))
+    return model.cheapest_level()
 
 
 @torch.no_grad()
-def evaluate(model: ElasticNet, split: Split, level, batch_size: int = 500, limit: int | None = None) -> float:
-    """Top-1 accuracy of ``model`` at ``level`` on ``split`` (eval mode, prepared path)."""
+def evaluate(model: ElasticNet, split, level, batch_size: int = 500, limit: int | None = None) -> float:
+    """Top-1 accuracy of ``model`` at ``level`` on ``split`` (an ImageSet or Fashion-MNIST Split; eval
+    mode, prepared path, on the model's device and dtype)."""
     was = model.training
     model.eval()
+    p = next(model.parameters())
     n = len(split) if limit is None else min(limit, len(split))
     correct = 0
     for i in range(0, n, batch_size):
-        x = split.normalized(slice(i, min(n, i + batch_size))).contiguous(memory_format=torch.channels_last)
-        correct += int((model(x, level).argmax(1) == split.labels[i:i + x.shape[0]]).sum())
+        x = split.normalized(slice(i, min(n, i + batch_size))).to(p.device, p.dtype)
+        x = x.contiguous(memory_format=torch.channels_last)
+        correct += int((model(x, level).argmax(1).cpu() == split.labels[i:i + x.shape[0]]).sum())
     model.train(was)
     return correct / max(1, n)
 
@@ -135,8 +148,57 @@ def _load(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, gen: torch.
     return int(meta["epoch"]), list(meta["history"])
 
 
-def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: bool = True) -> ElasticNet:
-    """Train and return the model; ``out_dir/last.safetensors`` (+ .json) after every epoch."""
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present, else the CPU; anything else as torch reads it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {name!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available here")
+    return dev
+
+
+def _data(cfg: TrainCfg, dataset, val_dataset) -> tuple[ImageSet, ImageSet]:
+    """Training / validation ImageSets: the given datasets (validation: given, else a seeded split of
+    ``cfg.val_fraction``), or Fashion-MNIST's train / val splits."""
+    if dataset is None:
+        tr = as_imageset(load_split("train", cfg.data_dir))
+        va = as_imageset(load_split("val", cfg.data_dir))
+    else:
+        tr = from_dataset(dataset)
+        if val_dataset is not None:
+            va = from_dataset(val_dataset, class_names=tr.class_names, input_size=tr.input_size)
+        else:
+            va, tr = holdout(tr, cfg.val_fraction, cfg.seed)
+        if va.class_names != tr.class_names or va.images.shape[1:] != tr.images.shape[1:]:
+            raise ValueError("validation data must have the training data's classes, channels and size")
+        va = ImageSet(va.images, va.labels, tr.class_names, tr.mean, tr.std, tr.info)
+    if cfg.subset:
+        tr = tr.take(slice(0, cfg.subset))
+        va = va.take(slice(0, max(200, cfg.subset // 5)))
+    return tr, va
+
+
+def _batch(data: ImageSet, idx: torch.Tensor, cfg: TrainCfg, gen: torch.Generator) -> torch.Tensor:
+    x = data.images[idx].float() / 255.0
+    if cfg.camera_aug:
+        x = camera_augment(x, gen)
+    else:
+        x = augment(x, gen)
+    return data.normalize(x)
+
+
+def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: bool = True,
+          dataset=None, val_dataset=None) -> ElasticNet:
+    """Train and return the model; ``out_dir/last.safetensors`` (+ .json) after every epoch.
+
+    ``dataset``: any map-style Dataset of ``(image tensor, label)`` or an :class:`ImageSet` (default:
+    Fashion-MNIST); the model's classes, input size, channels and normalisation come from it and land
+    in ``model.meta`` for the runner's preprocessing.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -144,16 +206,14 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    model = create_model(cfg.model)
+    device = resolve_device(cfg.device)
+    train_set, val_set = _data(cfg, dataset, val_dataset)
+    model = create_model(cfg.model, num_classes=len(train_set.class_names), in_chans=train_set.in_chans,
+                         input_size=train_set.input_size)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    train_split = load_split("train", cfg.data_dir)
-    val_split = load_split("val", cfg.data_dir)
-    if cfg.subset:
-        train_split = Split(train_split.images[: cfg.subset], train_split.labels[: cfg.subset])
-        val_split = Split(val_split.images[: max(200, cfg.subset // 5)], val_split.labels[: max(200, cfg.subset // 5)])
+    model = model.to(device=device, memory_format=fmt)
     opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=0.9, nesterov=True)
-    steps_per_epoch = math.ceil(len(train_split) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     warm = int(cfg.warmup_epochs * steps_per_epoch)
 
@@ -166,27 +226,29 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     ckpt = out / "last.safetensors"
     if resume and ckpt.exists():
         start, history = _load(ckpt, model, opt, gen, rng)
-    static = Level.from_list(cfg.static_level) if cfg.static_level else None
+    static = Level.parse(cfg.static_level) if cfg.static_level else None
     if static is not None:
         model.validate(static)
     full, cheap = model.full_level(), cheapest_level(model)
+    calib = [train_set.normalized(slice(i, min(cfg.calib_images, i + 250))).to(device)
+             for i in range(0, min(cfg.calib_images, len(train_set)), 250)]
     for epoch in range(start, cfg.epochs):
         model.train()
-        perm = torch.randperm(len(train_split), generator=gen)
+        perm = torch.randperm(len(train_set), generator=gen)
         sandwich = static is None and epoch >= cfg.full_only_epochs
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                    mininterval=2.0)
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
         for s in bar:
             idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            x = augment(train_split.normalized(idx), gen).contiguous(memory_format=fmt)
-            y = train_split.labels[idx]
+            x = _batch(train_set, idx, cfg, gen).to(device).contiguous(memory_format=fmt)
+            y = train_set.labels[idx].to(device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(epoch * steps_per_epoch + s)
             opt.zero_grad(set_to_none=True)
             logits = model(x, static if static is not None else full)
             loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            loss.backward()
+            (loss * (cfg.full_weight if sandwich else 1.0)).backward()
             if sandwich:
                 soft = F.softmax(logits.detach(), 1)
                 others = [cheap] + [sample_level(model, rng, cfg.depth_bias) for _ in range(cfg.n_random)]
@@ -194,17 +256,23 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
                     (cfg.kd_weight * _soft_ce(model(x, lv), soft)).backward()
             opt.step()
             seen += len(y)
-            loss_sum += float(loss) * len(y)
+            loss_sum += float(loss.detach()) * len(y)
             if s % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", ips=f"{seen / (time.perf_counter() - t0):.0f}")
-        rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "img_per_s": seen / (time.perf_counter() - t0),
-               "val_full": evaluate(model, val_split, static or full)}
-        if static is None:
-            rec["val_cheapest"] = evaluate(model, val_split, cheap)
+        rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "img_per_s": seen / (time.perf_counter() - t0)}
+        evals = {"val_full": static or full} if static is not None else {"val_full": full, "val_cheapest": cheap}
+        model.calibrate_bn(list(evals.values()), calib)  # shared running stats mix widths: re-estimate
+        rec.update({k: evaluate(model, val_set, lv) for k, lv in evals.items()})
         history.append(rec)
         if progress:
             tqdm.write(json.dumps(rec))
         _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng)
     model.eval()
-    model.meta["train"] = {"cfg": cfg.model_dump(), "history": history}
+    model.meta.update(train_meta(train_set, cfg, history, device))
     return model
+
+
+def train_meta(data: ImageSet, cfg: TrainCfg, history: list, device: torch.device) -> dict:
+    """What a trained model's JSON carries: classes, preprocessing, data provenance, the recipe."""
+    return {"class_names": list(data.class_names), "preprocess": data.preprocess_meta(), "data": dict(data.info),
+            "train": {"cfg": cfg.model_dump(), "history": history, "device": str(device)}}

@@ -1,0 +1,135 @@
+"""Bring your own data: an ImageFolder-layout folder trains a model the runner, profile and export accept."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+cv2 = pytest.importorskip("cv2")
+
+from adaptive_csp.data.folder import load_folder  # noqa: E402
+from adaptive_csp.data.images import ImageSet, from_dataset  # noqa: E402
+
+CLASSES = ("circle", "square", "stripes")
+
+
+def _draw(kind: str, rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    img = np.full((size, size, 3), rng.integers(0, 60, 3), np.uint8)
+    colour = tuple(int(c) for c in rng.integers(120, 255, 3))
+    c = int(rng.integers(12, 20))
+    if kind == "circle":
+        cv2.circle(img, (c, c), 8, colour, -1)
+    elif kind == "square":
+        cv2.rectangle(img, (c - 8, c - 8), (c + 8, c + 8), colour, -1)
+    else:
+        for y in range(2, size, 6):
+            cv2.line(img, (0, y), (size - 1, y), colour, 2)
+    return img
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("shapes")
+    rng = np.random.default_rng(0)
+    for k in CLASSES:
+        (root / k).mkdir()
+        for i in range(16):
+            cv2.imwrite(str(root / k / f"{i}.png"), _draw(k, rng))
+    return root
+
+
+def test_load_folder_reads_classes_colour_and_size(folder):
+    data = load_folder(folder)
+    assert data.class_names == CLASSES
+    assert data.images.shape == (48, 3, 32, 32) and data.images.dtype == torch.uint8
+    assert sorted(set(data.labels.tolist())) == [0, 1, 2]
+    small = load_folder(folder, input_size=(16, 20))
+    assert small.images.shape[2:] == (16, 20)
+    pre = data.preprocess_meta()
+    assert pre["in_chans"] == 3 and pre["color"] == "rgb" and pre["input_size"] == [32, 32]
+
+
+def test_bad_folders_get_clear_errors(tmp_path, folder):
+    with pytest.raises(ValueError, match="not a folder"):
+        load_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no class sub-folders"):
+        load_folder(tmp_path / "empty")
+    one = tmp_path / "one"
+    (one / "a").mkdir(parents=True)
+    cv2.imwrite(str(one / "a" / "x.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="only one class"):
+        load_folder(one)
+    (one / "b").mkdir()
+    with pytest.raises(ValueError, match=r"b: class folder holds no images"):
+        load_folder(one)
+    good = (folder / "circle" / "0.png").read_bytes()
+    (one / "b" / "broken.png").write_bytes(good[: len(good) // 3])
+    with pytest.raises(ValueError, match=r"broken\.png: unreadable or truncated"):
+        load_folder(one)
+    (one / "b" / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"broken\.png"):
+        load_folder(one)
+
+
+def test_from_dataset_checks_items():
+    class DS(torch.utils.data.Dataset):
+        def __init__(self, items):
+            self.items = items
+
+        def __len__(self):
+            return len(self.items)
+
+        def __getitem__(self, i):
+            return self.items[i]
+
+    ok = DS([(torch.rand(3, 8, 8), i % 2) for i in range(6)])
+    data = from_dataset(ok)
+    assert isinstance(data, ImageSet) and data.images.shape == (6, 3, 8, 8) and data.class_names == ("0", "1")
+    with pytest.raises(ValueError, match="empty"):
+        from_dataset(DS([]))
+    with pytest.raises(ValueError, match=r"item 1: float images must be in \[0, 1\]"):
+        from_dataset(DS([(torch.rand(1, 8, 8), 0), (torch.rand(1, 8, 8) * 3, 1)]))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        from_dataset(DS([(torch.rand(1, 8, 8), 0)] * 3))
+
+
+def test_train_on_folder_then_profile_runner_export(folder, tmp_path, monkeypatch):
+    from adaptive_csp import AdaptiveRunner
+    from adaptive_csp.models.pretrained import load_model, save_model
+    from adaptive_csp.train import profile as prof
+    from adaptive_csp.train.cli import cfg_from_args
+    from adaptive_csp.train.sandwich import TrainCfg, train
+
+    args = argparse.Namespace(model="csp_small", epochs="2", batch_size="16", full_only_epochs="1",
+                              lr="0.05", calib_images="32", threads="1")
+    cfg = cfg_from_args(args, TrainCfg)
+    assert cfg.epochs == 2 and cfg.lr == 0.05
+    data = load_folder(folder)
+    model = train(cfg, tmp_path / "run", progress=False, dataset=data)
+    hist = model.meta["train"]["history"]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert model.meta["class_names"] == list(CLASSES)
+    assert model.cfg.in_chans == 3 and model.cfg.num_classes == 3 and model.cfg.input_size == (32, 32)
+    path = save_model(model, tmp_path / "model")
+
+    ns = argparse.Namespace(checkpoint=str(path), out=str(tmp_path / "profiled"), plot=None, threads=None,
+                            latency_threads=1, min_rungs=2, max_rungs=3, screen_val=16, records=None,
+                            data=str(folder), val=None, data_dir=None)
+    every = prof.candidate_levels
+    monkeypatch.setattr(prof, "candidate_levels", lambda m: every(m)[::9] + [m.full_level()])  # quick
+    assert prof.run(ns) == 0
+    profiled = load_model(tmp_path / "profiled")
+    assert len(profiled.levels) >= 2 and profiled.meta["class_names"] == list(CLASSES)
+
+    frame = cv2.imread(str(folder / "square" / "3.png"))  # BGR, as a camera gives it
+    big = cv2.resize(frame, (96, 96))
+    with AdaptiveRunner(profiled, policy="static-max", sensors=None) as runner:
+        pred = runner.infer(big)
+    assert pred.class_name in CLASSES
+    static = profiled.export(profiled.levels[0])
+    assert static(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
