@@ -22,7 +22,7 @@ from adaptive_csp.levels import Level, LevelLadder, Rung
 from adaptive_csp.models.net import ElasticNet
 from adaptive_csp.util.timing import interleaved_medians
 
-__all__ = ["candidate_levels", "measure_latency", "pareto", "thin", "profile", "plot", "configure", "run", "main"]
+__all__ = ["candidate_levels", "measure_latency", "pareto", "thin", "monotone", "profile", "plot", "configure", "run", "main"]
 
 
 def candidate_levels(model: ElasticNet) -> list[Level]:
@@ -138,11 +138,22 @@ def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int
                           latency_ms=round(rec["latency_ms"], 4), latency_ms_b32=round(rec["latency_ms_b32"], 4),
                           accuracy=evaluate(model, val, lv),
                           extra={"val_images": len(val), "device": _device_name(lat_threads)}))
-    ladder = LevelLadder(sorted(rungs, key=lambda r: r.latency_ms_b32))
-    if ladder[-1] != full:  # the full level stays last by convention
-        ladder = LevelLadder([r for r in ladder.rungs if r.level != full] + [next(r for r in rungs if r.level == full)])
-    model.levels = ladder
+    model.levels = ladder = monotone(rungs, full)
+    for r in records:
+        r["on_ladder"] = r["level"] in set(ladder)
+    model.bn_stats = {k: v for k, v in model.bn_stats.items() if k in {lv.key for lv in ladder}}
     return ladder, records
+
+
+def monotone(rungs: list[Rung], full: Level) -> LevelLadder:
+    """The final Pareto front: rungs ordered by batch-32 latency, each more accurate (whole validation
+    split, per-level BN) than every cheaper one, the full level last — so stepping up always buys
+    accuracy.  A rung at least as accurate as the full level, or slower than it, is dropped."""
+    top = next(r for r in rungs if r.level == full)
+    rest = [r for r in rungs if r.level != full and r.latency_ms_b32 < top.latency_ms_b32
+            and r.accuracy < top.accuracy]
+    front = pareto([(r.latency_ms_b32, r.accuracy) for r in rest])
+    return LevelLadder([rest[i] for i in front] + [top])
 
 
 def _device_name(threads: int | None = None) -> str:
