@@ -169,3 +169,20 @@ def test_scripted_source_trace_drives_the_same_path():
                           {"t": LOAD_OFF, "cpu_pressure": 2.0}], start=0.0)
     trace = _drive(lambda t, loaded: src.read(now=t))
     _check_drop_and_recovery(trace)
+
+
+def test_one_latency_hiccup_does_not_drop_the_level_two_do():
+    from adaptive_csp.control.latency import LatencyGovernor
+
+    def cap_after(lat):
+        gov = LatencyGovernor(deadline_ms=4.0)
+        cap = None
+        for k in range(len(lat)):
+            cap = gov.update(Readings(timestamp=0.0), RuntimeStats(now=k / FPS, level=FULL,
+                                                                   latencies_ms=tuple(lat[: k + 1])), LADDER)
+        return cap
+
+    calm = [1.0] * 12
+    assert cap_after(calm[:6] + [9.0] + calm[:5]) is None  # a scheduler hiccup: p95 of 12 samples is it
+    assert cap_after(calm[:6] + [9.0, 1.0, 8.0] + calm[:3]) is not None  # twice: a real overrun
+    assert cap_after([9.0] * 3) is not None  # every frame late: down after min_samples_down

@@ -13,6 +13,8 @@ the current level* is compared with the deadline:
 
 Only latencies measured since the level last changed count (one latency per ``decide`` call is
 assumed): the first ``min_samples_down`` judge an overrun, ``min_samples`` are needed to judge slack.
+An overrun also needs ``min_over`` (2) latencies above the deadline: over fewer than 20 samples the p95
+is the slowest one, and one scheduling hiccup on a busy CPU must not throw the level to the bottom.
 Optionally (``dvfs``) it requests a DVFS frequency schedutil-style: ``f = 1.25 · f_cur · p95/deadline``.
 """
 
@@ -36,13 +38,14 @@ class LatencyGovernor(Governor):
 
     def __init__(self, deadline_ms: float | None = None, window: int = 120, percentile: float = 95.0,
                  margin: float = 0.1, up_hold_s: float = 4.0, min_samples: int = 10,
-                 min_samples_down: int = 3, dvfs: bool = False, min_frequency: float = 0.3):
+                 min_samples_down: int = 3, dvfs: bool = False, min_frequency: float = 0.3, min_over: int = 2):
         super().__init__()
         self.deadline_ms = deadline_ms
         self.window, self.p = int(window), float(percentile)
         self.margin, self.up_hold_s = float(margin), float(up_hold_s)
         self.min_samples, self.min_samples_down = int(min_samples), int(min_samples_down)
         self.dvfs, self.min_frequency = bool(dvfs), float(min_frequency)
+        self.min_over = max(1, int(min_over))
         self.reset()
 
     def reset(self) -> None:
@@ -75,7 +78,7 @@ class LatencyGovernor(Governor):
             self.frequency = max(self.min_frequency, min(1.0, 1.25 * stats.frequency * p95 / deadline))
         costs = ladder.costs
         c_cur = costs[cur]
-        if p95 > deadline:
+        if p95 > deadline and (len(vals) >= 20 or sum(x > deadline for x in vals) >= self.min_over):
             self._slack_since = None
             target = 0
             room = deadline * (1.0 - self.margin * 0.5)
