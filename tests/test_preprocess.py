@@ -140,6 +140,9 @@ def test_array_matches_tensor_and_is_contiguous(images):
         t, batched_t = pre(frame)
         assert isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous
         assert batched == batched_t and np.array_equal(a, t.numpy())
+        if isinstance(frame, np.ndarray):  # 28×28 uint8: the runner's fast path, against the reference
+            ref = pre.normalize_uint8(np.ascontiguousarray(frame)[None]).numpy()
+            np.testing.assert_allclose(a, ref, atol=2e-5, rtol=0)
 
 
 @pytest.mark.skipif(not HAVE_CV2, reason="needs opencv")

@@ -24,7 +24,7 @@ from adaptive_csp.engines.cuda_engine import CudaEngine, have_cuda
 from adaptive_csp.engines.ort_engine import OrtEngine, have_onnxruntime
 from adaptive_csp.engines.torch_engine import TorchEngine
 
-__all__ = ["Engine", "model_device_dtype", "TorchEngine", "OrtEngine", "CudaEngine", "ENGINES", "available_engines", "choose_engine",
+__all__ = ["Engine", "model_device_dtype", "have_cuda", "have_onnxruntime", "TorchEngine", "OrtEngine", "CudaEngine", "ENGINES", "available_engines", "choose_engine",
            "make_engine"]
 
 ENGINES = ("torch", "onnxruntime", "cuda")

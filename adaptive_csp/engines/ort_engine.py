@@ -128,10 +128,10 @@ class OrtEngine(Engine):
             log.warning("engine onnxruntime: rung %d is marked int8 but no calibration data was given "
                         "(calib=); it runs in float32", level)
             return fp32, built
-        from adaptive_csp.quant.ort_int8 import quantize_onnx
+        from adaptive_csp.quant.ort_int8 import SETTINGS, quantize_onnx
 
         digest = tensors_digest((str(i), b.float()) for i, b in enumerate(batches))[:16]
-        key = level_key(self._weights, self.model, lv, shape, self.opset, f"int8:{digest}")
+        key = level_key(self._weights, self.model, lv, shape, self.opset, f"int8:{SETTINGS}:{digest}")
         return cached_file(self.dir, key + ".onnx", lambda tmp: quantize_onnx(fp32, tmp, batches))
 
     # sessions ----------------------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ class Preprocessor:
         self._mul_f = (inv * self.scale * 255.0).astype(np.float32)
         self._add = (-self.mean / self.std).reshape(-1, 1, 1).astype(np.float32)
         self._grey = self.mode == "grey"
+        self._hw = (self.h, self.w)
         self._mul_u8_s, self._mul_f_s = np.float32(self._mul_u8.flat[0]), np.float32(self._mul_f.flat[0])
         self._add_s = np.float32(self._add.flat[0])
 
@@ -103,6 +104,10 @@ class Preprocessor:
     def array(self, frame: Any) -> tuple[np.ndarray, bool]:
         """Like ``__call__`` but a float32 C-contiguous numpy ``N×C×H×W`` array (no torch on the way)."""
         if isinstance(frame, np.ndarray):
+            if self._grey and frame.dtype == np.uint8 and frame.shape == self._hw:  # the camera-loop case
+                x = np.multiply(frame, self._mul_u8_s, dtype=np.float32, order="C")
+                x += self._add_s
+                return x.reshape(1, 1, self.h, self.w), False
             if frame.ndim == 4:
                 return self._stack([self._np(f, i) for i, f in enumerate(frame)]), True
             x = self._np(frame)[None]
