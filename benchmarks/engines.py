@@ -135,6 +135,8 @@ def main() -> int:
         for row in bench_runner.overhead(model, eng, frames[0], a.pairs, a.threads):
             print(f"| {row['engine']} | {row['level']} ({row['which']}) | {row['engine_ms']:.3f} | "
                   f"{row['infer_ms']:.3f} | {row['ratio']:.3f} | {row['own_us']:.1f} |")
+    print(f"   the same work with a no-op engine (caches warm, nothing evicts them): "
+          f"{bench_runner.warm_own_us(model, frames[0]):.1f} µs per call")
     print("\n   a call right after a level switch vs the same level held (random levels, order alternated)")
     print("| engine | switched ms | held ms | median ratio (target ≤ 1.05) |")
     print("|---|---|---|---|")

@@ -68,23 +68,27 @@ class Prediction:
     frame_index: int | None = None  # set by stream()
 
 
-def _softmax(logits: np.ndarray) -> tuple[np.ndarray, list[int], list[float]]:
-    """Probabilities (float32), top-1 labels and scores of N×K logits: the one softmax for every engine.
-    Batch 1 goes through plain Python floats (about half the cost of numpy's dispatch for ten classes)."""
+def _softmax(logits: np.ndarray) -> tuple[list[np.ndarray], list[int], list[float]]:
+    """Read-only float32 probability rows, top-1 labels and scores of N×K logits: the one softmax for every
+    engine.  Batch 1 stays in plain Python floats until one array is made: in a camera loop the code runs
+    with caches cold from the forward pass, where every numpy call costs several µs."""
     if logits.shape[0] == 1:
         row = logits[0].tolist()
         mx = max(row)
         e = [_exp(v - mx) for v in row]
-        pa = np.array(e, dtype=np.float32)
-        pa /= np.float32(sum(e))
-        j = int(pa.argmax())
-        return pa[None], [j], [float(pa[j])]
+        tot = sum(e)
+        p = [v / tot for v in e]
+        j = p.index(max(p))
+        pa = np.array(p, dtype=np.float32)
+        pa.flags.writeable = False
+        return [pa], [j], [float(pa[j])]
     lg = logits.astype(np.float64)
     e = np.exp(lg - lg.max(1, keepdims=True))
     e /= e.sum(1, keepdims=True)
     j = e.argmax(1)
     pa = e.astype(np.float32)
-    return pa, j.tolist(), pa[np.arange(len(j)), j].tolist()
+    pa.flags.writeable = False
+    return list(pa), j.tolist(), pa[np.arange(len(j)), j].tolist()
 
 
 _exp = math.exp
@@ -220,10 +224,9 @@ class AdaptiveRunner:
             if self.content is not None:
                 self.content.result(conf, level)
             self.telemetry.record(self.clock(), level, lat, reason, readings, len(labels))
-        pa.flags.writeable = False
         names = self.class_names
-        out = [Prediction(lb, names[lb] if names and lb < len(names) else str(lb), sc, pa[i], level, lat, reason)
-               for i, (lb, sc) in enumerate(zip(labels, scores, strict=True))]
+        out = [Prediction(lb, names[lb] if names and lb < len(names) else str(lb), sc, pr, level, lat, reason)
+               for pr, lb, sc in zip(pa, labels, scores, strict=True)]
         return out if batched else out[0]
 
     __call__ = infer
