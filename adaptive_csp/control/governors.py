@@ -76,11 +76,14 @@ class StaticCap(Governor):
 class ContentionGovernor(Governor):
     """CPU contention from other processes → step down at once; give the levels back once it has passed.
 
-    Signal, in order of preference: ``cpu_pressure`` (PSI "some": the share of the last poll interval in
-    which a runnable task waited for a CPU — an instantaneous reading, see the sysfs source); else other
-    processes' share of the CPU time this process leaves, ``(cpu − own) / (100 − own)`` (both measured
-    over the last poll interval: two busy processes beside a runner on two cores read ~100 %, where
-    ``cpu − own`` would read ~67 %); else ``cpu_percent``; else ``load_avg[0]`` per CPU.
+    Signals, each against its own thresholds: ``cpu_pressure`` (PSI "some": the share of the last poll
+    interval in which a runnable task waited for a CPU — an instantaneous reading, see the sysfs source)
+    and other processes' share of the CPU time this process leaves, ``(cpu − own) / (100 − own)`` (both
+    measured over the last poll interval).  Both are read where both exist: two busy processes beside a
+    light runner on two cores read ~100 % there but PSI only ~10 % (the runner rarely waits long), while
+    a runner whose own threads crowd the cores shows in PSI only.  Without them ``cpu_percent``, else
+    ``load_avg[0]`` per CPU.  Loaded when any signal is at or above its high threshold; calm when all are
+    at or below their low ones.
 
     Hysteresis, so a flapping load does not flap the level:
 
@@ -117,33 +120,38 @@ class ContentionGovernor(Governor):
         self._released_at = -float("inf")
         self.clear_s = self.base_clear_s
 
-    def _signal(self, r: Readings) -> tuple[str, float, float, float] | None:
+    def _signals(self, r: Readings) -> list[tuple[str, float, float, float]]:
+        """``(kind, value, high, low)`` of every contention signal the readings hold, best first."""
+        out = []
         if r.cpu_pressure is not None:
-            return "psi", r.cpu_pressure, self.pressure_high, self.pressure_low
+            out.append(("psi", r.cpu_pressure, self.pressure_high, self.pressure_low))
         if r.cpu_percent is not None and r.own_cpu_percent is not None:
             # other processes' share of the CPU time we leave: 100 % = they take all of it (saturated)
             own = min(r.own_cpu_percent, 99.0)
             u = max(0.0, min(100.0, 100.0 * (r.cpu_percent - own) / (100.0 - own)))
-            return "others", u, self.util_high, self.util_low
-        if r.cpu_percent is not None:
-            return "cpu", r.cpu_percent, self.util_high, self.util_low
-        if r.load_avg is not None:
+            out.append(("others", u, self.util_high, self.util_low))
+        elif r.cpu_percent is not None and not out:
+            out.append(("cpu", r.cpu_percent, self.util_high, self.util_low))
+        if r.load_avg is not None and not out:
             n = len(r.per_cpu_percent) if r.per_cpu_percent else self._ncpu
-            return "load", 100.0 * r.load_avg[0] / n, self.util_high, self.util_low
-        return None
+            out.append(("load", 100.0 * r.load_avg[0] / n, self.util_high, self.util_low))
+        return out
 
     def update(self, readings: Readings, stats: RuntimeStats, ladder: LevelLadder) -> int | None:
         if readings.timestamp == self._ts:
             return self.cap
         self._ts = readings.timestamp
-        sig = self._signal(readings)
-        if sig is None:
+        sigs = self._signals(readings)
+        if not sigs:
             self.absent("contention", "no CPU utilisation or pressure signal: contention constraint inactive")
             self.cap, self.reason = None, "contention: no signal"
             return None
-        kind, v, hi, lo = sig
+        # the most severe signal speaks: loaded if any is high, calm only if all are low
+        high = [x for x in sigs if x[1] >= x[2]]
+        kind, v, hi, lo = high[0] if high else max(sigs, key=lambda x: x[1] - x[3])
+        calm = not high and all(x[1] <= x[3] for x in sigs)
         now = stats.now
-        if v >= hi:
+        if high:
             self._calm_since = None
             if self.cap is None and now - self._released_at < self.rearm_s:  # back soon after a release
                 self.clear_s = min(self.max_clear_s, 2.0 * self.clear_s)
@@ -153,7 +161,7 @@ class ContentionGovernor(Governor):
                 if new != self.cap:
                     self.cap, self._last_step = new, now
             self.reason = f"contention: {kind} {v:.0f}% >= {hi:g}%"
-        elif v <= lo:
+        elif calm:
             if self.cap is None:
                 if now - self._released_at >= self.rearm_s:
                     self.clear_s = self.base_clear_s
