@@ -14,7 +14,8 @@ runner chose runs for the step at the scenario's frame rate, under its backgroun
 temperature, and the runner's policy reads the world's sensors on the next step.  Deadline misses are
 the world's: frames dropped because the level's service time did not keep up, plus frames served later
 than the deadline.  Accuracy on items is counted from each arm's predictions on the frames where an item
-rests under the camera (``Frame.scored``).
+rests under the camera (``Frame.scored``).  An arm whose battery empties stops: it classifies nothing
+more, and the items it misses count as wrong.
 """
 
 from __future__ import annotations
