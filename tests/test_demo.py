@@ -180,3 +180,27 @@ def test_live_view_plain_lines_without_a_terminal(capsys):
     assert "level 3/10 (cap 5)" in lines[0] and "battery 25%" in lines[0] and "acc 90%" in lines[0]
     assert level_bar(3, 5, 10, width=10) == "███▒▒·····"
     assert not math.isnan(Status(1, None, 0, 0, 0, "", 1.0).fps)
+
+
+def test_an_arm_whose_battery_empties_stops(tmp_path, capsys):
+    from importlib import resources
+
+    text = (resources.files("adaptive_csp") / "scenarios" / "conveyor.toml").read_text()
+    assert "capacity_wh = 40.0" in text
+    scn = tmp_path / "small.toml"
+    scn.write_text(text.replace("capacity_wh = 40.0", "capacity_wh = 12.0"))  # static-max drains ~18 Wh in 2 h
+    rec_p = tmp_path / "run.json"
+    assert cli_main(["demo", "--scenario", str(scn), "--frames", "40", "--engine", "torch", "--no-plot", "--quiet",
+                     "--record", str(rec_p)]) == 0
+    out = capsys.readouterr().out
+    rec = json.loads(rec_p.read_text())
+    s = rec["arms"]["static-max"]
+    dead = [i for i, lv in enumerate(s["level"]) if lv < 0]
+    assert dead and dead == list(range(dead[0], 40))  # once empty, it stays off
+    k = dead[0] - 1
+    assert 0 < s["ran_s"][k] < rec["dt"] and all(p == 0 for p in s["power_w"][dead[0]:])
+    sm = rec["summary"]["static-max"]
+    assert sm["battery_end_pct"] == 0 and sm["battery_empty_at_s"] == pytest.approx(rec["t"][k] + s["ran_s"][k])
+    assert sm["energy_j"] == pytest.approx(sum(p * t for p, t in zip(s["power_w"], s["ran_s"], strict=True)))
+    assert not any(s["correct"][i] for i in dead)  # a dead camera classifies nothing
+    assert "static-max: battery empty after" in out
