@@ -204,3 +204,20 @@ def test_an_arm_whose_battery_empties_stops(tmp_path, capsys):
     assert sm["energy_j"] == pytest.approx(sum(p * t for p, t in zip(s["power_w"], s["ran_s"], strict=True)))
     assert not any(s["correct"][i] for i in dead)  # a dead camera classifies nothing
     assert "static-max: battery empty after" in out
+
+
+def test_a_ladder_without_latencies_is_measured_for_the_simulated_device():
+    from dataclasses import replace
+
+    from adaptive_csp.apps.story import _with_latencies
+    from adaptive_csp.engines import make_engine
+    from adaptive_csp.levels import LevelLadder
+    from adaptive_csp.models.pretrained import pretrained
+
+    m = pretrained()
+    shipped = m.levels
+    m.levels = LevelLadder(replace(r, latency_ms=None if i % 2 else r.latency_ms) for i, r in enumerate(shipped.rungs))
+    lad = _with_latencies(make_engine(m, "torch"), m)
+    assert [r.level for r in lad.rungs] == [r.level for r in shipped.rungs]
+    assert all(r.latency_ms > 0 for r in lad.rungs)
+    assert all(a.latency_ms == b.latency_ms for i, (a, b) in enumerate(zip(lad.rungs, shipped.rungs)) if not i % 2)

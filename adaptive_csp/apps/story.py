@@ -213,6 +213,23 @@ def _model_name(model: Any) -> str:
     return str(meta.get("name") or cfg.get("model") or type(model).__name__)
 
 
+def _with_latencies(eng: Any, model: Any) -> Any:
+    """The engine's ladder, with batch-1 latencies measured here for rungs that have none (the simulated
+    device scales them; a profiled model ships them)."""
+    from dataclasses import replace
+
+    from adaptive_csp.levels import LevelLadder
+    from adaptive_csp.util.timing import interleaved_medians
+
+    ladder = eng.ladder
+    if all(r.latency_ms for r in ladder.rungs):
+        return ladder
+    pre = model.meta["preprocess"]
+    x = np.zeros((1, pre.get("in_chans", 1), *pre["input_size"]), np.float32)
+    ms = interleaved_medians([lambda i=i: eng.run(x, i) for i in range(len(ladder))], rounds=7, iters=5)
+    return LevelLadder(replace(r, latency_ms=r.latency_ms or t) for r, t in zip(ladder.rungs, ms, strict=True))
+
+
 def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600, *, model: Any = None,
               engine: Any = "auto", seed: int = 0, content: bool = True,
               on_frame: Callable[[StoryRun, int], None] | None = None) -> StoryRun:
@@ -232,7 +249,7 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600,
     # one frame at a time: one intra-op thread is fastest and does not spin against a busy CPU
     eng = make_engine(model, engine, **({"threads": 1} if engine in ("auto", "onnxruntime") else {}))
     eng.prepare()
-    ladder = eng.ladder
+    ladder = _with_latencies(eng, model)
     try:
         dev = device_for(scn, ladder)
     except ValueError as e:
