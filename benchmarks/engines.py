@@ -52,40 +52,9 @@ def engines_for(model, calib, threads: int, cache: str) -> dict:
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--threads", type=int, default=1, help="intra-op threads (torch and onnxruntime)")
-    ap.add_argument("--val", type=int, default=2000, help="validation images scored for int8 accuracy")
-    ap.add_argument("--pairs", type=int, default=2000, help="A/B pairs of the runner sections")
-    ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds per latency cell")
-    a = ap.parse_args()
-    reexec_with_malloc_tunables()
-
-    import onnxruntime
-    import runner as bench_runner
-    import torch
-
-    from adaptive_csp.data.fashion_mnist import load_sample
-    from adaptive_csp.engines import available_engines
-    from adaptive_csp.levels import Rung
-    from adaptive_csp.models.pretrained import pretrained
-    from adaptive_csp.quant import int8_ladder
-
-    torch.set_num_threads(a.threads)
-    model = pretrained()
-    n = len(model.levels)
-    calib, val, labels, where = data(a.val)
-    cache = tempfile.mkdtemp(prefix="adaptive-csp-bench-")
-    engs = engines_for(model, calib, a.threads, cache)
-    for e in engs.values():
-        e.prepare(batch_sizes=(1, 32))
+def latency_table(engs: dict, val, n: int, rounds: int) -> dict:
+    """Section 1: median ms per (batch, level, engine), printed as a table."""
     names = list(engs)
-    print(f"adaptive-csp engines benchmark: torch {torch.__version__}, onnxruntime {onnxruntime.__version__} "
-          f"({', '.join(engs['ort fp32'].describe()['providers'])}), {a.threads} thread(s), {os.cpu_count()} CPUs, "
-          f"GLIBC_TUNABLES set; {n} levels; engines here: {available_engines()}")
-    if "cuda graphs" not in engs:
-        print("no CUDA GPU here: the cuda engine's rows are absent")
-
     print("\n1. latency per level, ms (medians of interleaved rounds)")
     print(f"| batch | level | {' | '.join(names)} | ORT fp32 / torch | ORT int8 / fp32 |")
     print("|---" * (len(names) + 4) + "|")
@@ -94,7 +63,7 @@ def main() -> int:
         x = val[:b].numpy()
         for lv in range(n):
             fns = [lambda e=e, lv=lv, x=x: e.run(x, lv) for e in engs.values()]
-            ms = interleaved_medians(fns, rounds=a.rounds, iters=10 if b == 1 else 3, warmup=10)
+            ms = interleaved_medians(fns, rounds=rounds, iters=10 if b == 1 else 3, warmup=10)
             for name, m in zip(names, ms):
                 lat[b, lv, name] = m
             print(f"| {b} | {lv} | {' | '.join(f'{m:.3f}' for m in ms)} | "
@@ -103,19 +72,25 @@ def main() -> int:
     for lv, tag in ((0, "cheapest"), (n - 1, "full")):
         r = lat[1, lv, "ort fp32"] / lat[1, lv, "torch"]
         print(f"   target ORT/torch at batch 1, {tag}: {r:.2f} (<= 0.30: {'met' if r <= 0.30 else 'MISSED'})")
+    return lat
 
+
+def int8_table(model, engs: dict, lat: dict, val, labels, where: str) -> None:
+    """Section 2: fp32 vs int8 accuracy per level and the int8 rungs on the measured Pareto front."""
+    from adaptive_csp.levels import Rung
+    from adaptive_csp.quant import int8_ladder
+
+    n = len(model.levels)
     print(f"\n2. int8 rungs on ONNX Runtime: accuracy on {len(labels)} images of the {where}, calibrated on 256 others")
-    y = labels.numpy()
-    xv = val.numpy()
-    fp32, int8, acc = [], [], {}
+    y, xv = labels.numpy(), val.numpy()
+    variants: dict[str, list] = {"ort fp32": [], "ort int8": []}
+    acc = {}
     for lv, rung in enumerate(model.levels.rungs):
-        for name in ("ort fp32", "ort int8"):
+        for name, rungs in variants.items():
             acc[lv, name] = float((engs[name].run(xv, lv).argmax(1) == y).mean())
-        fp32.append(Rung(level=rung.level, latency_ms=lat[1, lv, "ort fp32"], latency_ms_b32=lat[32, lv, "ort fp32"],
-                         accuracy=acc[lv, "ort fp32"]))
-        int8.append(Rung(level=rung.level, latency_ms=lat[1, lv, "ort int8"], latency_ms_b32=lat[32, lv, "ort int8"],
-                         accuracy=acc[lv, "ort int8"]))
-    lad = int8_ladder(fp32, int8)
+            rungs.append(Rung(level=rung.level, latency_ms=lat[1, lv, name], latency_ms_b32=lat[32, lv, name],
+                              accuracy=acc[lv, name]))
+    lad = int8_ladder(variants["ort fp32"], variants["ort int8"])
     joined = {r.level for r in lad.rungs if r.extra.get("precision") == "int8"}
     kept = {r.level for r in lad.rungs}
     print("| level | fp32 acc % | int8 acc % | int8/fp32 b1 | int8/fp32 b32 | on the ladder |")
@@ -127,12 +102,20 @@ def main() -> int:
               f"{lat[32, lv, 'ort int8'] / lat[32, lv, 'ort fp32']:.2f} | {state} |")
     print(f"   int8 rungs joining: {len(joined)} of {n}; the ladder would have {len(lad)} rungs")
 
-    frames = [f for f in load_sample().images[:256, 0].numpy()]
-    print(f"\n3. the runner's own work per call at batch 1 (28×28 uint8 frame, {a.pairs} A/B pairs, medians)")
+
+def runner_tables(model, pairs: int, threads: int) -> None:
+    """Section 3: benchmarks/runner.py sections 1 and 2 for every engine available here."""
+    import runner as bench_runner
+
+    from adaptive_csp.data.fashion_mnist import load_sample
+    from adaptive_csp.engines import available_engines
+
+    frames = list(load_sample().images[:256, 0].numpy())
+    print(f"\n3. the runner's own work per call at batch 1 (28×28 uint8 frame, {pairs} A/B pairs, medians)")
     print("| engine | level | engine.run ms | runner.infer ms | ratio | runner's own µs (target ≤ 30) |")
     print("|---|---|---|---|---|---|")
     for eng in available_engines():
-        for row in bench_runner.overhead(model, eng, frames[0], a.pairs, a.threads):
+        for row in bench_runner.overhead(model, eng, frames[0], pairs, threads):
             print(f"| {row['engine']} | {row['level']} ({row['which']}) | {row['engine_ms']:.3f} | "
                   f"{row['infer_ms']:.3f} | {row['ratio']:.3f} | {row['own_us']:.1f} |")
     print(f"   the same work with a no-op engine (caches warm, nothing evicts them): "
@@ -141,10 +124,41 @@ def main() -> int:
     print("| engine | switched ms | held ms | median ratio (target ≤ 1.05) |")
     print("|---|---|---|---|")
     for eng in available_engines():
-        s = bench_runner.switching(model, eng, frames, a.pairs, a.threads)
+        s = bench_runner.switching(model, eng, frames, pairs, threads)
         print(f"| {s['engine']} | {s['switched_ms']:.3f} | {s['held_ms']:.3f} | {s['ratio']:.3f} |")
-    return 0
 
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=1, help="intra-op threads (torch and onnxruntime)")
+    ap.add_argument("--val", type=int, default=2000, help="validation images scored for int8 accuracy")
+    ap.add_argument("--pairs", type=int, default=2000, help="A/B pairs of the runner sections")
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds per latency cell")
+    a = ap.parse_args()
+    reexec_with_malloc_tunables()
+
+    import onnxruntime
+    import torch
+
+    from adaptive_csp.engines import available_engines
+    from adaptive_csp.models.pretrained import pretrained
+
+    torch.set_num_threads(a.threads)
+    model = pretrained()
+    n = len(model.levels)
+    calib, val, labels, where = data(a.val)
+    engs = engines_for(model, calib, a.threads, tempfile.mkdtemp(prefix="adaptive-csp-bench-"))
+    for e in engs.values():
+        e.prepare(batch_sizes=(1, 32))
+    print(f"adaptive-csp engines benchmark: torch {torch.__version__}, onnxruntime {onnxruntime.__version__} "
+          f"({', '.join(engs['ort fp32'].describe()['providers'])}), {a.threads} thread(s), {os.cpu_count()} CPUs, "
+          f"GLIBC_TUNABLES set; {n} levels; engines here: {available_engines()}")
+    if "cuda graphs" not in engs:
+        print("no CUDA GPU here: the cuda engine's rows are absent")
+    lat = latency_table(engs, val, n, a.rounds)
+    int8_table(model, engs, lat, val, labels, where)
+    runner_tables(model, a.pairs, a.threads)
+    return 0
 
 if __name__ == "__main__":
     raise SystemExit(main())

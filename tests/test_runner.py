@@ -406,3 +406,22 @@ def test_double_model_end_to_end(run_with, frames):
             assert p.level == lv
             np.testing.assert_allclose(p.probs, want, atol=1e-4, err_msg=f"level {lv}")
     assert next(m.parameters()).dtype == torch.float64
+
+
+def test_engine_failure_starts_no_thread_and_explicit_device(frames):
+    """The engine is built (and its levels prepared) before the sensor poller starts: an engine that
+    cannot run the model raises ValueError and leaves no thread behind; the torch engine refuses another
+    device than the model's."""
+    before = len(poller_threads())
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 3))
+    spec = {"input_size": [28, 28], "in_chans": 1, "color": "grey", "mean": [0.5], "std": [0.5]}
+    if "onnxruntime" in available_engines():
+        with pytest.raises(ValueError, match="elastic"):
+            AdaptiveRunner(plain, sensors=ScriptedSource([{"temperature_c": 50.0}]), preprocess=spec,
+                           engine="onnxruntime")
+    if "cuda" not in available_engines():
+        with pytest.raises(ValueError, match="CUDA"):
+            AdaptiveRunner(pretrained(), sensors=ScriptedSource([{"temperature_c": 50.0}]), engine="cuda")
+    assert len(poller_threads()) == before
+    with pytest.raises(ValueError, match="runs where the model is"):
+        AdaptiveRunner(pretrained(), sensors=None, engine="torch", device="meta")

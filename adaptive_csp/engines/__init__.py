@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -37,13 +38,12 @@ def available_engines() -> list[str]:
 
 def _runs_installed_modules(model: torch.nn.Module) -> bool:
     """True when a level runs a module installed with ``ElasticNet.install`` (a torch.ao int8 rung),
-    which an ONNX export of the float level would silently replace."""
+    which an ONNX export of the float level would silently replace.  Installed modules sit in the
+    model's prepared cache; reading it builds nothing."""
     from adaptive_csp.models.net import StaticNet
 
-    prepared = getattr(model, "prepared", None)
-    if not callable(prepared):
-        return False
-    return any(not isinstance(prepared(i), StaticNet) for i in range(len(model.levels)))
+    cache = getattr(model, "_prepared", None)
+    return isinstance(cache, Mapping) and any(not isinstance(m, StaticNet) for m in list(cache.values()))
 
 
 def choose_engine(model: torch.nn.Module, device: str | torch.device | None = None) -> str:
