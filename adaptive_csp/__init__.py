@@ -7,6 +7,8 @@
 
 from adaptive_csp.control import get_policy, register_policy
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
+from adaptive_csp.data.images import ImageSet
+from adaptive_csp.engines import available_engines, make_engine
 from adaptive_csp.levels import Level, LevelLadder, Rung, StageLevel
 from adaptive_csp.models import create_model, list_models
 from adaptive_csp.models.pretrained import load_model, pretrained, save_model
@@ -19,5 +21,5 @@ __version__ = "0.1.0"
 __all__ = [
     "AdaptiveRunner", "Prediction", "create_model", "list_models", "pretrained", "load_model", "save_model",
     "simulate", "get_policy", "register_policy", "Policy", "Decision", "RuntimeStats", "Level", "LevelLadder",
-    "Rung", "StageLevel", "Readings", "make_source", "__version__",
+    "Rung", "StageLevel", "Readings", "make_source", "ImageSet", "available_engines", "make_engine", "__version__",
 ]

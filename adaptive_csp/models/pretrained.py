@@ -21,7 +21,7 @@ __all__ = ["save_model", "load_model", "pretrained", "shipped_ladder", "ASSETS",
 
 FORMAT = "adaptive-csp/1"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_MODEL = "csp_small_fmnist"
+DEFAULT_MODEL = "csp_wide_fmnist"
 _BN = "bn_levels/"
 
 

@@ -22,7 +22,7 @@ from adaptive_csp.levels import Level, LevelLadder, Rung
 from adaptive_csp.models.net import ElasticNet
 from adaptive_csp.util.timing import interleaved_medians
 
-__all__ = ["candidate_levels", "measure_latency", "pareto", "thin", "monotone", "profile", "plot", "configure", "run", "main"]
+__all__ = ["candidate_levels", "subsample", "measure_latency", "pareto", "thin", "monotone", "profile", "plot", "configure", "run", "main"]
 
 
 def candidate_levels(model: ElasticNet) -> list[Level]:
@@ -40,6 +40,21 @@ def candidate_levels(model: ElasticNet) -> list[Level]:
                     continue
                 out[Level([(r if b else cfg.split_ratio, b) for b in depths], w)] = None
     return list(out)
+
+
+def subsample(cands: list[Level], model: ElasticNet, limit: int | None) -> list[Level]:
+    """At most ``limit`` candidates, evenly spread over the list, always keeping each width's blocks-off
+    and full-depth levels (the ends of every width's range)."""
+    if not limit or len(cands) <= limit:
+        return cands
+    cfg = model.cfg
+    anchors = [Level([(cfg.split_ratio, b)] * len(cfg.depths) if b == 0 else
+                     [(cfg.split_ratio, d) for d in cfg.depths], w) for w in cfg.widths for b in (0, 1)]
+    rest = [c for c in cands if c not in anchors]
+    k = max(0, limit - len(anchors))
+    step = len(rest) / k if k else 0
+    picked = [rest[int(i * step)] for i in range(k)] if k else []
+    return list(dict.fromkeys(anchors + picked))
 
 
 def measure_latency(nets: list[torch.nn.Module], batch: int, in_shape: tuple[int, ...], rounds: int = 7,
@@ -88,6 +103,7 @@ def _calib_batches(train: ImageSet, n: int, bs: int = 256) -> list[torch.Tensor]
 
 def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int = 6, max_rungs: int = 10,
             calib_images: int = 2048, screen_val: int = 2500, progress: bool = True,
+            max_candidates: int | None = None, screen_calib_batches: int = 4,
             latency_threads: int | None = None) -> tuple[LevelLadder, list[dict]]:
     """Measure all candidates; returns (ladder, per-candidate records)."""
     from tqdm import tqdm
@@ -95,13 +111,13 @@ def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int
     from adaptive_csp.train.sandwich import evaluate
 
     model.eval()
-    cands = candidate_levels(model)
+    cands = subsample(candidate_levels(model), model, max_candidates)
     calib = _calib_batches(train, calib_images)
     in_shape = (model.cfg.in_chans, *model.cfg.input_size)
     records = []
     screen = val.take(slice(0, screen_val))
     for lv in tqdm(cands, desc="accuracy (BN re-estimated per level)", disable=not progress):
-        model.calibrate_bn([lv], calib[:4])
+        model.calibrate_bn([lv], calib[:screen_calib_batches])
         records.append({"level": lv, "val_acc_screen": evaluate(model, screen, lv)})
     nets = [model.prepared(r["level"]) for r in records]
     threads = torch.get_num_threads()
@@ -200,6 +216,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-rungs", type=int, default=6)
     p.add_argument("--max-rungs", type=int, default=10)
     p.add_argument("--screen-val", type=int, default=2500, help="validation images per candidate screen")
+    p.add_argument("--max-candidates", type=int, default=None,
+                   help="measure at most N candidates (evenly spread; each width's ends always kept)")
+    p.add_argument("--screen-calib-batches", type=int, default=4,
+                   help="256-image batches for each candidate's BN re-estimation while screening")
     p.add_argument("--records", default=None, help="write every candidate's measurements (JSON) here")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="the model's own image folder (one sub-folder per class); default: Fashion-MNIST")
@@ -239,7 +259,8 @@ def run(a: argparse.Namespace) -> int:
     model = load_model(a.checkpoint)
     train, val = _data(model, a)
     ladder, records = profile(model, train, val, min_rungs=a.min_rungs, max_rungs=a.max_rungs,
-                              latency_threads=a.latency_threads, screen_val=a.screen_val)
+                              latency_threads=a.latency_threads, screen_val=a.screen_val,
+                              max_candidates=a.max_candidates, screen_calib_batches=a.screen_calib_batches)
     meta = {"profile": {"candidates": len(records), "device": ladder.rungs[-1].extra["device"],
                         "pareto_on": "latency_ms_b32",
                         "time": time.strftime("%Y-%m-%d %H:%M:%S")}}
