@@ -186,9 +186,9 @@ def test_an_arm_whose_battery_empties_stops(tmp_path, capsys):
     from importlib import resources
 
     text = (resources.files("adaptive_csp") / "scenarios" / "conveyor.toml").read_text()
-    assert "capacity_wh = 40.0" in text
+    assert "capacity_wh = 55.0" in text
     scn = tmp_path / "small.toml"
-    scn.write_text(text.replace("capacity_wh = 40.0", "capacity_wh = 12.0"))  # static-max drains ~18 Wh in 2 h
+    scn.write_text(text.replace("capacity_wh = 55.0", "capacity_wh = 8.0"))  # static-max drains ~18 Wh in 2 h
     rec_p = tmp_path / "run.json"
     assert cli_main(["demo", "--scenario", str(scn), "--frames", "40", "--engine", "torch", "--no-plot", "--quiet",
                      "--record", str(rec_p)]) == 0
