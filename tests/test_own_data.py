@@ -117,14 +117,17 @@ def test_train_on_folder_then_profile_runner_export(folder, tmp_path, monkeypatc
     assert model.cfg.in_chans == 3 and model.cfg.num_classes == 3 and model.cfg.input_size == (32, 32)
     path = save_model(model, tmp_path / "model")
 
-    ns = argparse.Namespace(checkpoint=str(path), out=str(tmp_path / "profiled"), plot=None, threads=None,
-                            latency_threads=1, min_rungs=2, max_rungs=3, screen_val=16, records=None,
-                            data=str(folder), val=None, data_dir=None)
+    parser = argparse.ArgumentParser()
+    prof.configure(parser)  # the same options as `adaptive-csp profile`
+    ns = parser.parse_args([str(path), "--out", str(tmp_path / "profiled"), "--latency-threads", "1",
+                            "--min-rungs", "2", "--max-rungs", "3", "--screen-val", "16", "--data", str(folder)])
     every = prof.candidate_levels
     monkeypatch.setattr(prof, "candidate_levels", lambda m: every(m)[::9] + [m.full_level()])  # quick
     assert prof.run(ns) == 0
     profiled = load_model(tmp_path / "profiled")
-    assert len(profiled.levels) >= 2 and profiled.meta["class_names"] == list(CLASSES)
+    # a 2-epoch model may have few rungs that beat every cheaper one; the full level always ends the ladder
+    assert profiled.levels[-1] == profiled.full_level() and profiled.meta["class_names"] == list(CLASSES)
+    assert all(lv.key in profiled.bn_stats for lv in profiled.levels)
 
     frame = cv2.imread(str(folder / "square" / "3.png"))  # BGR, as a camera gives it
     big = cv2.resize(frame, (96, 96))
