@@ -48,12 +48,12 @@ def subsample(cands: list[Level], model: ElasticNet, limit: int | None) -> list[
     if not limit or len(cands) <= limit:
         return cands
     cfg = model.cfg
-    anchors = [Level([(cfg.split_ratio, b)] * len(cfg.depths) if b == 0 else
-                     [(cfg.split_ratio, d) for d in cfg.depths], w) for w in cfg.widths for b in (0, 1)]
+    off = [(cfg.split_ratio, 0)] * len(cfg.depths)
+    deep = [(cfg.split_ratio, d) for d in cfg.depths]
+    anchors = [Level(stages, w) for w in cfg.widths for stages in (off, deep)]
     rest = [c for c in cands if c not in anchors]
     k = max(0, limit - len(anchors))
-    step = len(rest) / k if k else 0
-    picked = [rest[int(i * step)] for i in range(k)] if k else []
+    picked = [rest[i * len(rest) // k] for i in range(k)]
     return list(dict.fromkeys(anchors + picked))
 
 
@@ -149,7 +149,6 @@ def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int
     rungs = []
     for lv in rung_levels:
         rec = next(r for r in records if r["level"] == lv)
-        rec["on_ladder"] = True
         rungs.append(Rung(level=lv, macs=model.macs(lv), params=model.params(lv),
                           latency_ms=round(rec["latency_ms"], 4), latency_ms_b32=round(rec["latency_ms_b32"], 4),
                           accuracy=evaluate(model, val, lv),

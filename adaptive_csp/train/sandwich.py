@@ -78,10 +78,6 @@ def sample_level(model: ElasticNet, rng: random.Random, depth_bias: float) -> Le
     return Level(stages, width)
 
 
-def cheapest_level(model: ElasticNet) -> Level:
-    return model.cheapest_level()
-
-
 @torch.no_grad()
 def evaluate(model: ElasticNet, split, level, batch_size: int = 500, limit: int | None = None) -> float:
     """Top-1 accuracy of ``model`` at ``level`` on ``split`` (an ImageSet or Fashion-MNIST Split; eval
@@ -229,7 +225,7 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     static = Level.parse(cfg.static_level) if cfg.static_level else None
     if static is not None:
         model.validate(static)
-    full, cheap = model.full_level(), cheapest_level(model)
+    full, cheap = model.full_level(), model.cheapest_level()
     calib = [train_set.normalized(slice(i, min(cfg.calib_images, i + 250))).to(device)
              for i in range(0, min(cfg.calib_images, len(train_set)), 250)]
     for epoch in range(start, cfg.epochs):
