@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from adaptive_csp.levels import Level, LevelLadder
 from adaptive_csp.models import create_model, default_ladder, get_model_cfg, list_models
 from adaptive_csp.models.config import ModelCfg
+from adaptive_csp.models.net import candidate_ladder_levels, count_macs
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +121,9 @@ def test_default_ladder_is_ordered_by_macs(name):
     assert macs == sorted(macs) and len(set(macs)) == len(macs)
     assert lad[-1] == Level([(cfg.split_ratio, d) for d in cfg.depths])
     assert lad.costs[-1] == 1.0 and lad.costs[0] == pytest.approx(macs[0] / macs[-1])
+    # nothing but equal-cost duplicates is dropped: one rung per distinct MAC count of the candidates
+    counts = {count_macs(cfg, lv) for lv in candidate_ladder_levels(cfg)}
+    assert sorted(counts) == macs
 
 
 def test_features_follow_width(wide):
