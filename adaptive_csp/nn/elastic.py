@@ -117,7 +117,6 @@ def fold(
     with torch.no_grad():
         w = op.conv.weight[:cout, : cin // g]
         mean, var = (op.bn.running_mean[:cout], op.bn.running_var[:cout]) if stats is None else stats
-        mean, var = mean.to(w), var.to(w)
         scale = op.bn.weight[:cout] / torch.sqrt(var[:cout] + op.bn.eps)
         conv = nn.Conv2d(cin, cout, op.conv.kernel_size, op.conv.stride, op.conv.padding, groups=g, bias=True,
                          device=w.device, dtype=w.dtype)
