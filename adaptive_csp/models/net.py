@@ -30,6 +30,7 @@ from torch import nn
 
 from adaptive_csp.levels import Level, LevelLadder, Rung
 from adaptive_csp.models.config import ModelCfg
+from adaptive_csp.nn.calib import estimate_bn
 from adaptive_csp.nn.elastic import ConvBN, fold, scale_width
 from adaptive_csp.nn.stage import Stage, StaticStage
 
@@ -254,10 +255,13 @@ class ElasticNet(nn.Module):
         self.invalidate()
         return out
 
-    def export(self, level: int | Level | None = None) -> StaticNet:
-        """A plain static module holding only ``level``'s sliced, BN-folded weights (eval semantics)."""
+    def export(self, level: int | Level | None = None, calib: dict | None = None) -> StaticNet:
+        """A plain static module holding only ``level``'s sliced, BN-folded weights (eval semantics).
+
+        ``calib``: BN statistics by conv name to fold instead of ``bn_stats[level.key]`` (a detector passes
+        its own, estimated with its neck attached)."""
         lv = self.resolve(level)
-        calib = self.bn_stats.get(lv.key, {})
+        calib = self.bn_stats.get(lv.key, {}) if calib is None else calib
         names = {id(m): n for n, m in self.named_modules() if isinstance(m, ConvBN)}
 
         def stats(op: ConvBN):
@@ -284,37 +288,15 @@ class ElasticNet(nn.Module):
     # --- BN calibration -------------------------------------------------------------------------------
     @torch.no_grad()
     def calibrate_bn(self, levels: Iterable[int | Level], batches: Iterable[torch.Tensor] | list) -> None:
-        """Re-estimate BN statistics for each level from ``batches`` and store them in ``bn_stats``.
-
-        The shared running statistics are restored afterwards.  Not thread-safe (offline operation).
-        """
+        """Re-estimate BN statistics for each level from ``batches`` and store them in ``bn_stats``
+        (:func:`~adaptive_csp.nn.calib.estimate_bn`).  Not thread-safe (offline operation)."""
         p = self.stem.conv.weight
         batches = [xb.to(p.device, p.dtype) for xb in batches]
-        convs = {n: m for n, m in self.named_modules() if isinstance(m, ConvBN)}
-        saved = {n: (m.bn.running_mean.clone(), m.bn.running_var.clone(), m.bn.momentum,
-                     m.bn.num_batches_tracked.clone()) for n, m in convs.items()}
-        was_training = self.training
-        super().train(True)
         try:
             for level in levels:
                 lv = self.resolve(level)
-                for m in convs.values():
-                    m.bn.reset_running_stats()
-                    m.bn.momentum = None  # cumulative average over the calibration batches
-                for xb in batches:
-                    self._features_sliced(xb, lv)
-                self.bn_stats[lv.key] = {
-                    n: (m.bn.running_mean.clone(), m.bn.running_var.clone())
-                    for n, m in convs.items() if int(m.bn.num_batches_tracked) > 0
-                }
+                self.bn_stats[lv.key] = estimate_bn(self, lambda xb, lv=lv: self._features_sliced(xb, lv), batches)
         finally:
-            for n, m in convs.items():
-                mean, var, mom, nbt = saved[n]
-                m.bn.running_mean.copy_(mean)
-                m.bn.running_var.copy_(var)
-                m.bn.momentum = mom
-                m.bn.num_batches_tracked.copy_(nbt)
-            super().train(was_training)
             self.invalidate()
 
     # --- cost -------------------------------------------------------------------------------------------
