@@ -8,7 +8,7 @@ its box — the tight box of the drawn pixels — is exactly what is visible.  T
 :func:`adaptive_csp.data.camera.camera_augment` (black level, gain, tint, blur, noise, JPEG) come last;
 geometry and erasing are off so the boxes stay true.
 
-Scene ``i`` of seed ``s`` is drawn from its own generator seeded with ``s·1_000_003 + i``: the same
+Scene ``i`` of seed ``s`` is drawn from its own generators (numpy and torch) seeded with ``s·1_000_003 + i``: the same
 ``(seed, i)`` gives the same pixels and boxes however many scenes were made before, in any order.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -86,71 +87,68 @@ def scene_seed(seed: int, i: int) -> int:
     return (int(seed) * _SEED_STRIDE + int(i)) % (2**63 - 1)
 
 
-def _u(gen: torch.Generator, lo: float, hi: float, n: int = 1) -> torch.Tensor:
-    return lo + (hi - lo) * torch.rand(n, generator=gen)
+def _tint(rng: np.random.Generator, spread: float) -> np.ndarray:
+    return rng.uniform(1 - spread, 1 + spread, (3, 1, 1)).astype(np.float32)
 
 
-def _tint(gen: torch.Generator, spread: float) -> torch.Tensor:
-    return _u(gen, 1 - spread, 1 + spread, 3).view(3, 1, 1)
-
-
-def _belt(size: int, gen: torch.Generator) -> torch.Tensor:
+def _belt(size: int, rng: np.random.Generator) -> np.ndarray:
     """Dark grey rubber belt: faint horizontal stripes and grain, a slight gradient, a tint."""
-    base = float(_u(gen, 0.08, 0.22))
-    y = torch.arange(size, dtype=torch.float32)[:, None]
-    x = torch.arange(size, dtype=torch.float32)[None, :]
-    period, phase = float(_u(gen, 3.0, 9.0)), float(_u(gen, 0.0, 6.283))
-    stripes = float(_u(gen, 0.008, 0.03)) * torch.sin(6.283 * y / period + phase)
-    grain = 0.012 * torch.randn(size, 1, generator=gen) + 0.006 * torch.randn(size, size, generator=gen)
-    gx, gy = _u(gen, -0.05, 0.05, 2).tolist()
+    base = rng.uniform(0.08, 0.22)
+    y = np.arange(size, dtype=np.float32)[:, None]
+    x = np.arange(size, dtype=np.float32)[None, :]
+    period, phase = rng.uniform(3.0, 9.0), rng.uniform(0.0, 2 * np.pi)
+    stripes = rng.uniform(0.008, 0.03) * np.sin(2 * np.pi * y / period + phase)
+    grain = 0.012 * rng.standard_normal((size, 1), np.float32) \
+        + 0.006 * rng.standard_normal((size, size), np.float32)
+    gx, gy = rng.uniform(-0.05, 0.05, 2)
     ramp = (gx * (x - size / 2) + gy * (y - size / 2)) / size
-    grey = (base + stripes + grain + ramp).expand(size, size)
-    return (grey[None] * _tint(gen, 0.08)).clamp(0, 1)
+    grey = (base + stripes + grain + ramp).astype(np.float32)
+    return np.clip(grey[None] * _tint(rng, 0.08), 0.02, 1)
 
 
-def _clutter(size: int, gen: torch.Generator) -> torch.Tensor:
+def _clutter(size: int, rng: np.random.Generator) -> np.ndarray:
     """A table with low-contrast distractors: rectangles, ellipses and lines that are not garments."""
-    base = float(_u(gen, 0.05, 0.3))
-    img = (base * _tint(gen, 0.1)).expand(3, size, size).clone()
-    y = torch.arange(size, dtype=torch.float32)[:, None]
-    x = torch.arange(size, dtype=torch.float32)[None, :]
-    for _ in range(int(torch.randint(3, 9, (1,), generator=gen))):
-        kind = int(torch.randint(0, 3, (1,), generator=gen))
-        cx, cy = _u(gen, 0, size, 2).tolist()
-        rx, ry = _u(gen, 0.04 * size, 0.3 * size, 2).tolist()
+    base = rng.uniform(0.05, 0.3)
+    img = np.broadcast_to(base * _tint(rng, 0.1), (3, size, size)).copy()
+    y = np.arange(size, dtype=np.float32)[:, None]
+    x = np.arange(size, dtype=np.float32)[None, :]
+    for _ in range(int(rng.integers(3, 9))):
+        kind = int(rng.integers(0, 3))
+        cx, cy = rng.uniform(0, size, 2)
+        rx, ry = rng.uniform(0.04 * size, 0.3 * size, 2)
         if kind == 0:
-            mask = ((x - cx).abs() <= rx) & ((y - cy).abs() <= ry)
+            mask = (np.abs(x - cx) <= rx) & (np.abs(y - cy) <= ry)
         elif kind == 1:
             mask = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1
         else:
-            ang = float(_u(gen, 0, 3.1416))
-            ca, sa = torch.cos(torch.tensor(ang)), torch.sin(torch.tensor(ang))
-            along, across = (x - cx) * ca + (y - cy) * sa, -(x - cx) * sa + (y - cy) * ca
-            mask = (along.abs() <= rx) & (across.abs() <= float(_u(gen, 0.5, 2.0)))
-        level = (base + float(_u(gen, -0.12, 0.12))) * _tint(gen, 0.15)
-        img = torch.where(mask[None], level.expand(3, 1, 1), img)
-    return img.clamp(0, 1)
+            ang = rng.uniform(0, np.pi)
+            along = (x - cx) * np.cos(ang) + (y - cy) * np.sin(ang)
+            across = -(x - cx) * np.sin(ang) + (y - cy) * np.cos(ang)
+            mask = (np.abs(along) <= rx) & (np.abs(across) <= rng.uniform(0.5, 2.0))
+        level = (base + rng.uniform(-0.12, 0.12)) * _tint(rng, 0.15)
+        img = np.where(mask[None], level, img)
+    return np.clip(img, 0.02, 1).astype(np.float32)  # dark, never exactly black
 
 
-def _background(kind: str, size: int, gen: torch.Generator) -> torch.Tensor:
+def _background(kind: str, size: int, rng: np.random.Generator) -> torch.Tensor:
     if kind == "belt":
-        return _belt(size, gen)
+        return torch.from_numpy(_belt(size, rng))
     if kind == "clutter":
-        return _clutter(size, gen)
+        return torch.from_numpy(_clutter(size, rng))
     return torch.zeros(3, size, size)
 
 
-def _iou_cover(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-    """IoU of boxes a and b, and the larger fraction of either box the other covers."""
-    iw = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
-    ih = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
+def _iou_cover(a: list[float], b: list[float]) -> tuple[float, float]:
+    """IoU of boxes a and b (xyxy), and the larger fraction of either box the other covers."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
-    area_a = float((a[2] - a[0]) * (a[3] - a[1]))
-    area_b = float((b[2] - b[0]) * (b[3] - b[1]))
+    area_a = (a[2] - a[0]) * (a[3] - a[1])
+    area_b = (b[2] - b[0]) * (b[3] - b[1])
     return inter / (area_a + area_b - inter), inter / min(area_a, area_b)
 
 
-def _item_alpha(img: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+def _item_alpha(img: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor, list[float]] | None:
     """Resize one grey uint8 item (1×h×w) to ``side``; returns (intensity, alpha, tight box in item px)."""
     pix = F.interpolate(img[None].float() / 255.0, size=(side, side), mode="bilinear", align_corners=False,
                         antialias=True)[0, 0].clamp(0, 1)
@@ -160,48 +158,45 @@ def _item_alpha(img: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tenso
     rows, cols = torch.nonzero(alpha.any(1)).flatten(), torch.nonzero(alpha.any(0)).flatten()
     if len(rows) == 0:
         return None
-    box = torch.tensor([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=torch.float32)
-    return pix, alpha, box
+    return pix, alpha, [float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)]
 
 
-def _place(box: torch.Tensor, side: int, placed: list[torch.Tensor], cfg: SceneCfg,
-           gen: torch.Generator, tries: int = 30) -> tuple[int, int] | None:
+def _place(box: list[float], side: int, placed: list[list[float]], cfg: SceneCfg,
+           rng: np.random.Generator, tries: int = 30) -> tuple[int, int] | None:
+    """A top-left corner for an item whose tight box (item px) keeps the overlap limits, or None."""
     for _ in range(tries):
-        x0 = int(torch.randint(0, cfg.size - side + 1, (1,), generator=gen))
-        y0 = int(torch.randint(0, cfg.size - side + 1, (1,), generator=gen))
-        cand = box + torch.tensor([x0, y0, x0, y0], dtype=torch.float32)
+        x0, y0 = (int(v) for v in rng.integers(0, cfg.size - side + 1, 2))
+        cand = [box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0]
         if all(iou <= cfg.max_iou and cover <= cfg.max_cover
                for iou, cover in (_iou_cover(cand, p) for p in placed)):
             return x0, y0
     return None
 
 
-def _items(images: torch.Tensor, gen: torch.Generator, cfg: SceneCfg, frame: torch.Tensor,
-           k: int) -> tuple[list[torch.Tensor], list[int]]:
+def _items(images: torch.Tensor, rng: np.random.Generator, cfg: SceneCfg, frame: torch.Tensor,
+           k: int) -> tuple[list[list[float]], list[int]]:
     """Paste up to ``k`` random items onto ``frame`` (3×S×S float, in place); returns boxes and item indices."""
-    placed: list[torch.Tensor] = []
+    placed: list[list[float]] = []
     chosen: list[int] = []
     attempts = 0
     while len(placed) < k and attempts < 4 * k + 8:
         attempts += 1
-        idx = int(torch.randint(0, images.shape[0], (1,), generator=gen))
-        side = int(round(float(_u(gen, *cfg.item_scale)) * images.shape[-1]))
-        side = max(4, min(side, cfg.size))
-        drawn = _item_alpha(images[idx], side)
+        idx = int(rng.integers(0, images.shape[0]))
+        side = int(round(rng.uniform(*cfg.item_scale) * images.shape[-1]))
+        drawn = _item_alpha(images[idx], max(4, min(side, cfg.size)))
         if drawn is None:
             continue
         pix, alpha, box = drawn
-        at = _place(box, side, placed, cfg, gen)
+        side = pix.shape[-1]
+        at = _place(box, side, placed, cfg, rng)
         if at is None:
             continue
         x0, y0 = at
-        if float(torch.rand(1, generator=gen)) < cfg.grey_items:
-            colour = _u(gen, *cfg.colour).expand(3)
-        else:
-            colour = _u(gen, *cfg.colour, 3)
+        grey = rng.random() < cfg.grey_items
+        colour = np.full(3, rng.uniform(*cfg.colour)) if grey else rng.uniform(*cfg.colour, 3)
         region = frame[:, y0:y0 + side, x0:x0 + side]
-        region.mul_(1 - alpha).add_(alpha * pix * colour.view(3, 1, 1))
-        placed.append(box + torch.tensor([x0, y0, x0, y0], dtype=torch.float32))
+        region.mul_(1 - alpha).add_(alpha * pix * torch.from_numpy(colour.astype(np.float32)).view(3, 1, 1))
+        placed.append([box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0])
         chosen.append(idx)
     return placed, chosen
 
@@ -235,7 +230,8 @@ class SceneDataset(torch.utils.data.Dataset):
                              f"do not fit a {self.cfg.size} px frame")
         names = [n for n, w in self.cfg.backgrounds.items() if w > 0]
         self._bg_names = names
-        self._bg_weights = torch.tensor([self.cfg.backgrounds[n] for n in names], dtype=torch.float64)
+        w = np.array([self.cfg.backgrounds[n] for n in names], dtype=np.float64)
+        self._bg_p = w / w.sum()
 
     def __len__(self) -> int:
         return self.n
@@ -245,18 +241,21 @@ class SceneDataset(torch.utils.data.Dataset):
             raise IndexError(f"scene {i} out of range for {self.n} scenes")
         i = i % self.n if self.n else i
         cfg = self.cfg
-        gen = torch.Generator().manual_seed(scene_seed(self.seed, i))
-        kind = self._bg_names[int(torch.multinomial(self._bg_weights, 1, generator=gen))]
-        frame = _background(kind, cfg.size, gen)
-        k = int(torch.randint(cfg.min_items, cfg.max_items + 1, (1,), generator=gen))
-        boxes, idx = _items(self.images, gen, cfg, frame, k)
+        seed = scene_seed(self.seed, i)
+        # separate streams: the item layout does not change with the background or the camera settings
+        layout, back = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+        gen = torch.Generator().manual_seed(seed)  # the camera photometrics
+        kind = self._bg_names[int(back.choice(len(self._bg_names), p=self._bg_p))]
+        frame = _background(kind, cfg.size, back)
+        k = int(layout.integers(cfg.min_items, cfg.max_items + 1))
+        boxes, idx = _items(self.images, layout, cfg, frame, k)
         if len(boxes) < cfg.min_items:
             raise ValueError(f"scene {i}: could place only {len(boxes)} of {cfg.min_items} items in a "
                              f"{cfg.size} px frame; lower item_scale or min_items, or raise max_iou")
         if cfg.camera is not None:
             frame = camera_augment(frame[None], gen, cfg.camera)[0]
         image = (frame * 255 + 0.5).clamp(0, 255).to(torch.uint8)
-        b = torch.stack(boxes) if boxes else torch.zeros(0, 4)
+        b = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
         return image, b, self.item_labels[idx] if idx else torch.zeros(0, dtype=torch.int64)
 
 
