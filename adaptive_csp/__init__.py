@@ -12,14 +12,14 @@ from adaptive_csp.engines import available_engines, make_engine
 from adaptive_csp.levels import Level, LevelLadder, Rung, StageLevel
 from adaptive_csp.models import create_model, list_models
 from adaptive_csp.models.pretrained import load_model, pretrained, save_model
-from adaptive_csp.runtime import AdaptiveRunner, Prediction
+from adaptive_csp.runtime import AdaptiveRunner, Detections, Prediction
 from adaptive_csp.sensors import Readings, make_source
 from adaptive_csp.sim import simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AdaptiveRunner", "Prediction", "create_model", "list_models", "pretrained", "load_model", "save_model",
+    "AdaptiveRunner", "Prediction", "Detections", "create_model", "list_models", "pretrained", "load_model", "save_model",
     "simulate", "get_policy", "register_policy", "Policy", "Decision", "RuntimeStats", "Level", "LevelLadder",
     "Rung", "StageLevel", "Readings", "make_source", "ImageSet", "available_engines", "make_engine", "__version__",
 ]

@@ -9,7 +9,7 @@
 ==================  =====================================================================================
 
 >>> eng = make_engine(model, "auto")           # doctest: +SKIP
->>> logits = eng.run(x, level)                  # x: float32 N×C×H×W numpy, logits: numpy N×classes
+>>> out = eng.run(x, level)          # x: float32 N×C×H×W numpy; out: numpy N×classes (a detector: N×A×(4+K))
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 An engine owns whatever a runtime needs per ladder level (a prepared torch module, an ONNX Runtime
 session, captured CUDA graphs) and answers one call::
 
-    logits = engine.run(x, level)     # x: float32 N×C×H×W numpy array (CPU), level: ladder index
+    out = engine.run(x, level)        # x: float32 N×C×H×W numpy array (CPU), level: ladder index
 
-``run`` returns the logits as a float numpy array on the CPU (N×classes).  Engines never change the
+``run`` returns the level's output as a float numpy array on the CPU, whatever its shape: a classifier's
+logits (N×classes), a detector's N×anchors×(4+classes).  Engines never change the
 caller's model: not its device, dtype, mode or weights.  What they build from it is a snapshot taken when a
 level is first built; :meth:`Engine.refresh` drops it after the weights change.
 """
@@ -67,7 +68,8 @@ class Engine(ABC):
 
     @abstractmethod
     def run(self, x: np.ndarray, level: int) -> np.ndarray:
-        """Logits (N×classes, CPU numpy) of ladder level ``level`` for the preprocessed batch ``x``."""
+        """The output (CPU numpy, N×…: a classifier's logits, a detector's boxes and scores) of ladder level
+        ``level`` for the preprocessed batch ``x``."""
 
     def prepare(self, levels: Iterable[int] | None = None, batch_sizes: Iterable[int] = (1,)) -> Engine:
         """Build the given levels (default: all) now rather than on first use."""

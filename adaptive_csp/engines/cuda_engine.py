@@ -5,8 +5,8 @@
 * Graphs (``graphs=True``): on the first call of a (level, batch size) pair the module is warmed up on a
   side stream and captured into a ``torch.cuda.CUDAGraph`` with static input and output buffers (one
   memory pool shared by all graphs); later calls copy the input into the static buffer, replay and copy
-  the logits out.  Replays are serialised by a lock (the buffers are shared).  Batch-1 eager CUDA is
-  launch-bound, which graphs remove (FACTS.md: 5–6× faster on an H200, ratios in order).
+  the output out (any shape: logits, a detector's boxes and scores).  Replays are serialised by a lock
+  (the buffers are shared).  Batch-1 eager CUDA is launch-bound, which graphs remove (FACTS.md: 5–6× faster on an H200, ratios in order).
 * ``graphs=False`` runs the modules eagerly; with ``device="cpu"`` this is the same code path on the CPU
   (used by the tests on machines without a GPU, and by ``dtype`` experiments).
 """

@@ -2,7 +2,8 @@
 
 ``export_onnx`` writes a float32 CPU copy of the level's static module (sliced, BN folded) with a dynamic
 batch axis, input ``input`` (N×C×H×W, normalised as the sidecar's ``preprocess`` says) and output
-``logits``; the model itself is not touched (any device or dtype).  ``export_torchscript`` traces the
+``logits`` (N×classes) — for a detector (``meta["task"] == "detect"``) ``detections`` (N×anchors×(4+classes):
+boxes xyxy in input pixels, then class scores in [0, 1]; :func:`output_spec`); the model itself is not touched (any device or dtype).  ``export_torchscript`` traces the
 static module on the weights' own device and dtype.  :func:`export_levels` writes one or every level with
 a sidecar ``<stem>.json`` holding the level, its ladder index, class names and preprocessing.
 """
@@ -22,8 +23,8 @@ import torch
 
 from adaptive_csp.engines.base import model_device_dtype
 
-__all__ = ["OPSET", "input_shape", "static_module", "export_onnx", "export_torchscript", "export_levels",
-           "sidecar"]
+__all__ = ["OPSET", "input_shape", "output_spec", "static_module", "export_onnx", "export_torchscript",
+           "export_levels", "sidecar"]
 
 OPSET = 17
 
@@ -38,6 +39,15 @@ def input_shape(model: torch.nn.Module) -> tuple[int, int, int]:
         raise ValueError("cannot tell the model's input shape: it has neither meta['preprocess'] "
                          "(input_size, in_chans) nor cfg.input_size / cfg.in_chans")
     return int(chans), int(size[0]), int(size[1])
+
+
+def output_spec(model: torch.nn.Module) -> dict[str, Any]:
+    """The exported output's name, shape and a note for the sidecar, by ``meta["task"]`` (classifier default)."""
+    if (getattr(model, "meta", None) or {}).get("task") == "detect":
+        return {"name": "detections", "shape": ["batch", "anchors", "4+classes"],
+                "note": "columns 0..3: boxes xyxy in input pixels; 4..: class scores in [0, 1] (sigmoid applied); "
+                        "apply a score threshold and class-aware NMS, then map boxes back to the frame"}
+    return {"name": "logits", "shape": ["batch", "classes"], "note": "apply softmax for probabilities"}
 
 
 def static_module(model: torch.nn.Module, level: int, float32_cpu: bool = False) -> torch.nn.Module:
@@ -59,8 +69,9 @@ def export_onnx(model: torch.nn.Module, level: int, path: str | Path, opset: int
     path = Path(path)
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (dummy,), str(path), input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        out = output_spec(model)["name"]
+        torch.onnx.export(net, (dummy,), str(path), input_names=["input"], output_names=[out],
+                          dynamic_axes={"input": {0: "batch"}, out: {0: "batch"}},
                           opset_version=opset, dynamo=False)
     return path
 
@@ -95,7 +106,8 @@ def sidecar(model: torch.nn.Module, level: int, files: dict[str, str], dtype: di
         "class_names": list(meta.get("class_names") or []),
         "preprocess": meta.get("preprocess"),
         "input": {"name": "input", "shape": ["batch", c, h, w], "layout": "NCHW"},
-        "output": {"name": "logits", "shape": ["batch", "classes"], "note": "apply softmax for probabilities"},
+        "task": str(meta.get("task", "classify")),
+        "output": output_spec(model),
         "files": files,
         "dtype": dtype,
     }

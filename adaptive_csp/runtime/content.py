@@ -13,6 +13,16 @@ this scene need".  The runner runs ``min(policy cap, demand)``.
 - **Empty scene** (optional, ``empty_std``): a model input whose pixel standard deviation is below it
   (a bare conveyor belt, a dark room) drops demand to ``min_level`` at once — there is nothing to classify.
 
+Detectors (:meth:`ContentDemand.result_detections`, fed by the runner instead of :meth:`result`): the
+confidence is the mean score of the frame's detections (1.0 with none) and goes through the same
+low-confidence / steady rules, plus two on the number of detections:
+
+- **Crowded** (optional, ``crowd``): at least ``crowd`` detections in a frame (overlaps, clutter) → demand
+  jumps to the full level, held for ``hold_frames`` frames.
+- **Nothing found** (optional, ``empty_frames``): that many consecutive frames without a detection, once
+  any hold has run out, drop demand to ``min_level`` at once (an empty belt); a scene change brings the
+  full level back when the next item arrives.
+
 All thresholds are on the un-normalised [0, 1] image the model sees, so they do not depend on the camera's
 resolution.  Not thread-safe by itself: the runner calls it under its lock.
 """
@@ -38,6 +48,8 @@ class ContentDemand:
     up_step: int = 2
     min_level: int = 0
     empty_std: float | None = 0.02
+    crowd: int | None = None
+    empty_frames: int | None = 4
 
     def __post_init__(self) -> None:
         if not 0 <= self.still <= self.change:
@@ -46,6 +58,9 @@ class ContentDemand:
             raise ValueError(f"need 0 <= low_conf ({self.low_conf}) <= high_conf ({self.high_conf}) <= 1")
         if self.steady_frames < 1 or self.hold_frames < 0 or self.up_step < 1 or self.min_level < 0:
             raise ValueError("steady_frames and up_step must be >= 1, hold_frames and min_level >= 0")
+        for what, v in (("crowd", self.crowd), ("empty_frames", self.empty_frames)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{what} must be None or an int >= 1, got {v!r}")
         self.reset()
 
     def reset(self, full: int | None = None) -> None:
@@ -55,6 +70,7 @@ class ContentDemand:
         self.steady = 0
         self.diff = 0.0
         self.empty = False
+        self.nothing = 0  # consecutive frames without a detection (detectors)
         self.why = "content: start"
         self._prev: torch.Tensor | None = None
         if not hasattr(self, "_std"):
@@ -79,7 +95,7 @@ class ContentDemand:
             self.demand, self.hold, self.steady = self.min_level, 0, 0
             self.why = "content: empty scene"
         elif self.diff > self.change:
-            self.demand, self.hold, self.steady = self.full, self.hold_frames, 0
+            self.demand, self.hold, self.steady, self.nothing = self.full, self.hold_frames, 0, 0
             self.why = f"content: scene change {self.diff:.3f}"
         return self.demand
 
@@ -104,3 +120,25 @@ class ContentDemand:
                 self.why = "content: steady, confident"
         else:
             self.steady = 0
+
+    def result_detections(self, count: int, confidence: float, level: int) -> None:
+        """Detector feedback: the number of detections (the most of a batch), their confidence (mean score,
+        1.0 with none; the lowest of a batch) and the level that produced them."""
+        if self.empty:
+            return
+        if count == 0 and self.empty_frames is not None:
+            if self.hold > 0:
+                self.hold -= 1
+                return
+            self.nothing += 1
+            self.steady = 0
+            if self.nothing >= self.empty_frames and self.demand > self.min_level:
+                self.demand = self.min_level
+                self.why = f"content: nothing detected for {self.nothing} frames"
+            return
+        self.nothing = 0
+        if self.crowd is not None and count >= self.crowd:
+            self.demand, self.hold, self.steady = self.full, self.hold_frames, 0
+            self.why = f"content: crowded scene ({count} detections)"
+            return
+        self.result(confidence, level)

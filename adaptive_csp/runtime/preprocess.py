@@ -17,7 +17,8 @@ Resizing: a frame at least as large as the input is centre-cropped to integer mu
 (a view; it loses < one input pixel's worth at the edges) and area-averaged by those integer factors
 (cv2.INTER_AREA when cv2 is importable, ``avg_pool2d`` otherwise: the same numbers).  Non-integer
 INTER_AREA costs 2–4× more on this CPU (640×480×3 → 28×28: ~1 ms against ~0.2–0.5 ms).  A frame smaller
-than the input is upscaled bilinearly.
+than the input is upscaled bilinearly.  :meth:`Preprocessor.geometry` gives that mapping for a frame size, so
+coordinates in the model input (a detector's boxes) map back into the frame exactly.
 
 Cost: the frame is resized first, in its own dtype, so colour conversion, range checks and normalisation touch only
 the small result.  Resizing and luma are linear, so the order does not change the result beyond rounding.
@@ -132,6 +133,31 @@ class Preprocessor:
         raise ValueError(f"unsupported frame type {type(frame).__name__}: pass a numpy array, a torch tensor "
                          "or a list of them")
 
+    def geometry(self, frame_h: int, frame_w: int) -> tuple[float, float, float, float]:
+        """Where the model input lies in a ``frame_h × frame_w`` frame: ``(ox, oy, sx, sy)`` with
+        ``frame_x = ox + sx · input_x`` and ``frame_y = oy + sy · input_y``, in continuous pixel coordinates
+        (0 is the left / top edge of the first pixel, as for boxes ``xyxy``).  A frame at least as large as
+        the input: the centre crop's corner and the integer area factors; a smaller one: no offset, scales
+        ``frame / input`` (bilinear resizing with half-pixel centres, cv2's and torch's ``align_corners=False``).
+        Points outside ``[0, W] × [0, H]`` of the input were never seen (the crop's lost border)."""
+        if isinstance(frame_h, bool) or isinstance(frame_w, bool) or int(frame_h) < 1 or int(frame_w) < 1:
+            raise ValueError(f"frame size must be positive integers, got {frame_h!r} × {frame_w!r}")
+        y0, x0, kh, kw = self._factors(int(frame_h), int(frame_w))
+        if not kh:
+            return 0.0, 0.0, int(frame_w) / self.w, int(frame_h) / self.h
+        return float(x0), float(y0), float(kw), float(kh)
+
+    def sizes(self, frame: Any) -> list[tuple[int, int]]:
+        """``(H, W)`` of each image of ``frame`` (one for a single frame; call after :meth:`array` accepted
+        it): what :meth:`geometry` needs to map model-input coordinates back into each frame."""
+        if isinstance(frame, np.ndarray):
+            return [tuple(frame.shape[1:3])] * len(frame) if frame.ndim == 4 else [tuple(frame.shape[:2])]
+        if isinstance(frame, torch.Tensor):
+            return [tuple(frame.shape[2:4])] * len(frame) if frame.dim() == 4 else [tuple(frame.shape[1:3])]
+        if isinstance(frame, (list, tuple)):
+            return [s for f in frame for s in self.sizes(f)]
+        raise ValueError(f"unsupported frame type {type(frame).__name__}")
+
     def normalize_uint8(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Reference path for frames already at the model's size: ``N×H×W`` or ``N×C×H×W`` uint8 → input."""
         x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
@@ -180,12 +206,19 @@ class Preprocessor:
                 small = small[[2, 1, 0, 3][:small.shape[0]]]  # → RGB(A)
         return self._finish(small, is_u8, where)
 
+    def _factors(self, H: int, W: int) -> tuple[int, int, int, int]:
+        """``(y0, x0, kh, kw)``: the centre crop's corner and integer factors; ``(0, 0, 0, 0)`` when the
+        frame is smaller than the input in either direction (it is then upscaled bilinearly, uncropped)."""
+        if H < self.h or W < self.w:
+            return 0, 0, 0, 0
+        kh, kw = H // self.h, W // self.w
+        return (H - kh * self.h) // 2, (W - kw * self.w) // 2, kh, kw
+
     def _crop(self, a: Any, H: int, W: int) -> tuple[Any, int, int]:
         """Centre crop (a view) to integer multiples of the input size, and the factors; (a, 0, 0) if smaller."""
-        if H < self.h or W < self.w:
+        y0, x0, kh, kw = self._factors(H, W)
+        if not kh:
             return a, 0, 0
-        kh, kw = H // self.h, W // self.w
-        y0, x0 = (H - kh * self.h) // 2, (W - kw * self.w) // 2
         return a[..., y0:y0 + kh * self.h, x0:x0 + kw * self.w] if isinstance(a, torch.Tensor) else \
             a[y0:y0 + kh * self.h, x0:x0 + kw * self.w], kh, kw
 

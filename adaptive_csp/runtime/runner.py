@@ -3,6 +3,10 @@
 >>> runner = AdaptiveRunner(pretrained(), policy="battery")      # doctest: +SKIP
 >>> pred = runner.infer(frame)          # a BGR frame from cv2, any size   # doctest: +SKIP
 
+A detector (``model.meta["task"] == "detect"``) gives :class:`~adaptive_csp.runtime.detections.Detections`
+instead of a Prediction: boxes in the frame's own pixel coordinates, scores, labels and class names, with
+the level, latency and reason (the same path; see "Detectors" below).
+
 One ``infer`` call: preprocess (:mod:`.preprocess`) → read the sensor poller's cached snapshot (never a
 sensor) → the policy's level, decided at most once per policy tick (``policy_tick_ms``, and at once when
 a new sensor snapshot arrives) under the runner's lock → optional content-aware demand (:mod:`.content`)
@@ -19,6 +23,14 @@ What the runner does to what you pass it (nothing silent):
   ``runner.engine.refresh()``.  A plain (non-elastic) module runs as given: call ``.eval()`` yourself.
 * colour order: numpy frames are read in ``color`` order (default ``"bgr"``, as OpenCV gives them);
   torch tensors in ``tensor_color`` order (default ``"rgb"``, torchvision's convention).
+
+Detectors: each level outputs ``N×A×(4+K)`` (boxes xyxy in input pixels, K class scores in [0, 1]);
+the runner applies the score threshold, class-aware NMS and ``max_det`` (constructor keywords
+``score_thresh``, ``iou_thresh``, ``max_det``) and maps boxes into each frame with the preprocessor's
+geometry (each frame of a batch by its own size).  The confidence passed to policies
+(``RuntimeStats.confidence``) is the mean score of a frame's detections, 1.0 for a frame with none (the
+lowest frame's for a batch); content demand gets it with the number of detections
+(:meth:`ContentDemand.result_detections`).
 
 Faults: a bad frame raises ValueError naming the problem and changes nothing; a policy that raises or
 returns a bad level, or a sensor object that raises, never escapes ``infer``: the call runs at the
@@ -45,13 +57,14 @@ from adaptive_csp.control.presets import DEFAULT_POLICY, get_policy
 from adaptive_csp.engines import Engine, make_engine, model_device_dtype
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.runtime.content import ContentDemand
+from adaptive_csp.runtime.detections import DetectionDecoder, Detections, detection_confidence
 from adaptive_csp.runtime.preprocess import Preprocessor
 from adaptive_csp.runtime.telemetry import Telemetry
 from adaptive_csp.sensors.poller import SensorPoller
 from adaptive_csp.sensors.readings import Readings
 from adaptive_csp.util.log import OnceLogger
 
-__all__ = ["AdaptiveRunner", "Prediction"]
+__all__ = ["AdaptiveRunner", "Prediction", "Detections"]
 
 log = logging.getLogger("adaptive_csp.runtime")
 
@@ -127,6 +140,9 @@ class AdaptiveRunner:
         :func:`adaptive_csp.engines.choose_engine`), "torch", "onnxruntime", "cuda", or an
         :class:`adaptive_csp.engines.Engine`; ``engine_options`` go to it (``threads``, ``cache``,
         ``calib``, ``dtype``, ``graphs``, ...).
+    score_thresh / iou_thresh / max_det: a detector's post-processing (score threshold in [0, 1],
+        class-aware NMS overlap in (0, 1], at most ``max_det`` detections per frame); validated always,
+        used only when ``model.meta["task"] == "detect"``.
     device: where the engine runs (None: where the model is).  The model is never moved: the torch
         engine refuses another device; the cuda engine copies each level onto it.
     color / tensor_color: channel order of numpy frames (default "bgr") and of torch tensors (default
@@ -142,7 +158,8 @@ class AdaptiveRunner:
                  color: str = "bgr", tensor_color: str = "rgb", content: bool | ContentDemand = False,
                  preprocess: dict | None = None, backend: str = "auto", prepare: bool = True,
                  policy_tick_ms: float = 10.0, latency_window: int = 120, telemetry_size: int = 4096,
-                 sensor_rate_hz: float = 2.0, clock: Callable[[], float] = time.monotonic, dvfs: Any = None):
+                 sensor_rate_hz: float = 2.0, clock: Callable[[], float] = time.monotonic, dvfs: Any = None,
+                 score_thresh: float = 0.25, iou_thresh: float = 0.6, max_det: int = 100):
         if model is None or (isinstance(model, str) and model == "default"):
             from adaptive_csp.models.pretrained import pretrained
             model = pretrained()
@@ -169,6 +186,9 @@ class AdaptiveRunner:
             self.engine.prepare()  # before any thread starts: a failing export leaves nothing running
         names = self.meta.get("class_names")
         self.class_names: list[str] | None = [str(n) for n in names] if names else None
+        self.task = str(self.meta.get("task", "classify"))
+        decoder = DetectionDecoder(self.class_names, score_thresh, iou_thresh, max_det)  # validates always
+        self._decoder: DetectionDecoder | None = decoder if self.task == "detect" else None
         self.policy: Policy = get_policy(policy)
         self.deadline_ms = float(deadline_ms) if deadline_ms is not None else None
         self.clock = clock
@@ -202,8 +222,8 @@ class AdaptiveRunner:
             self._sensors = self._poller.start(wait=1.0)
 
     # the hot path -------------------------------------------------------------------------------------------
-    def infer(self, frame: Any) -> Prediction | list[Prediction]:
-        """One frame → a Prediction; a batch (list, N×… array or tensor) → a list of them."""
+    def infer(self, frame: Any) -> Prediction | list[Prediction] | Detections | list[Detections]:
+        """One frame → a Prediction (a detector: Detections); a batch (list, N×… array or tensor) → a list."""
         if self._closed:
             raise RuntimeError("this AdaptiveRunner is closed")
         t0 = time.perf_counter()
@@ -216,6 +236,8 @@ class AdaptiveRunner:
             raise
         with self._lock:
             level, reason, readings = self._decide(x)
+        if self._decoder is not None:
+            return self._detect(frame, x, batched, level, reason, readings, t0)
         pa, labels, scores = _softmax(self._run(x, level))
         lat = (time.perf_counter() - t0) * 1000.0
         with self._lock:
@@ -230,6 +252,21 @@ class AdaptiveRunner:
         return out if batched else out[0]
 
     __call__ = infer
+
+    def _detect(self, frame: Any, x: np.ndarray, batched: bool, level: int, reason: str, readings: Any,
+                t0: float) -> Detections | list[Detections]:
+        """The detector's half of ``infer``: run, decode into frame coordinates, record."""
+        per = self._decoder(self._run(x, level), self.pre.sizes(frame), self.pre.geometry)
+        lat = (time.perf_counter() - t0) * 1000.0
+        confs = [detection_confidence(d[1]) for d in per]
+        with self._lock:
+            self._lat.append(lat)
+            self._conf = conf = min(confs)
+            if self.content is not None:
+                self.content.result_detections(max(len(d[1]) for d in per), conf, level)
+            self.telemetry.record(self.clock(), level, lat, reason, readings, len(per))
+        out = [Detections(b, s, lb, names, level, lat, reason) for b, s, lb, names in per]
+        return out if batched else out[0]
 
     def _fault(self, kind: str, msg: str, *args: Any) -> None:
         self.telemetry.fault(kind)
@@ -297,8 +334,8 @@ class AdaptiveRunner:
         return int(level), reason
 
     # video -------------------------------------------------------------------------------------------------
-    def stream(self, source: Any, **kw: Any) -> Iterator[Prediction]:
-        """Predictions for every frame of ``source`` (see :func:`adaptive_csp.runtime.stream.stream`)."""
+    def stream(self, source: Any, **kw: Any) -> Iterator[Prediction | Detections]:
+        """Predictions (a detector: Detections) for every frame of ``source`` (see :func:`adaptive_csp.runtime.stream.stream`)."""
         from adaptive_csp.runtime.stream import stream
 
         return stream(self, source, **kw)

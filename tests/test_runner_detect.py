@@ -1,0 +1,340 @@
+"""AdaptiveRunner with a detector: Detections in frame coordinates for frames of several sizes and colour
+layouts, batches of mixed sizes, faults, stream(), telemetry, content demand, torch vs ONNX Runtime.
+
+The stand-in detector's boxes are known exactly: each level reports, per half of the input (left / right),
+the bounding box of the pixels whose RED channel is above 0.5, scored by that half's brightest red pixel,
+as class ``level`` — so a red rectangle painted into a frame must come back where it was painted, through
+the right colour conversion, with the label saying which level ran.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from adaptive_csp.engines import available_engines
+from adaptive_csp.levels import LevelLadder
+from adaptive_csp.runtime import AdaptiveRunner, ContentDemand, Detection, Detections, Preprocessor
+from adaptive_csp.runtime.detections import to_frame
+from adaptive_csp.runtime.preprocess import HAVE_CV2
+from tests.conftest import Fixed
+from tests.test_runner import Cycle
+
+H, W = 96, 96
+NAMES = ["shirt", "boot"]
+BACKENDS = ["cv2", "torch"] if HAVE_CV2 else ["torch"]
+ENGINES = [e for e in available_engines() if e in ("torch", "onnxruntime")]
+
+
+class RedBoxes(nn.Module):
+    """One static level: per input half, the box of the red pixels above 0.5, score = the half's max red."""
+
+    def __init__(self, cls: int, k: int = len(NAMES)):
+        super().__init__()
+        self.register_buffer("xs", torch.arange(W, dtype=torch.float32))
+        self.register_buffer("ys", torch.arange(H, dtype=torch.float32))
+        self.register_buffer("onehot", torch.eye(k)[cls])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        red = x[:, 0]  # N×H×W, the model's RGB order
+        out = []
+        for lo, hi in ((0, W // 2), (W // 2, W)):
+            g = red[:, :, lo:hi]
+            m = (g > 0.5).float()
+            col, row = m.amax(1), m.amax(2)  # N×w, N×H
+            xs, ys = self.xs[lo:hi], self.ys
+            x1 = (col * xs + (1 - col) * 1e4).amin(1)
+            x2 = (col * (xs + 1)).amax(1)
+            y1 = (row * ys + (1 - row) * 1e4).amin(1)
+            y2 = (row * (ys + 1)).amax(1)
+            score = g.amax((1, 2)).clamp(0, 1)
+            out.append(torch.cat([torch.stack([x1, y1, x2, y2], 1), score[:, None] * self.onehot], 1))
+        return torch.stack(out, 1)  # N×2×(4+K)
+
+
+class StandIn(nn.Module):
+    """The detector contract: ``levels``, ``meta`` (task detect), ``prepared(i)`` / ``export(i)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.levels = LevelLadder.from_costs([0.5, 1.0])
+        self.meta = {"task": "detect", "class_names": NAMES,
+                     "preprocess": {"input_size": [H, W], "in_chans": 3, "color": "rgb",
+                                    "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}}
+        self._prepared = {i: RedBoxes(i).eval() for i in range(len(self.levels))}
+
+    def prepared(self, i: int) -> nn.Module:
+        return self._prepared[self.levels.index(i)]
+
+    def export(self, i: int) -> nn.Module:
+        return RedBoxes(self.levels.index(i)).eval()
+
+    def invalidate(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def model():
+    return StandIn()
+
+
+@pytest.fixture(params=ENGINES)
+def run_with(request, tmp_path_factory):
+    engine = request.param
+    opts = {"cache": tmp_path_factory.mktemp("onnx"), "threads": 1} if engine == "onnxruntime" else None
+
+    def make(*args, **kw):
+        return AdaptiveRunner(*args, engine=engine, engine_options=opts, **kw)
+
+    return make
+
+
+def paint(frame: np.ndarray, box: tuple[int, int, int, int], value) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    frame[y1:y2, x1:x2] = value
+    return frame
+
+
+RED_BGR, RED_BGRA = (0, 0, 255), (0, 0, 255, 7)
+
+
+def frames_with_known_boxes() -> dict[str, tuple[object, list[list[float]], float]]:
+    """name → (frame, expected boxes in frame pixels (left half first), tolerance in frame pixels).
+
+    The expected boxes are worked out by hand from the resize rule (centre crop to integer multiples of
+    96, area factors; a smaller frame is stretched): they do not come from the code under test."""
+    out = {}
+    f = paint(np.zeros((96, 96, 3), np.uint8), (10, 20, 30, 50), RED_BGR)
+    out["bgr_96x96"] = (f, [[10, 20, 30, 50]], 0.0)
+    # 640×480: factors 6 (x), 5 (y); crop 576×480 at x0 = 32, y0 = 0.  Input boxes [10,20,30,50] and
+    # [60,5,90,15] → frame x 32 + 6·x, y 5·y.
+    f = np.zeros((480, 640, 3), np.uint8)
+    paint(f, (92, 100, 212, 250), RED_BGR)
+    paint(f, (392, 25, 572, 75), RED_BGR)
+    paint(f, (0, 0, 20, 480), RED_BGR)  # in the cropped-away border: never seen
+    out["bgr_640x480"] = (f, [[92, 100, 212, 250], [392, 25, 572, 75]], 0.0)
+    # 200×300 BGRA: factors 3 (x), 2 (y); crop 288×192 at x0 = 6, y0 = 4.  Input box [50,30,70,40].
+    f = paint(np.zeros((200, 300, 4), np.uint8), (156, 64, 216, 84), RED_BGRA)
+    out["bgra_300x200"] = (f, [[156, 64, 216, 84]], 0.0)
+    # grey 50×70 (H×W): upscaled, x scale 70/96, y scale 50/96; a 0.5 threshold on the bilinear image puts
+    # each edge within one input pixel of the painted one.
+    f = paint(np.zeros((50, 70), np.uint8), (10, 10, 25, 30), 255)
+    out["grey_70x50"] = (f, [[10, 10, 25, 30]], 70 / 96)
+    # RGB float tensor 3×192×288: factors 3 / 2, no crop.  Input box [60,10,80,40] → x 3·x, y 2·y.
+    t = torch.zeros(3, 192, 288)
+    t[0, 20:80, 180:240] = 1.0
+    out["rgb_float_tensor"] = (t, [[180, 20, 240, 80]], 0.0)
+    return out
+
+
+KNOWN = frames_with_known_boxes()
+
+
+@pytest.mark.parametrize("name", list(KNOWN))
+def test_boxes_in_frame_coordinates(run_with, model, name):
+    frame, expect, tol = KNOWN[name]
+    with run_with(model, policy=Fixed(1), sensors=None) as r:
+        d = r.infer(frame)
+    assert isinstance(d, Detections)
+    assert len(d) == len(expect) and d.level == 1 and d.reason == "fixed" and d.latency_ms > 0
+    order = np.argsort(d.boxes[:, 0])
+    np.testing.assert_allclose(d.boxes[order], np.asarray(expect, np.float32), atol=tol + 1e-4)
+    assert d.boxes.dtype == np.float32 and d.scores.dtype == np.float32 and d.labels.dtype == np.int64
+    assert d.labels.tolist() == [1] * len(expect) and d.class_names == ["boot"] * len(expect)
+    assert np.all(d.scores > 0.5) and not d.boxes.flags.writeable
+    items = list(d)
+    assert all(isinstance(it, Detection) for it in items)
+    assert items[0].box == tuple(d.boxes[0].tolist()) and items[0].class_name == "boot"
+
+
+def test_colour_order_matters(model):
+    """A red rectangle is red only when read in the right order: as RGB, the BGR frame's red sits in blue."""
+    frame = KNOWN["bgr_96x96"][0]
+    with AdaptiveRunner(model, policy=Fixed(0), sensors=None, engine="torch", color="rgb") as r:
+        assert len(r.infer(frame)) == 0
+    with AdaptiveRunner(model, policy=Fixed(0), sensors=None, engine="torch") as r:
+        d = r.infer(frame)
+    assert len(d) == 1 and d.labels.tolist() == [0] and d.class_names == ["shirt"]
+
+
+def test_batch_of_mixed_sizes(run_with, model):
+    names = ["bgr_96x96", "bgr_640x480", "grey_70x50", "rgb_float_tensor", "bgra_300x200"]
+    with run_with(model, policy=Fixed(0), sensors=None) as r:
+        single = [r.infer(KNOWN[n][0]) for n in names]
+        batch = r.infer([KNOWN[n][0] for n in names])
+        stats = r.stats()
+    assert isinstance(batch, list) and len(batch) == len(names)
+    for a, b in zip(single, batch, strict=True):
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+    assert stats["frames"] == 2 * len(names) and stats["calls"] == len(names) + 1
+    same = np.stack([KNOWN["bgr_640x480"][0]] * 3)  # an N×H×W×C array: one geometry for all
+    with run_with(model, policy=Fixed(0), sensors=None) as r:
+        ds = r.infer(same)
+    assert len(ds) == 3 and all(np.array_equal(x.boxes, ds[0].boxes) for x in ds)
+    np.testing.assert_array_equal(ds[0].boxes[np.argsort(ds[0].boxes[:, 0])], KNOWN["bgr_640x480"][1])
+
+
+def test_empty_frame_and_thresholds(model):
+    frame = np.zeros((480, 640, 3), np.uint8)
+    paint(frame, (92, 100, 212, 250), (0, 0, 150))  # red 150/255 = 0.59: one weak detection
+    with AdaptiveRunner(model, policy=Fixed(1), sensors=None, engine="torch") as r:
+        assert len(r.infer(np.zeros((480, 640, 3), np.uint8))) == 0
+        d = r.infer(frame)
+    assert len(d) == 1 and d.scores[0] == pytest.approx(150 / 255, abs=1e-6)
+    with AdaptiveRunner(model, policy=Fixed(1), sensors=None, engine="torch", score_thresh=0.7) as r:
+        assert len(r.infer(frame)) == 0
+    with AdaptiveRunner(model, policy=Fixed(1), sensors=None, engine="torch", max_det=1) as r:
+        assert len(r.infer(KNOWN["bgr_640x480"][0])) == 1
+    for bad in ({"score_thresh": 1.5}, {"score_thresh": "x"}, {"iou_thresh": 0.0}, {"max_det": 0},
+                {"max_det": 2.5}, {"max_det": True}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            AdaptiveRunner(model, sensors=None, engine="torch", **bad)
+
+
+def test_bad_frame_raises_and_the_loop_goes_on(run_with, model, caplog):
+    good = KNOWN["bgr_640x480"][0]
+    with caplog.at_level(logging.INFO), run_with(model, policy=Fixed(1), sensors=None) as r:
+        for bad in (np.zeros((10, 10, 5), np.uint8), np.full((8, 8), np.nan, np.float32), "frame"):
+            with pytest.raises(ValueError):
+                r.infer(bad)
+        assert len(r.infer(good)) == 2
+        out = list(r.stream([good, np.zeros((4, 4, 2), np.uint8), KNOWN["grey_70x50"][0]]))
+        stats = r.stats()
+    assert [d.frame_index for d in out] == [0, 2] and all(isinstance(d, Detections) for d in out)
+    assert [len(d) for d in out] == [2, 1]
+    assert stats["bad_frames"] == 4 and stats["calls"] == 3
+
+
+def test_policy_levels_reach_labels_telemetry_and_confidence(run_with, model):
+    pol = Cycle()
+    with run_with(model, policy=pol, sensors=None, policy_tick_ms=0) as r:
+        ds = [r.infer(KNOWN["bgr_640x480"][0]) for _ in range(4)]
+        empty = r.infer(np.zeros((480, 640, 3), np.uint8))
+        r.infer(KNOWN["bgr_96x96"][0])
+        stats, rows = r.stats(), r.telemetry.rows()
+    assert [d.level for d in ds] == [0, 1, 0, 1]
+    assert [d.labels.tolist() for d in ds] == [[0, 0], [1, 1], [0, 0], [1, 1]]
+    assert [d.class_names[0] for d in ds] == ["shirt", "boot", "shirt", "boot"]
+    assert stats["per_level"] == {0: 3, 1: 3} and [row["level"] for row in rows] == [0, 1, 0, 1, 0, 1]
+    assert pol.seen[0].confidence is None
+    assert pol.seen[1].confidence == pytest.approx(float(ds[0].scores.mean()))  # mean detection score
+    assert len(empty) == 0 and pol.seen[5].confidence == 1.0  # nothing detected: nothing uncertain
+
+
+def test_content_demand_uses_detections(model):
+    two = KNOWN["bgr_640x480"][0]
+    one = KNOWN["bgr_96x96"][0]
+    content = ContentDemand(crowd=2, steady_frames=2, empty_frames=3, hold_frames=1)
+    with AdaptiveRunner(model, policy=Fixed(1), sensors=None, engine="torch", content=content) as r:
+        levels = [r.infer(one).level for _ in range(6)]
+        assert levels[-1] == 0 and content.why == "content: steady, confident"
+        r.infer(two)  # scene change → full, and crowded (2 detections) → full, held
+        assert content.demand == 1 and content.why == "content: crowded scene (2 detections)"
+        assert r.infer(two).level == 1
+        blank = np.zeros((480, 640, 3), np.uint8)
+        blank[::2] = 60  # textured, empty belt: not an "empty scene" by pixel spread
+        seen = [(r.infer(blank).level, content.demand) for _ in range(6)]
+    assert seen[-1] == (0, 0) and "nothing detected" in content.why
+    assert r.stats()["content_demand"] == 0
+
+
+def test_content_detection_rules():
+    c = ContentDemand(crowd=3, empty_frames=2, hold_frames=0, steady_frames=2)
+    c.bind(4, [1.0])
+    c.result_detections(3, 0.95, 4)
+    assert c.demand == 4 and "crowded" in c.why
+    c.demand = 1
+    c.result_detections(1, 0.4, 1)  # uncertain: up by up_step
+    assert c.demand == 3 and "low confidence" in c.why
+    c.result_detections(0, 1.0, 3)
+    assert c.demand == 3
+    c.result_detections(0, 1.0, 3)
+    assert c.demand == 0 and c.why == "content: nothing detected for 2 frames"
+    for bad in ({"crowd": 0}, {"empty_frames": -1}, {"crowd": 2.5}):
+        with pytest.raises(ValueError):
+            ContentDemand(**bad)
+
+
+# geometry ------------------------------------------------------------------------------------------------
+
+SIZES = [(96, 96), (480, 640), (100, 150), (200, 300), (97, 200), (50, 70), (60, 200), (300, 40)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("hw", SIZES)
+def test_geometry_follows_a_bright_dot(backend, hw):
+    fh, fw = hw
+    pre = Preprocessor({"input_size": [H, W], "in_chans": 1, "color": "grey"}, backend=backend)
+    ox, oy, sx, sy = pre.geometry(fh, fw)
+    for u, v in ((17, 40), (0, 0), (W - 1, H - 1), (70, 5)):
+        frame = np.zeros((fh, fw), np.uint8)
+        if sx >= 1 and sy >= 1:  # downscaled: the block that becomes input pixel (u, v) exactly
+            x0, y0 = ox + sx * u, oy + sy * v
+            frame[int(y0):int(y0 + sy), int(x0):int(x0 + sx)] = 255
+            x = pre.array(frame)[0][0, 0]
+            assert x[v, u] == pytest.approx(1.0) and np.count_nonzero(x) == 1
+        elif 0 < u < W - 1 and 0 < v < H - 1:  # stretched (bilinear, clamped at the border: interior only):
+            X = int(ox + sx * (u + 0.5))  # the frame pixel under input pixel (u, v)'s centre
+            Y = int(oy + sy * (v + 0.5))
+            frame[Y, X] = 255
+            x = pre.array(frame)[0][0, 0]
+            peak_v, peak_u = np.unravel_index(np.argmax(x), x.shape)
+            # the peak is the input pixel whose centre is nearest the frame pixel's centre
+            assert abs(peak_u - ((X + 0.5 - ox) / sx - 0.5)) <= 0.5 + 1e-6
+            assert abs(peak_v - ((Y + 0.5 - oy) / sy - 0.5)) <= 0.5 + 1e-6
+
+
+def test_geometry_values_and_sizes():
+    pre = Preprocessor({"input_size": [H, W], "in_chans": 3, "color": "rgb"})
+    assert pre.geometry(480, 640) == (32.0, 0.0, 6.0, 5.0)
+    assert pre.geometry(96, 96) == (0.0, 0.0, 1.0, 1.0)
+    assert pre.geometry(50, 200) == (0.0, 0.0, 200 / 96, 50 / 96)  # one side smaller: stretched, uncropped
+    for bad in ((0, 10), (10, -1), (True, 5)):
+        with pytest.raises(ValueError, match="frame size"):
+            pre.geometry(*bad)
+    frames = [np.zeros((50, 70), np.uint8), torch.zeros(3, 20, 30), np.zeros((4, 5, 3))]
+    assert pre.sizes(frames) == [(50, 70), (20, 30), (4, 5)]
+    assert pre.sizes(np.zeros((2, 7, 9, 3))) == [(7, 9), (7, 9)]
+    assert pre.sizes(torch.zeros(2, 3, 7, 9)) == [(7, 9), (7, 9)]
+    assert pre.sizes(torch.zeros(3, 7, 9)) == [(7, 9)]
+    boxes = np.array([[-3.0, 10.0, 100.0, 20.0]], np.float32)  # input pixels, partly outside the input
+    np.testing.assert_array_equal(to_frame(boxes, pre.geometry(480, 640), 480, 640), [[14, 50, 632, 100]])
+    np.testing.assert_array_equal(to_frame(boxes, (0.0, 0.0, 1.0, 1.0), 96, 96), [[0, 10, 96, 20]])  # clipped
+
+
+def test_engines_agree(model, tmp_path):
+    if "onnxruntime" not in ENGINES:
+        pytest.skip("onnxruntime not installed")
+    frames = [KNOWN[n][0] for n in KNOWN]
+    res = {}
+    for engine in ENGINES:
+        opts = {"cache": tmp_path, "threads": 1} if engine == "onnxruntime" else None
+        with AdaptiveRunner(model, policy=Fixed(1), sensors=None, engine=engine, engine_options=opts) as r:
+            res[engine] = r.infer(frames)
+    for a, b in zip(res["torch"], res["onnxruntime"], strict=True):
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+        assert a.labels.tolist() == b.labels.tolist()
+
+
+def test_export_names_the_detector_output(model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import json
+
+    import onnxruntime as ort
+
+    from adaptive_csp.engines.export import export_levels
+
+    side = export_levels(model, tmp_path, [1], formats=("onnx",))[0]
+    meta = json.loads(side.read_text())
+    assert meta["task"] == "detect" and meta["output"]["name"] == "detections"
+    assert meta["output"]["shape"] == ["batch", "anchors", "4+classes"]
+    s = ort.InferenceSession(str(tmp_path / meta["files"]["onnx"]), providers=["CPUExecutionProvider"])
+    assert [o.name for o in s.get_outputs()] == ["detections"]
+    y = s.run(None, {"input": np.zeros((3, 3, H, W), np.float32)})[0]
+    assert y.shape == (3, 2, 4 + len(NAMES))  # dynamic batch
