@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("adaptive_csp.apps.demo", "what adaptation buys: a simulated camera day vs static-max, or real frames"),
     "train": ("adaptive_csp.train.cli", "train an elastic model with the sandwich rule"),
     "profile": ("adaptive_csp.train.profile", "measure candidate levels, keep the Pareto ladder"),
+    "train-detector": ("adaptive_csp.detect.cli", "train the adaptive detector (synthetic belt scenes or COCO data)"),
     "sensors": ("adaptive_csp.commands.sensors", "live sensor readings and what each preset would choose"),
     "simulate": ("adaptive_csp.commands.simulate", "simulate one policy in one scenario"),
     "compare": ("adaptive_csp.commands.compare", "policy x scenario comparison table"),

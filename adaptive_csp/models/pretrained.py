@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from adaptive_csp.levels import LevelLadder
 from adaptive_csp.models.config import ModelCfg
 from adaptive_csp.models.net import ElasticNet
 
-__all__ = ["save_model", "load_model", "pretrained", "shipped_ladder", "ASSETS", "DEFAULT_MODEL",
+__all__ = ["save_model", "load_model", "load_checkpoint", "pretrained", "shipped_ladder", "ASSETS", "DEFAULT_MODEL",
            "CheckpointError"]
 
 FORMAT = "adaptive-csp/1"
@@ -44,7 +45,7 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     return p.with_suffix(".safetensors"), p.with_suffix(".json")
 
 
-def save_model(model: ElasticNet, path: str | Path, **meta: Any) -> Path:
+def save_model(model: Any, path: str | Path, **meta: Any) -> Path:
     """Write ``path.safetensors`` and ``path.json``; returns the tensor file's path."""
     from safetensors.torch import save_file
 
@@ -87,7 +88,13 @@ def _read_meta(jpath: Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path, verify: bool = True) -> ElasticNet:
-    """Load a checkpoint written by :func:`save_model` (eval mode, ladder levels prepared lazily)."""
+    """Load a classifier checkpoint written by :func:`save_model` (eval mode, levels prepared lazily)."""
+    return load_checkpoint(path, lambda config: ElasticNet(ModelCfg.model_validate(config)), verify)
+
+
+def load_checkpoint(path: str | Path, build: Callable[[dict], Any], verify: bool = True) -> Any:
+    """Load a checkpoint of any elastic model: ``build(config dict)`` makes the empty model (a classifier,
+    a detector), whose state, per-level BN statistics, ladder and metadata are then filled in."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -99,7 +106,7 @@ def load_model(path: str | Path, verify: bool = True) -> ElasticNet:
         raise CheckpointError(f"{tpath}: SHA-256 does not match {jpath.name}: the weights file is corrupt, "
                               "truncated, or belongs to another model")
     try:
-        cfg = ModelCfg.model_validate(doc["config"])
+        model = build(doc["config"])
         ladder = LevelLadder.from_dict(doc["ladder"])
     except ValueError as e:
         raise CheckpointError(f"{jpath}: invalid config or ladder: {e}") from e
@@ -107,7 +114,6 @@ def load_model(path: str | Path, verify: bool = True) -> ElasticNet:
         tensors = load_file(str(tpath))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{tpath}: cannot read safetensors ({e})") from e
-    model = ElasticNet(cfg)
     state = {k: v for k, v in tensors.items() if not k.startswith(_BN)}
     expected = {k: v.shape for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = sorted(set(expected) - set(state))

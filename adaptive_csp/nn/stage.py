@@ -153,7 +153,7 @@ class Stage(nn.Module):
 
     def width(self, ratio: float, width: float = 1.0) -> int:
         """Channels through the blocks at split ``ratio`` of the expanded channels active at ``width``."""
-        return int(round(scale_width(self.exp_chs, width) * ratio))
+        return max(1, int(round(scale_width(self.exp_chs, width) * ratio)))
 
     def forward(self, x: torch.Tensor, ratio: float, nblocks: int, width: float = 1.0) -> torch.Tensor:
         if isinstance(self.down, ResBlock):

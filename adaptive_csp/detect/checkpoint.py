@@ -1,0 +1,35 @@
+"""Detector checkpoints: the same safetensors + JSON format as classifiers (no pickle), and the shipped
+detector inside the package (``pretrained_detector()``; nothing is downloaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adaptive_csp.detect.model import DetCfg, Detector
+from adaptive_csp.models.pretrained import ASSETS, CheckpointError, _paths, load_checkpoint, save_model
+
+__all__ = ["save_detector", "load_detector", "pretrained_detector", "DEFAULT_DETECTOR"]
+
+DEFAULT_DETECTOR = "csp_det_scenes"
+
+
+def save_detector(model: Detector, path: str | Path, **meta) -> Path:
+    """Write ``path.safetensors`` + ``path.json`` (config, ladder, per-level BN, preprocessing, recipe)."""
+    return save_model(model, path, **meta)
+
+
+def load_detector(path: str | Path, verify: bool = True) -> Detector:
+    """Load a detector written by :func:`save_detector` (eval mode)."""
+    model = load_checkpoint(path, lambda config: Detector(DetCfg.model_validate(config)), verify)
+    if model.meta.get("task") != "detect":
+        raise CheckpointError(f"{path}: not a detector checkpoint (task={model.meta.get('task')!r})")
+    return model
+
+
+def pretrained_detector(name: str = DEFAULT_DETECTOR) -> Detector:
+    """The trained detector shipped inside the package."""
+    tpath, _ = _paths(ASSETS / name)
+    if not tpath.exists():
+        known = sorted(p.stem for p in ASSETS.glob("*.safetensors"))
+        raise ValueError(f"no shipped detector {name!r}; shipped models: {known}")
+    return load_detector(tpath)

@@ -1,0 +1,38 @@
+"""``adaptive-csp train-detector``: one flag per :class:`DetTrainCfg` field (generated, as for ``train``).
+
+Without data options it trains on the synthetic Fashion-MNIST belt scenes; ``--coco-images DIR
+--coco-json FILE`` trains on your own COCO-format data.  Interrupted runs resume from ``OUT/last``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pydantic import ValidationError
+
+__all__ = ["configure", "run"]
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    from adaptive_csp.detect.train import DetTrainCfg
+    from adaptive_csp.train.cli import add_cfg_flags
+
+    p.add_argument("--out", default="runs/detect", help="run folder (checkpoints, final model)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_cfg_flags(p, DetTrainCfg)
+
+
+def run(args: argparse.Namespace) -> int:
+    from adaptive_csp.detect.train import DetTrainCfg, train_detector
+    from adaptive_csp.train.cli import cfg_from_args
+
+    try:
+        cfg = cfg_from_args(args, DetTrainCfg)
+    except ValidationError as e:
+        print(f"adaptive-csp train-detector: invalid options:\n{e}", file=sys.stderr)
+        return 2
+    train_detector(cfg, args.out, resume=not args.no_resume, progress=not args.quiet)
+    print(f"saved {args.out}/model.safetensors")
+    return 0

@@ -1,0 +1,203 @@
+"""The detector: box coding, NMS, the elastic model against its exported levels, checkpoints, training."""
+
+import random
+
+import pytest
+import torch
+from conftest import randomize_bn
+
+from adaptive_csp.detect.boxes import batched_nms, box_iou, decode, encode, nms, postprocess
+from adaptive_csp.detect.checkpoint import load_detector, save_detector
+from adaptive_csp.detect.loss import assign, fcos_loss
+from adaptive_csp.detect.model import (
+    DetCfg,
+    Detector,
+    anchor_points,
+    decode_maps,
+    detector_ladder,
+    get_detector_cfg,
+)
+from adaptive_csp.detect.train import sample_det_level
+from adaptive_csp.levels import Level
+from adaptive_csp.models.pretrained import CheckpointError
+
+
+def _boxes(n: int, g: torch.Generator, size: float = 100.0) -> torch.Tensor:
+    xy = torch.rand(n, 2, generator=g) * size
+    wh = torch.rand(n, 2, generator=g) * size / 3 + 1
+    return torch.cat([xy, xy + wh], 1)
+
+
+def _nms_reference(boxes, scores, thr):
+    """Brute force: walk boxes by descending score, keep one unless it overlaps a kept one by > thr."""
+    keep = []
+    for i in sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i)):
+        if all(float(box_iou(boxes[i:i + 1], boxes[k:k + 1])) <= thr for k in keep):
+            keep.append(i)
+    return keep
+
+
+def test_encode_decode_round_trip():
+    g = torch.Generator().manual_seed(0)
+    boxes = _boxes(50, g)
+    pts = (boxes[:, :2] + boxes[:, 2:]) / 2 + (torch.rand(50, 2, generator=g) - 0.5)  # inside each box
+    strides = torch.tensor([8.0, 16.0, 32.0])[torch.randint(0, 3, (50,), generator=g)]
+    d = encode(pts, boxes, strides)
+    assert (d > 0).all()
+    torch.testing.assert_close(decode(pts, d, strides), boxes)
+
+
+def test_box_iou_known_values():
+    a = torch.tensor([[0.0, 0, 10, 10]])
+    b = torch.tensor([[0.0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    torch.testing.assert_close(box_iou(a, b), torch.tensor([[1.0, 50 / 150, 0.0]]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_nms_matches_brute_force(seed):
+    g = torch.Generator().manual_seed(seed)
+    boxes, scores = _boxes(60, g, 60.0), torch.rand(60, generator=g)
+    for thr in (0.3, 0.5, 0.7):
+        assert nms(boxes, scores, thr).tolist() == _nms_reference(boxes, scores, thr)
+
+
+def test_batched_nms_is_per_class():
+    g = torch.Generator().manual_seed(1)
+    boxes, scores = _boxes(40, g, 50.0), torch.rand(40, generator=g)
+    labels = torch.randint(0, 3, (40,), generator=g)
+    kept = set(batched_nms(boxes, scores, labels, 0.5).tolist())
+    expect = set()
+    for c in range(3):
+        idx = (labels == c).nonzero().squeeze(1)
+        expect |= {int(idx[k]) for k in _nms_reference(boxes[idx], scores[idx], 0.5)}
+    assert kept == expect
+
+
+def test_postprocess_thresholds_and_validates():
+    out = torch.zeros(1, 3, 4 + 2)
+    out[0, :, :4] = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [40, 40, 50, 50.0]])
+    out[0, :, 4] = torch.tensor([0.9, 0.8, 0.1])
+    out[0, 2, 5] = 0.7  # the third box is class 1
+    (b, s, lab), = postprocess(out, score_thresh=0.3, iou_thresh=0.5)
+    assert lab.tolist() == [0, 1] and s.tolist() == pytest.approx([0.9, 0.7])
+    with pytest.raises(ValueError, match="N×A×"):
+        postprocess(torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="score_thresh"):
+        postprocess(out, score_thresh=2.0)
+
+
+def _tiny() -> Detector:
+    torch.manual_seed(0)
+    return randomize_bn(Detector(get_detector_cfg("csp_det_tiny")))
+
+
+def _random_level(model: Detector, seed: int) -> Level:
+    return sample_det_level(model, random.Random(seed))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_elastic_forward_equals_exported_level(seed):
+    model = _tiny()
+    lv = _random_level(model, seed)
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        sliced = decode_maps(model.raw(x, lv), model.cfg.strides)  # eval-mode slicing: shared BN stats
+        static = model.export(lv)(x)
+    torch.testing.assert_close(static, sliced, rtol=1e-4, atol=1e-4)
+    a = sum(h * w for h, w in [(32 // s, 32 // s) for s in model.cfg.strides])
+    assert static.shape == (2, a, 4 + model.cfg.num_classes)
+    assert ((static[..., 4:] >= 0) & (static[..., 4:] <= 1)).all()
+
+
+def test_calibrated_level_uses_its_own_bn_statistics():
+    model = _tiny()
+    lv = model.cheapest_level()
+    x = torch.randn(8, 3, 64, 64) * 2 + 1
+    model.calibrate_bn([lv], [x])
+    model.train()
+    with torch.no_grad():
+        batch_stats = decode_maps(model.raw(x, lv), model.cfg.strides)  # training BN = this batch's stats
+    model.eval()
+    with torch.no_grad():  # equal up to BN's unbiased running variance
+        calibrated = (model(x, lv) - batch_stats).abs().mean()
+        shared = (decode_maps(model.raw(x, lv), model.cfg.strides) - batch_stats).abs().mean()
+    assert calibrated < 0.1 * shared
+
+
+def test_default_ladder_is_ordered_by_macs_with_full_last():
+    cfg = get_detector_cfg("csp_det")
+    ladder = detector_ladder(cfg)
+    macs = [r.macs for r in ladder.rungs]
+    assert macs == sorted(macs) and len(set(macs)) == len(macs)
+    assert ladder[-1] == Level([(cfg.split_ratio, d) for d in cfg.depths])
+    assert ladder[0].width == cfg.widths[0]
+    assert macs[0] / macs[-1] < 0.25
+
+
+def test_level_validation_names_the_problem():
+    model = _tiny()
+    with pytest.raises(ValueError, match="stages"):
+        model.resolve(Level([(0.5, 1)] * 3))
+    with pytest.raises(ValueError, match="width"):
+        model.resolve(Level([(0.5, 0)] * len(model.cfg.depths), 0.6))
+    with pytest.raises(ValueError, match="N×3×H×W"):
+        model.eval()(torch.zeros(1, 1, 32, 32))
+    with pytest.raises(ValueError, match="increasing"):
+        DetCfg(name="x", backbone=get_detector_cfg("csp_det").backbone, ranges=(32.0, 16.0))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = _tiny()
+    model.meta.update(preprocess={"input_size": [32, 32], "in_chans": 3, "color": "rgb"}, class_names=["a", "b", "c"])
+    model.calibrate_bn([model.cheapest_level()], [torch.randn(4, 3, 32, 32)])
+    save_detector(model, tmp_path / "det")
+    back = load_detector(tmp_path / "det")
+    x = torch.randn(1, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        for lv in (model.cheapest_level(), model.full_level()):
+            torch.testing.assert_close(back(x, lv), model(x, lv))
+    assert back.meta["class_names"] == ["a", "b", "c"] and back.levels == model.levels
+    (tmp_path / "det.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_detector(tmp_path / "det")
+
+
+def test_assignment_respects_box_centre_and_level_range():
+    cfg = get_detector_cfg("csp_det")
+    pts, sts = anchor_points([(12, 12), (6, 6), (3, 3)], cfg.strides)
+    bounds = torch.tensor([0.0, *cfg.ranges, float("inf")])
+    lvl = torch.cat([torch.full((n,), i) for i, n in enumerate((144, 36, 9))])
+    box = torch.tensor([[20.0, 20.0, 44.0, 40.0]])
+    idx, ltrb = assign(pts, sts, bounds[lvl], bounds[lvl + 1], box, cfg.center_radius)
+    pos = idx >= 0
+    assert pos.any()
+    p = pts[pos]
+    assert ((p[:, 0] > 20) & (p[:, 0] < 44) & (p[:, 1] > 20) & (p[:, 1] < 40)).all()
+    d = ltrb[pos].max(1).values
+    assert ((d > bounds[lvl[pos]]) & (d <= bounds[lvl[pos] + 1])).all()
+    empty, _ = assign(pts, sts, bounds[lvl], bounds[lvl + 1], torch.zeros(0, 4), 1.5)
+    assert (empty == -1).all()
+
+
+def test_short_training_lowers_the_loss():
+    torch.manual_seed(0)
+    cfg = get_detector_cfg("csp_det_tiny")
+    model = Detector(cfg).train()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 3, 32, 32, generator=g)
+    boxes = [_boxes(2, g, 20.0).clamp(max=32) for _ in range(8)]
+    labels = [torch.randint(0, 3, (2,), generator=g) for _ in range(8)]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        opt.zero_grad()
+        total = 0.0
+        for lv in (model.full_level(), model.cheapest_level()):
+            loss, _ = fcos_loss(model.raw(x, lv), boxes, labels, cfg)
+            loss.backward()
+            total += float(loss)
+        opt.step()
+        losses.append(total)
+    assert sum(losses[-5:]) < 0.7 * sum(losses[:5])
