@@ -8,6 +8,7 @@
 from adaptive_csp.control import get_policy, register_policy
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
 from adaptive_csp.data.images import ImageSet
+from adaptive_csp.detect import Detector, load_detector, pretrained_detector
 from adaptive_csp.engines import available_engines, make_engine
 from adaptive_csp.levels import Level, LevelLadder, Rung, StageLevel
 from adaptive_csp.models import create_model, list_models
@@ -22,4 +23,5 @@ __all__ = [
     "AdaptiveRunner", "Prediction", "Detections", "create_model", "list_models", "pretrained", "load_model", "save_model",
     "simulate", "get_policy", "register_policy", "Policy", "Decision", "RuntimeStats", "Level", "LevelLadder",
     "Rung", "StageLevel", "Readings", "make_source", "ImageSet", "available_engines", "make_engine", "__version__",
+    "Detector", "load_detector", "pretrained_detector",
 ]

@@ -17,7 +17,7 @@ from adaptive_csp.detect.model import (
     detector_ladder,
     get_detector_cfg,
 )
-from adaptive_csp.detect.train import sample_det_level
+from adaptive_csp.train.detect import sample_det_level
 from adaptive_csp.levels import Level
 from adaptive_csp.models.pretrained import CheckpointError
 

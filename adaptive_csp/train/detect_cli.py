@@ -15,7 +15,7 @@ __all__ = ["configure", "run"]
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from adaptive_csp.detect.train import DetTrainCfg
+    from adaptive_csp.train.detect import DetTrainCfg
     from adaptive_csp.train.cli import add_cfg_flags
 
     p.add_argument("--out", default="runs/detect", help="run folder (checkpoints, final model)")
@@ -25,7 +25,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adaptive_csp.detect.train import DetTrainCfg, train_detector
+    from adaptive_csp.train.detect import DetTrainCfg, train_detector
     from adaptive_csp.train.cli import cfg_from_args
 
     try:

@@ -1,0 +1,157 @@
+"""Measure a trained detector's candidate levels and keep the Pareto ladder (``adaptive-csp
+profile-detector``).
+
+Per candidate (:func:`~adaptive_csp.detect.model.candidate_det_levels`): BN statistics re-estimated on
+training images, COCO mAP@.5 on the validation scenes, and batch-1 latency on the engine a camera loop
+runs (ONNX Runtime when installed, else eager torch; ``threads`` intra-op threads), all candidates timed
+interleaved (:mod:`adaptive_csp.util.timing`).  The ladder is the Pareto front of (latency, mAP@.5):
+ordered by latency, each rung more accurate than every cheaper one, the full level last.  Rungs record
+``latency_ms`` (batch 1; policies' costs), ``accuracy`` = mAP@.5 and ``extra["map"]`` = mAP@[.5:.95].
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adaptive_csp.data.detset import DetSet
+from adaptive_csp.detect.model import Detector, candidate_det_levels
+from adaptive_csp.levels import Level, LevelLadder, Rung
+from adaptive_csp.train.profile import _device_name, pareto
+from adaptive_csp.util.timing import interleaved_medians
+
+__all__ = ["profile_detector", "latency_b1", "configure", "run"]
+
+
+def _runner_fn(net: torch.nn.Module, x: torch.Tensor, engine: str, threads: int):
+    if engine == "onnxruntime":
+        import onnxruntime as ort
+
+        buf = io.BytesIO()
+        torch.onnx.export(net, (x,), buf, input_names=["input"], output_names=["detections"], opset_version=17,
+                          dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+        feed = {"input": x.numpy()}
+        return lambda: sess.run(None, feed)
+
+    def fn():
+        with torch.inference_mode():
+            net(x)
+    return fn
+
+
+def latency_b1(model: Detector, levels: list[Level], engine: str = "auto", threads: int = 1,
+               rounds: int = 9, iters: int = 20) -> tuple[list[float], str]:
+    """Median batch-1 milliseconds of each level (interleaved, warm) and the engine that ran them."""
+    if engine == "auto":
+        try:
+            import onnxruntime  # noqa: F401
+            engine = "onnxruntime"
+        except ImportError:
+            engine = "torch"
+    h, w = model.cfg.input_size
+    x = torch.randn(1, model.cfg.backbone.in_chans, h, w)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        fns = [_runner_fn(model.export(lv).float().cpu(), x, engine, threads) for lv in levels]
+        return interleaved_medians(fns, rounds, iters, warmup=5), engine
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _calib(train: DetSet, model: Detector, n: int) -> list[torch.Tensor]:
+    from adaptive_csp.train.detect import detect_batches
+
+    return [x for x, _ in detect_batches(train, model, 64, n)]
+
+
+def profile_detector(model: Detector, train: DetSet, val: DetSet, *, calib_images: int = 256,
+                     max_rungs: int = 10, engine: str = "auto", threads: int = 1,
+                     progress: bool = True) -> tuple[LevelLadder, list[dict[str, Any]]]:
+    """Measure every candidate level; set and return the Pareto ladder and the per-candidate records."""
+    from adaptive_csp.train.detect import evaluate_detector
+    from adaptive_csp.train.profile import thin
+
+    model.eval()
+    cands = candidate_det_levels(model.cfg)
+    full = model.full_level()
+    if full not in cands:
+        cands.append(full)
+    calib = _calib(train, model, calib_images)
+    model.bn_stats = {}
+    model.calibrate_bn(cands, calib)
+    records: list[dict[str, Any]] = []
+    for i, lv in enumerate(cands):
+        m = evaluate_detector(model, val, lv)
+        records.append({"level": lv, "map50": m["map50"], "map": m["map"]})
+        if progress:
+            print(f"[{i + 1}/{len(cands)}] {lv.key}: mAP@.5 {m['map50']:.4f} mAP {m['map']:.4f}", flush=True)
+    lat, eng = latency_b1(model, cands, engine, threads)
+    for r, ms in zip(records, lat):
+        r["latency_ms"] = ms
+    top = next(r for r in records if r["level"] == full)
+    rest = [i for i, r in enumerate(records) if r["level"] != full and r["latency_ms"] < top["latency_ms"]
+            and r["map50"] < top["map50"]]
+    front = [rest[j] for j in pareto([(records[i]["latency_ms"], records[i]["map50"]) for i in rest])]
+    costs = [r["latency_ms"] for r in records]
+    chosen = thin(front + [records.index(top)], costs, max_rungs)
+    device = _device_name(threads) + f", {eng}"
+    rungs = [Rung(level=records[i]["level"], macs=model.macs(records[i]["level"]),
+                  params=model.params(records[i]["level"]), latency_ms=round(records[i]["latency_ms"], 4),
+                  accuracy=round(records[i]["map50"], 4),
+                  extra={"map": round(records[i]["map"], 4), "metric": "COCO mAP@.5 (accuracy), mAP@[.5:.95] (map)",
+                         "val_images": len(val), "device": device})
+             for i in chosen]
+    keep = {r.level.key for r in rungs}
+    model.bn_stats = {k: v for k, v in model.bn_stats.items() if k in keep}
+    model.levels = ladder = LevelLadder(rungs)
+    for r in records:
+        r["on_ladder"] = r["level"].key in keep
+    return ladder, records
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a detector checkpoint (train-detector's OUT/model)")
+    p.add_argument("--out", required=True, help="where to write the profiled detector (.safetensors + .json)")
+    p.add_argument("--val-scenes", type=int, default=1000, help="synthetic validation scenes (validation items)")
+    p.add_argument("--calib-images", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0, help="the training seed (validation scenes use seed + 1)")
+    p.add_argument("--coco-images", default=None, help="your own data (COCO format): training images folder")
+    p.add_argument("--coco-json", default=None)
+    p.add_argument("--val-images", default=None)
+    p.add_argument("--val-json", default=None)
+    p.add_argument("--engine", default="auto", choices=("auto", "onnxruntime", "torch"))
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads for the latency measurement")
+    p.add_argument("--max-rungs", type=int, default=10)
+    p.add_argument("--records", default=None, help="write every candidate's numbers to this JSON file")
+
+
+def run(a: argparse.Namespace) -> int:
+    from adaptive_csp.detect.checkpoint import load_detector, save_detector
+    from adaptive_csp.train.detect import DetTrainCfg, _data
+
+    model = load_detector(a.model)
+    cfg = DetTrainCfg(seed=a.seed, train_scenes=max(a.calib_images, 1), val_scenes=a.val_scenes,
+                      coco_images=a.coco_images, coco_json=a.coco_json, val_images=a.val_images, val_json=a.val_json)
+    train, val = _data(cfg)
+    ladder, records = profile_detector(model, train, val, calib_images=a.calib_images, max_rungs=a.max_rungs,
+                                       engine=a.engine, threads=a.threads)
+    path = save_detector(model, a.out)
+    print(f"{'rung':>4} {'ms b1':>7} {'x full':>7} {'mAP@.5':>7} {'mAP':>7} {'MMACs':>7}  level")
+    for i, r in enumerate(ladder.rungs):
+        print(f"{i:>4} {r.latency_ms:7.3f} {ladder.relative_cost(i):7.3f} {r.accuracy:7.4f} {r.extra['map']:7.4f} "
+              f"{r.macs / 1e6:7.1f}  {r.level.key}")
+    if a.records:
+        Path(a.records).write_text(json.dumps(
+            [{**r, "level": r["level"].to_dict()} for r in records], indent=1, default=float))
+    print(f"saved {path}")
+    return 0
