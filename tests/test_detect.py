@@ -17,9 +17,9 @@ from adaptive_csp.detect.model import (
     detector_ladder,
     get_detector_cfg,
 )
-from adaptive_csp.train.detect import sample_det_level
 from adaptive_csp.levels import Level
 from adaptive_csp.models.pretrained import CheckpointError
+from adaptive_csp.train.detect import sample_det_level
 
 
 def _boxes(n: int, g: torch.Generator, size: float = 100.0) -> torch.Tensor:

@@ -15,8 +15,8 @@ __all__ = ["configure", "run"]
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from adaptive_csp.train.detect import DetTrainCfg
     from adaptive_csp.train.cli import add_cfg_flags
+    from adaptive_csp.train.detect import DetTrainCfg
 
     p.add_argument("--out", default="runs/detect", help="run folder (checkpoints, final model)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
@@ -25,8 +25,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adaptive_csp.train.detect import DetTrainCfg, train_detector
     from adaptive_csp.train.cli import cfg_from_args
+    from adaptive_csp.train.detect import DetTrainCfg, train_detector
 
     try:
         cfg = cfg_from_args(args, DetTrainCfg)
