@@ -1,21 +1,28 @@
-"""COCO detection metrics by pycocotools (not hand-written): mAP@[.5:.95], mAP@.5, mAP@.75, AR@100.
+"""COCO detection metrics from pycocotools (the reference implementation, not a re-write).
 
-Ground truth is a :class:`~adaptive_csp.data.detset.DetSet`; predictions are per image ``(boxes k×4
-xyxy in pixels, scores k, labels k)``.  Both are handed to pycocotools in memory (no files written).
+:func:`coco_map` builds the ground truth and the detections as in-memory COCO objects and runs
+``COCOeval`` (bbox): mAP@[.5:.95], mAP@.5, mAP@.75 and mean recall at 100 detections per image.
+Boxes are ``x1, y1, x2, y2`` with an exclusive far edge, so COCO's ``w = x2 - x1``.  pycocotools is the
+``detect`` extra, imported when the function runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
+import torch
 
-__all__ = ["coco_map"]
+from adaptive_csp.data.detset import DetSet
+
+__all__ = ["coco_map", "Prediction"]
+
+Prediction = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # boxes k×4 xyxy, scores k, labels k
 
 
-def _coco():
+def _pycocotools():
     try:
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
@@ -24,40 +31,64 @@ def _coco():
     return COCO, COCOeval
 
 
-def _as_np(t: Any) -> np.ndarray:
-    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+def _xywh(boxes: torch.Tensor) -> np.ndarray:
+    b = boxes.detach().to("cpu", torch.float64).reshape(-1, 4).numpy()
+    return np.stack([b[:, 0], b[:, 1], np.maximum(b[:, 2] - b[:, 0], 0), np.maximum(b[:, 3] - b[:, 1], 0)], 1)
 
 
-def coco_map(gt: Any, preds: list[tuple[Any, Any, Any]]) -> dict[str, float]:
-    """COCO box metrics of ``preds`` against ``gt`` (one prediction tuple per image of ``gt``)."""
+def _gt_dataset(gt: DetSet) -> dict:
+    h, w = (int(v) for v in gt.images.shape[-2:])
+    images = [{"id": i, "width": w, "height": h} for i in range(len(gt))]
+    anns = []
+    for i, (boxes, labels) in enumerate(zip(gt.boxes, gt.labels)):
+        for b, lab in zip(_xywh(boxes).tolist(), labels.tolist()):
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(lab), "bbox": b,
+                         "area": b[2] * b[3], "iscrowd": 0})
+    cats = [{"id": k, "name": n} for k, n in enumerate(gt.class_names)]
+    return {"images": images, "annotations": anns, "categories": cats}
+
+
+def _detections(preds: Sequence[Prediction], gt: DetSet) -> np.ndarray:
+    """One row ``[image_id, x, y, w, h, score, category]`` per detection (pycocotools' numpy form)."""
+    num_classes = len(gt.class_names)
     if len(preds) != len(gt):
         raise ValueError(f"{len(preds)} predictions for {len(gt)} images")
-    COCO, COCOeval = _coco()
-    h, w = gt.images.shape[-2:]
-    images = [{"id": i + 1, "width": int(w), "height": int(h)} for i in range(len(gt))]
-    anns = []
-    for i, (b, lab) in enumerate(zip(gt.boxes, gt.labels)):
-        for box, c in zip(_as_np(b).tolist(), _as_np(lab).tolist()):
-            bw, bh = box[2] - box[0], box[3] - box[1]
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(c) + 1,
-                         "bbox": [box[0], box[1], bw, bh], "area": bw * bh, "iscrowd": 0})
-    cats = [{"id": c + 1, "name": n} for c, n in enumerate(gt.class_names)]
-    dets = []
-    for i, (b, s, lab) in enumerate(preds):
-        for box, sc, c in zip(_as_np(b).tolist(), _as_np(s).tolist(), _as_np(lab).tolist()):
-            dets.append({"image_id": i + 1, "category_id": int(c) + 1, "score": float(sc),
-                         "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
-    keys = ("map", "map50", "map75", "mar100")
-    if not dets or not anns:
-        return dict.fromkeys(keys, 0.0)
+    rows = []
+    for i, p in enumerate(preds):
+        if len(p) != 3:
+            raise ValueError(f"prediction {i} must be (boxes, scores, labels)")
+        boxes, scores, labels = (torch.as_tensor(t).detach().cpu() for t in p)
+        k = boxes.reshape(-1, 4).shape[0] if boxes.numel() else 0
+        if scores.reshape(-1).shape[0] != k or labels.reshape(-1).shape[0] != k:
+            raise ValueError(f"prediction {i}: {k} boxes, {scores.numel()} scores, {labels.numel()} labels")
+        if k == 0:
+            continue
+        lab = labels.reshape(-1).long()
+        if int(lab.min()) < 0 or int(lab.max()) >= num_classes:
+            raise ValueError(f"prediction {i}: labels must be in 0..{num_classes - 1}")
+        sc = scores.reshape(-1).double().numpy()
+        if not (np.isfinite(sc).all() and torch.isfinite(boxes).all()):
+            raise ValueError(f"prediction {i}: NaN or Inf in boxes or scores")
+        rows.append(np.column_stack([np.full(k, i), _xywh(boxes), sc, lab.numpy()]))
+    return np.concatenate(rows) if rows else np.zeros((0, 7))
+
+
+def coco_map(gt: DetSet, preds: Sequence[Prediction]) -> dict[str, float]:
+    """COCO bbox metrics of ``preds`` (one ``(boxes, scores, labels)`` per image of ``gt``):
+    ``map`` (mAP@[.5:.95]), ``map50``, ``map75`` and ``mar100``.  No detections at all score 0, and so
+    does a ground truth without boxes (where COCOeval would report -1, "undefined")."""
+    dets = _detections(preds, gt)
+    if len(dets) == 0 or sum(len(b) for b in gt.boxes) == 0:
+        return {"map": 0.0, "map50": 0.0, "map75": 0.0, "mar100": 0.0}
+    COCO, COCOeval = _pycocotools()
     with contextlib.redirect_stdout(io.StringIO()):
-        cg = COCO()
-        cg.dataset = {"images": images, "annotations": anns, "categories": cats}
-        cg.createIndex()
-        cd = cg.loadRes(dets)
-        ev = COCOeval(cg, cd, "bbox")
+        coco_gt = COCO()
+        coco_gt.dataset = _gt_dataset(gt)
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(dets)
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    s = ev.stats
-    return {"map": float(s[0]), "map50": float(s[1]), "map75": float(s[2]), "mar100": float(s[8])}
+    s = [max(0.0, float(v)) for v in ev.stats]  # -1 (no ground truth in an area range) reads as 0
+    return {"map": s[0], "map50": s[1], "map75": s[2], "mar100": s[8]}
