@@ -28,6 +28,7 @@ def runner_map(model, frames: np.ndarray, gt, level: int | None, engine: str, th
 
     policy = StaticPolicy(-1 if level is None else level)
     with AdaptiveRunner(model, policy=policy, sensors=None, engine=engine, score_thresh=0.05, policy_tick_ms=0,
+                        multi_label=True,
                         engine_options={"threads": threads}) as runner:
         preds = []
         for i in range(0, len(frames), 50):

@@ -201,3 +201,14 @@ def test_short_training_lowers_the_loss():
         opt.step()
         losses.append(total)
     assert sum(losses[-5:]) < 0.7 * sum(losses[:5])
+
+
+def test_postprocess_multi_label_keeps_a_second_class_for_the_same_box():
+    out = torch.zeros(1, 2, 4 + 3)
+    out[0, :, :4] = torch.tensor([[0, 0, 10, 10], [30, 30, 40, 40.0]])
+    out[0, 0, 4:] = torch.tensor([0.8, 0.5, 0.1])  # one box, two plausible classes
+    (_, s1, l1), = postprocess(out, score_thresh=0.3)
+    (b2, s2, l2), = postprocess(out, score_thresh=0.3, multi_label=True)
+    assert l1.tolist() == [0] and s1.tolist() == pytest.approx([0.8])
+    assert l2.tolist() == [0, 1] and s2.tolist() == pytest.approx([0.8, 0.5])
+    torch.testing.assert_close(b2[0], b2[1])

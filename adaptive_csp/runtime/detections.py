@@ -81,11 +81,12 @@ class DetectionDecoder:
     """Engine output + frame sizes → per-frame ``(boxes, scores, labels, class names)`` in frame coordinates.
 
     score_thresh: keep class scores above it (0..1); iou_thresh: class-aware NMS overlap (0..1];
-    max_det: at most this many detections per frame (>= 1).
+    max_det: at most this many detections per frame (>= 1); multi_label: every class above the threshold
+    may give a box, not only each box's best class (for COCO evaluation; see ``postprocess``).
     """
 
     def __init__(self, class_names: Sequence[str] | None = None, score_thresh: float = 0.25,
-                 iou_thresh: float = 0.6, max_det: int = 100):
+                 iou_thresh: float = 0.6, max_det: int = 100, multi_label: bool = False):
         for what, v, lo_open in (("score_thresh", score_thresh, False), ("iou_thresh", iou_thresh, True)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 < v <= 1.0 if lo_open
                                                                              else 0.0 <= v <= 1.0):
@@ -94,6 +95,7 @@ class DetectionDecoder:
             raise ValueError(f"max_det must be an int >= 1, got {max_det!r}")
         self.class_names = [str(n) for n in class_names] if class_names else None
         self.score_thresh, self.iou_thresh, self.max_det = float(score_thresh), float(iou_thresh), int(max_det)
+        self.multi_label = bool(multi_label)
 
     def name(self, label: int) -> str:
         names = self.class_names
@@ -113,7 +115,8 @@ class DetectionDecoder:
             raise ValueError(f"the detector outputs {out.shape[-1] - 4} class scores but meta['class_names'] "
                              f"has {k} names")
         res = []
-        for (b, s, lb), (h, w) in zip(postprocess(out, self.score_thresh, self.iou_thresh, self.max_det), sizes,
+        for (b, s, lb), (h, w) in zip(postprocess(out, self.score_thresh, self.iou_thresh, self.max_det,
+                                                          self.multi_label), sizes,
                                       strict=True):
             labels = lb.numpy().astype(np.int64)
             res.append((_readonly(to_frame(b.float().numpy(), geometry(h, w), h, w)),

@@ -141,8 +141,9 @@ class AdaptiveRunner:
         :class:`adaptive_csp.engines.Engine`; ``engine_options`` go to it (``threads``, ``cache``,
         ``calib``, ``dtype``, ``graphs``, ...).
     score_thresh / iou_thresh / max_det: a detector's post-processing (score threshold in [0, 1],
-        class-aware NMS overlap in (0, 1], at most ``max_det`` detections per frame); validated always,
-        used only when ``model.meta["task"] == "detect"``.
+        class-aware NMS overlap in (0, 1], at most ``max_det`` detections per frame); ``multi_label``: a box
+        may be reported once per class above the threshold (COCO evaluation), not only for its best class;
+        validated always, used only when ``model.meta["task"] == "detect"``.
     device: where the engine runs (None: where the model is).  The model is never moved: the torch
         engine refuses another device; the cuda engine copies each level onto it.
     color / tensor_color: channel order of numpy frames (default "bgr") and of torch tensors (default
@@ -159,7 +160,7 @@ class AdaptiveRunner:
                  preprocess: dict | None = None, backend: str = "auto", prepare: bool = True,
                  policy_tick_ms: float = 10.0, latency_window: int = 120, telemetry_size: int = 4096,
                  sensor_rate_hz: float = 2.0, clock: Callable[[], float] = time.monotonic, dvfs: Any = None,
-                 score_thresh: float = 0.25, iou_thresh: float = 0.6, max_det: int = 100):
+                 score_thresh: float = 0.25, iou_thresh: float = 0.6, max_det: int = 100, multi_label: bool = False):
         if model is None or (isinstance(model, str) and model == "default"):
             from adaptive_csp.models.pretrained import pretrained
             model = pretrained()
@@ -187,7 +188,7 @@ class AdaptiveRunner:
         names = self.meta.get("class_names")
         self.class_names: list[str] | None = [str(n) for n in names] if names else None
         self.task = str(self.meta.get("task", "classify"))
-        decoder = DetectionDecoder(self.class_names, score_thresh, iou_thresh, max_det)  # validates always
+        decoder = DetectionDecoder(self.class_names, score_thresh, iou_thresh, max_det, multi_label)  # validates
         self._decoder: DetectionDecoder | None = decoder if self.task == "detect" else None
         self.policy: Policy = get_policy(policy)
         self.deadline_ms = float(deadline_ms) if deadline_ms is not None else None

@@ -107,7 +107,7 @@ def evaluate_detector(model: Detector, data: DetSet, level: Any, limit: int | No
     try:
         for x, _ in detect_batches(data, model, limit=limit):
             out = model(x.to(p.device, p.dtype), level)
-            preds += [tuple(t.float().cpu() for t in r) for r in postprocess(out, score_thresh, 0.6, 100)]
+            preds += [tuple(t.float().cpu() for t in r) for r in postprocess(out, score_thresh, 0.6, 100, multi_label=True)]
     finally:
         model.train(was)
     gt = data if limit is None else data.take(slice(0, len(preds)))
