@@ -338,3 +338,65 @@ def test_export_names_the_detector_output(model, tmp_path):
     assert [o.name for o in s.get_outputs()] == ["detections"]
     y = s.run(None, {"input": np.zeros((3, 3, H, W), np.float32)})[0]
     assert y.shape == (3, 2, 4 + len(NAMES))  # dynamic batch
+
+
+# a real (tiny, untrained) detector ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_detector():
+    """``csp_det_tiny`` (32 px input, 3 classes) with a two-rung ladder given explicitly (counting MACs for
+    the default ladder takes long on a busy CPU), random BN and random class / centerness outputs so scores
+    spread (an untrained head scores every anchor alike, which would leave NMS to break ties)."""
+    from adaptive_csp.detect.model import Detector, get_detector_cfg
+    from adaptive_csp.levels import Level
+    from tests.conftest import randomize_bn
+
+    cfg = get_detector_cfg("csp_det_tiny")
+    ladder = LevelLadder([Level([(cfg.split_ratio, 0)] * len(cfg.depths), cfg.widths[0]),
+                          Level([(cfg.split_ratio, d) for d in cfg.depths])])
+    torch.manual_seed(0)
+    m = randomize_bn(Detector(cfg, ladder=ladder)).eval()
+    with torch.no_grad():
+        for name, p in m.head.named_parameters():
+            if ".cls." in name or ".ctr." in name:
+                p.normal_(0.0, 1.0)
+    m.meta.update(class_names=["tee", "bag", "boot"],
+                  preprocess={"input_size": [32, 32], "in_chans": 3, "color": "rgb", "mean": [0.5] * 3,
+                              "std": [0.25] * 3})
+    return m
+
+
+def test_tiny_real_detector_through_the_runner(tiny_detector, tmp_path):
+    """Detections = the engine's own output through postprocess, boxes scaled by hand into each frame.
+
+    An untrained detector scores many anchors within 1e-7 of each other, so NMS's tie order follows the
+    last bits of the numbers: each reference comes from the same engine on the same batch, and the
+    engines are compared on their raw outputs."""
+    from adaptive_csp.detect.boxes import postprocess
+
+    m = tiny_detector
+    frame = np.random.default_rng(0).integers(0, 256, (64, 96, 3), np.uint8)  # BGR, factors 3 (x), 2 (y)
+    small = frame[:32, :32]  # the input size: factors 1
+    pre = Preprocessor(m.meta["preprocess"])
+    x1, x2 = pre.array(frame)[0], pre.array([frame, small])[0]
+    raw = {}
+    for engine, levels in (("torch", (0, 1)), ("onnxruntime", (1,))):
+        if engine not in ENGINES:
+            continue
+        opts = {"cache": tmp_path, "threads": 1} if engine == "onnxruntime" else None
+        for lv in levels:
+            with AdaptiveRunner(m, policy=Fixed(lv), sensors=None, engine=engine, engine_options=opts,
+                                prepare=False, score_thresh=0.3) as r:
+                got = [r.infer(frame), *r.infer([frame, small])]
+                raw[engine, lv] = r.engine.run(x1, lv)
+                outs = [*postprocess(raw[engine, lv], 0.3), *postprocess(r.engine.run(x2, lv), 0.3)]
+            for d, (b, s, lb), (fw, fh) in zip(got, outs, ((96, 64), (96, 64), (32, 32)), strict=True):
+                k = np.array([fw / 32, fh / 32] * 2, np.float32)
+                ref = (b.numpy() * k).clip(0, [fw, fh, fw, fh])
+                assert d.level == lv and len(d) == len(ref) > 0
+                np.testing.assert_allclose(d.boxes, ref, atol=1e-4)
+                np.testing.assert_allclose(d.scores, s.numpy(), atol=1e-6)
+                assert d.labels.tolist() == lb.tolist()
+                assert d.class_names == [m.meta["class_names"][i] for i in lb.tolist()]
+    if ("onnxruntime", 1) in raw:
+        np.testing.assert_allclose(raw["torch", 1], raw["onnxruntime", 1], atol=1e-4)
