@@ -342,16 +342,15 @@ def test_export_names_the_detector_output(model, tmp_path):
 
 # a real (tiny, untrained) detector ----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_detector():
-    """``csp_det_tiny`` (32 px input, 3 classes) with a two-rung ladder given explicitly (counting MACs for
-    the default ladder takes long on a busy CPU), random BN and random class / centerness outputs so scores
-    spread (an untrained head scores every anchor alike, which would leave NMS to break ties)."""
+def make_tiny_detector(num_classes: int = 3, names: list[str] | None = None) -> nn.Module:
+    """``csp_det_tiny`` (32 px input) with a two-rung ladder given explicitly (counting MACs for the default
+    ladder takes long on a busy CPU), random BN and random class / centerness outputs so scores spread (an
+    untrained head scores every anchor alike, which would leave NMS to break ties)."""
     from adaptive_csp.detect.model import Detector, get_detector_cfg
     from adaptive_csp.levels import Level
     from tests.conftest import randomize_bn
 
-    cfg = get_detector_cfg("csp_det_tiny")
+    cfg = get_detector_cfg("csp_det_tiny", num_classes=num_classes)
     ladder = LevelLadder([Level([(cfg.split_ratio, 0)] * len(cfg.depths), cfg.widths[0]),
                           Level([(cfg.split_ratio, d) for d in cfg.depths])])
     torch.manual_seed(0)
@@ -360,10 +359,15 @@ def tiny_detector():
         for name, p in m.head.named_parameters():
             if ".cls." in name or ".ctr." in name:
                 p.normal_(0.0, 1.0)
-    m.meta.update(class_names=["tee", "bag", "boot"],
+    m.meta.update(class_names=names or ["tee", "bag", "boot"][:num_classes],
                   preprocess={"input_size": [32, 32], "in_chans": 3, "color": "rgb", "mean": [0.5] * 3,
                               "std": [0.25] * 3})
     return m
+
+
+@pytest.fixture(scope="module")
+def tiny_detector():
+    return make_tiny_detector()
 
 
 def test_tiny_real_detector_through_the_runner(tiny_detector, tmp_path):

@@ -10,6 +10,9 @@ PNG.  ``--scenario`` plays any of the simulator's scenarios instead.
 
 ``--source 0 | video.mp4 | image-folder``: real frames with this machine's real sensors
 (:mod:`adaptive_csp.apps.camera`).
+
+``--task detect``: the same day with a detector on a belt carrying several items at once, boxes drawn
+into a video and a strip in ``--out`` (:mod:`adaptive_csp.apps.detect_demo`).
 """
 
 from __future__ import annotations
@@ -49,12 +52,23 @@ def configure(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--record", metavar="PATH", help="simulation: write every frame of both arms and the summary (JSON)")
     ap.add_argument("--seed", type=int, default=0, help="conveyor seed (which items, in which order)")
     ap.add_argument("--quiet", action="store_true", help="no live view: only the events and the summary")
+    ap.add_argument("--task", choices=("classify", "detect"), default="classify",
+                    help="classify (the classifier demo) or detect (a detector on a belt of several items)")
+    ap.add_argument("--model", metavar="PATH", default=None,
+                    help="--task detect: a detector checkpoint (default: the shipped detector)")
+    ap.add_argument("--out", metavar="DIR", default="adaptive-csp-detect-demo",
+                    help="--task detect: folder for detections.mp4 and strip.png (boxes drawn)")
+    ap.add_argument("--no-video", action="store_true", help="--task detect: write strip.png only")
 
 
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     try:
+        if args.task == "detect":
+            from adaptive_csp.apps.detect_demo import run_detect
+
+            return run_detect(args)
         if args.source is not None:
             from adaptive_csp.apps.camera import run_camera
 

@@ -116,14 +116,15 @@ class Arm:
         w.sense(k, t)
         tick = None
         if self.dead:
-            level, cap, reason, label = -1, -1, "battery empty", -1
+            level, cap, reason, label, ok = -1, -1, "battery empty", -1, False
         else:
             p = r.infer(fr.image)
-            level, cap, reason, label = p.level, r.policy_level, p.reason, p.label
+            level, cap, reason = p.level, r.policy_level, p.reason
+            label, ok = self.judge(fr, p)
             self.watch.note(t, cap, reason)
             freq = w.dev.snap_frequency(r.frequency) if r.frequency is not None else 1.0
             tick = w.advance(t, level, freq, int(tr.arrivals[k]), float(tr.load[k]), float(tr.ambient_c[k]), tr.dt)
-        ok = bool(fr.scored and label == fr.label)
+        ok = bool(fr.scored and ok)
         if fr.scored:
             self.scored += 1
             self.correct += ok
@@ -134,6 +135,11 @@ class Arm:
                 zlib.crc32(fr.image.tobytes()))
         for key, v in zip(self.KEYS, vals, strict=True):
             self.rec[key].append(v)
+
+    def judge(self, fr: Frame, p: Any) -> tuple[Any, bool]:
+        """What the arm recorded as its prediction for frame ``fr``, and whether it was right (a classifier:
+        the label; a subclass judges other outputs, e.g. a detector's boxes)."""
+        return p.label, p.label == fr.label
 
     @property
     def changes(self) -> list[Change]:
@@ -232,8 +238,13 @@ def _with_latencies(eng: Any, model: Any) -> Any:
 
 def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600, *, model: Any = None,
               engine: Any = "auto", seed: int = 0, content: bool = True,
-              on_frame: Callable[[StoryRun, int], None] | None = None) -> StoryRun:
-    """Play ``scenario`` in ``frames`` steps through both arms (see the module docstring)."""
+              on_frame: Callable[[StoryRun, int], None] | None = None, belt: Any = None,
+              arm: type[Arm] = Arm) -> StoryRun:
+    """Play ``scenario`` in ``frames`` steps through both arms (see the module docstring).
+
+    ``belt``: the frame source (``frames(count, busy=...)`` yielding frames with ``image``, ``label``,
+    ``scored``; default a :class:`Conveyor` of the shipped sample); ``arm``: the :class:`Arm` class that
+    judges each arm's output (the detection demo passes its own)."""
     from adaptive_csp.control.presets import DEFAULT_POLICY
     from adaptive_csp.data.fashion_mnist import load_sample
     from adaptive_csp.engines import make_engine
@@ -260,11 +271,12 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600,
     for name, pol, cont in (("adaptive", policy or DEFAULT_POLICY, content), ("static-max", "static-max", False)):
         world = World(scn, dev, ambient_c=float(tr.ambient_c[0]))
         runner = AdaptiveRunner(model, policy=pol, sensors=world.feed, engine=eng, content=cont, clock=clock)
-        arms[name] = Arm(name, runner, world)
+        arms[name] = arm(name, runner, world)
     busy = [True] * len(tr) if scn.belt is None else (
         scn.belt.sample(tr.t, np.random.default_rng(scn.seed), scn.duration_s) >= 0.5).tolist()
-    sample = load_sample()
-    belt = Conveyor(sample.images.numpy(), sample.labels.numpy(), seed=seed)
+    if belt is None:
+        sample = load_sample()
+        belt = Conveyor(sample.images.numpy(), sample.labels.numpy(), seed=seed)
     run = StoryRun(scn, dt, tr.t, tr, busy, [], [], arms, 0.0, _model_name(model), ladder.full)
     t0 = time.perf_counter()
     threads = torch.get_num_threads()
