@@ -84,7 +84,7 @@ def test_demo_detect_draws_boxes(tiny_checkpoint, tmp_path, capsys):
                "--out", str(out), "--quiet", "--telemetry", str(tmp_path / "t.jsonl")])
     text = capsys.readouterr().out
     assert rc == 0
-    assert "adaptive: levels used L" in text and "static-max: levels used L1 100%" in text
+    assert "adaptive: levels used " in text and "static-max: levels used 1 of 2 (L1 100%)" in text
     assert "detections on 12 frames" in text and "recall" in text and "less energy" in text
     strip = cv2.imread(str(out / "strip.png"))
     assert strip is not None and strip.shape[0] == 96  # 32 px detector, camera zoom 3

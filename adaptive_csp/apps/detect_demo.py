@@ -259,13 +259,15 @@ def detection_lines(run: StoryRun, belt: SceneBelt) -> list[str]:
            "with its class, and nothing else"]
     for name, arm in run.arms.items():
         lv = Counter(x for x in arm.rec["level"] if x >= 0)
-        used = ", ".join(f"L{k} {100 * v / max(1, sum(lv.values())):.0f}%" for k, v in sorted(lv.items()))
+        top = sorted(lv.items(), key=lambda kv: (-kv[1], kv[0]))[:4]  # the most used, most first
+        used = f"{len(lv)} of {run.full_level + 1} (" + ", ".join(
+            f"L{k} {100 * v / max(1, sum(lv.values())):.0f}%" for k, v in top) + (", …)" if len(lv) > 4 else ")")
         lat = arm.latencies
         p50 = f"{percentile(lat, 50.0):.1f}" if lat else "n/a"
         p95 = f"{percentile(lat, 95.0):.1f}" if lat else "n/a"
         prec = 100 * arm.tp / (arm.tp + arm.fp) if arm.tp + arm.fp else float("nan")
         rec = 100 * arm.tp / belt.scored_items if belt.scored_items else float("nan")
-        out.append(f"  {name}: levels used {used or 'none'}; {arm.detections} detections on {len(lat)} frames; "
+        out.append(f"  {name}: levels used {used if lv else 'none'}; {arm.detections} detections on {len(lat)} frames; "
                    f"latency p50 {p50} ms, p95 {p95} ms (this CPU); precision {prec:.1f} %, recall {rec:.1f} % "
                    f"of {belt.scored_items} items")
     return out
