@@ -383,14 +383,21 @@ def test_tiny_real_detector_through_the_runner(tiny_detector, tmp_path):
     small = frame[:32, :32]  # the input size: factors 1
     pre = Preprocessor(m.meta["preprocess"])
     x1, x2 = pre.array(frame)[0], pre.array([frame, small])[0]
+    from adaptive_csp.engines import have_cuda
+    from tests.test_engines import FakeGraph
+
+    # the cuda engine: captured graphs (static N×A×(4+K) output buffers) on a GPU, else the same code on the
+    # CPU with graphs replayed eagerly
+    cuda = ({}, "cuda") if have_cuda() else ({"graph_factory": FakeGraph}, "cpu")
     raw = {}
-    for engine, levels in (("torch", (0, 1)), ("onnxruntime", (1,))):
-        if engine not in ENGINES:
+    for engine, levels, opts, device in (("torch", (0, 1), None, None),
+                                         ("onnxruntime", (1,), {"cache": tmp_path, "threads": 1}, None),
+                                         ("cuda", (0, 1), *cuda)):
+        if engine == "onnxruntime" and engine not in ENGINES:
             continue
-        opts = {"cache": tmp_path, "threads": 1} if engine == "onnxruntime" else None
         for lv in levels:
             with AdaptiveRunner(m, policy=Fixed(lv), sensors=None, engine=engine, engine_options=opts,
-                                prepare=False, score_thresh=0.3) as r:
+                                device=device, prepare=False, score_thresh=0.3) as r:
                 got = [r.infer(frame), *r.infer([frame, small])]
                 raw[engine, lv] = r.engine.run(x1, lv)
                 outs = [*postprocess(raw[engine, lv], 0.3), *postprocess(r.engine.run(x2, lv), 0.3)]
@@ -404,3 +411,5 @@ def test_tiny_real_detector_through_the_runner(tiny_detector, tmp_path):
                 assert d.class_names == [m.meta["class_names"][i] for i in lb.tolist()]
     if ("onnxruntime", 1) in raw:
         np.testing.assert_allclose(raw["torch", 1], raw["onnxruntime", 1], atol=1e-4)
+    for lv in (0, 1):
+        np.testing.assert_allclose(raw["torch", lv], raw["cuda", lv], atol=1e-3)
