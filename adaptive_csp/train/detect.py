@@ -215,16 +215,9 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
             lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (1 + math.cos(math.pi * step / total))
             for g in opt.param_groups:
                 g["lr"] = lr
-            opt.zero_grad(set_to_none=True)
             levels = [static] if static is not None else (
                 [model.full_level(), model.cheapest_level()] + [sample_det_level(model, rng) for _ in range(cfg.n_random)])
-            for lv in levels:
-                loss, parts = fcos_loss(model.raw(x, lv), boxes, labels, model.cfg)
-                loss.backward()
-                for k, v in parts.items():
-                    agg[k] = agg.get(k, 0.0) + v
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            opt.step()
+            _step(model, opt, x, boxes, labels, levels, agg)
             step += 1
             seen += len(idx)
             if progress and step % 50 == 0:
@@ -244,6 +237,19 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
         _save_final(model, out, cfg, history, dev, time.time() - t_start)
         model.train()
     return model.eval()
+
+
+def _step(model: Detector, opt: torch.optim.Optimizer, x: torch.Tensor, boxes: list, labels: list,
+          levels: list[Level], agg: dict[str, float]) -> None:
+    """One sandwich step: every level's loss on the same batch, gradients summed, one update."""
+    opt.zero_grad(set_to_none=True)
+    for lv in levels:
+        loss, parts = fcos_loss(model.raw(x, lv), boxes, labels, model.cfg)
+        loss.backward()
+        for k, v in parts.items():
+            agg[k] = agg.get(k, 0.0) + v
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+    opt.step()
 
 
 def _epoch_end(model: Detector, train: DetSet, val: DetSet, cfg: DetTrainCfg, static: Level | None,
