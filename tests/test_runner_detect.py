@@ -413,3 +413,20 @@ def test_tiny_real_detector_through_the_runner(tiny_detector, tmp_path):
         np.testing.assert_allclose(raw["torch", 1], raw["onnxruntime", 1], atol=1e-4)
     for lv in (0, 1):
         np.testing.assert_allclose(raw["torch", lv], raw["cuda", lv], atol=1e-3)
+
+
+def test_export_cli_takes_a_detector_checkpoint(tmp_path, capsys):
+    import json
+
+    from adaptive_csp.cli import main
+    from adaptive_csp.detect import save_detector
+
+    save_detector(make_tiny_detector(), tmp_path / "det")
+    assert main(["export", "--model", str(tmp_path / "det"), "--out", str(tmp_path / "x"), "--level", "-1",
+                 "--format", "torchscript"]) == 0
+    meta = json.loads((tmp_path / "x" / "level01.json").read_text())
+    assert meta["task"] == "detect" and meta["output"]["name"] == "detections"
+    assert meta["class_names"] == ["tee", "bag", "boot"] and meta["levels"] == 2
+    traced = torch.jit.load(str(tmp_path / "x" / "level01.pt"))
+    assert traced(torch.zeros(2, 3, 32, 32)).shape[::2] == (2, 4 + 3)
+    capsys.readouterr()

@@ -2,6 +2,7 @@
 
     adaptive-csp export --out exported/                 # every level of the shipped model
     adaptive-csp export --model run/ckpt --level -1 --format onnx
+    adaptive-csp export --model runs/det/model --out det/   # a detector checkpoint: output "detections"
 
 Each level ``i`` becomes ``<out>/level<i>.onnx`` (float32, dynamic batch) and/or ``level<i>.pt``
 (TorchScript), and ``level<i>.json``: the level, its ladder index and measured rung, class names,
@@ -19,7 +20,8 @@ __all__ = ["configure", "run"]
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default",
-                        help="checkpoint path (.safetensors + .json) or 'default' for the shipped model")
+                        help="checkpoint path (.safetensors + .json; a classifier or a detector) or 'default' "
+                             "for the shipped classifier")
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.add_argument("--level", type=int, action="append", default=None,
                         help="ladder index to export (repeatable; negative counts from the end); default every level")
@@ -29,10 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from adaptive_csp.engines.export import export_levels
-    from adaptive_csp.models.pretrained import load_model, pretrained
 
     try:
-        model = pretrained() if args.model == "default" else load_model(args.model)
+        model = load_any(args.model)
         formats = ("onnx", "torchscript") if args.format == "both" else (args.format,)
         written = export_levels(model, args.out, args.level, formats)
     except (ValueError, OSError) as e:
@@ -43,3 +44,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"{side.stem}: {', '.join(files)}")
     print(f"exported {len(written)} level(s) to {args.out}")
     return 0
+
+
+def load_any(path: str) -> object:
+    """``"default"``: the shipped classifier; else the checkpoint at ``path``, a detector when its metadata
+    says ``task: detect``, a classifier otherwise."""
+    from adaptive_csp.models.pretrained import _paths, _read_meta, load_model, pretrained
+
+    if path == "default":
+        return pretrained()
+    if _read_meta(_paths(path)[1]).get("task") == "detect":
+        from adaptive_csp.detect import load_detector
+
+        return load_detector(path)
+    return load_model(path)
