@@ -57,7 +57,8 @@ def _detections(preds: Sequence[Prediction], gt: DetSet) -> np.ndarray:
     for i, p in enumerate(preds):
         if len(p) != 3:
             raise ValueError(f"prediction {i} must be (boxes, scores, labels)")
-        boxes, scores, labels = (torch.as_tensor(t).detach().cpu() for t in p)
+        boxes, scores, labels = (t.detach().cpu() if isinstance(t, torch.Tensor) else torch.from_numpy(np.array(t))
+                                 for t in p)  # np.array copies: the runner's arrays are read-only
         k = boxes.reshape(-1, 4).shape[0] if boxes.numel() else 0
         if scores.reshape(-1).shape[0] != k or labels.reshape(-1).shape[0] != k:
             raise ValueError(f"prediction {i}: {k} boxes, {scores.numel()} scores, {labels.numel()} labels")
