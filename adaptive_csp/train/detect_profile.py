@@ -107,8 +107,8 @@ def profile_detector(model: Detector, train: DetSet, val: DetSet, *, calib_image
     device = _device_name(threads) + f", {eng}"
     rungs = [Rung(level=records[i]["level"], macs=model.macs(records[i]["level"]),
                   params=model.params(records[i]["level"]), latency_ms=round(records[i]["latency_ms"], 4),
-                  accuracy=round(records[i]["map50"], 4),
-                  extra={"map": round(records[i]["map"], 4), "metric": "COCO mAP@.5 (accuracy), mAP@[.5:.95] (map)",
+                  accuracy=records[i]["map50"],  # unrounded: rounding could tie two rungs
+                  extra={"map": records[i]["map"], "metric": "COCO mAP@.5 (accuracy), mAP@[.5:.95] (map)",
                          "val_images": len(val), "device": device})
              for i in chosen]
     keep = {r.level.key for r in rungs}
