@@ -169,12 +169,13 @@ def test_assignment_respects_box_centre_and_level_range():
     pts, sts = anchor_points([(12, 12), (6, 6), (3, 3)], cfg.strides)
     bounds = torch.tensor([0.0, *cfg.ranges, float("inf")])
     lvl = torch.cat([torch.full((n,), i) for i, n in enumerate((144, 36, 9))])
-    box = torch.tensor([[20.0, 20.0, 44.0, 40.0]])
+    box = torch.tensor([[20.0, 20.0, 44.0, 40.0], [56.0, 50.0, 90.0, 90.0]])
     idx, ltrb = assign(pts, sts, bounds[lvl], bounds[lvl + 1], box, cfg.center_radius)
     pos = idx >= 0
-    assert pos.any()
-    p = pts[pos]
-    assert ((p[:, 0] > 20) & (p[:, 0] < 44) & (p[:, 1] > 20) & (p[:, 1] < 40)).all()
+    assert set(idx[pos].tolist()) == {0, 1}
+    p, b = pts[pos], box[idx[pos]]
+    assert ((p[:, 0] > b[:, 0]) & (p[:, 0] < b[:, 2]) & (p[:, 1] > b[:, 1]) & (p[:, 1] < b[:, 3])).all()
+    torch.testing.assert_close(ltrb[pos], torch.cat([p - b[:, :2], b[:, 2:] - p], 1))
     d = ltrb[pos].max(1).values
     assert ((d > bounds[lvl[pos]]) & (d <= bounds[lvl[pos] + 1])).all()
     empty, _ = assign(pts, sts, bounds[lvl], bounds[lvl + 1], torch.zeros(0, 4), 1.5)
