@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adaptive_csp.detect.model import DetCfg, Detector
-from adaptive_csp.models.pretrained import ASSETS, CheckpointError, _paths, load_checkpoint, save_model
+from adaptive_csp.models.pretrained import CheckpointError, load_checkpoint, save_model, shipped_path
 
 __all__ = ["save_detector", "load_detector", "pretrained_detector", "DEFAULT_DETECTOR"]
 
@@ -28,8 +28,4 @@ def load_detector(path: str | Path, verify: bool = True) -> Detector:
 
 def pretrained_detector(name: str = DEFAULT_DETECTOR) -> Detector:
     """The trained detector shipped inside the package."""
-    tpath, _ = _paths(ASSETS / name)
-    if not tpath.exists():
-        known = sorted(p.stem for p in ASSETS.glob("*.safetensors"))
-        raise ValueError(f"no shipped detector {name!r}; shipped models: {known}")
-    return load_detector(tpath)
+    return load_detector(shipped_path(name))

@@ -141,13 +141,18 @@ def load_checkpoint(path: str | Path, build: Callable[[dict], Any], verify: bool
     return model.eval()
 
 
-def pretrained(name: str = DEFAULT_MODEL) -> ElasticNet:
-    """The trained model shipped inside the package (offline, no pickle)."""
+def shipped_path(name: str) -> Path:
+    """The weights file of a model shipped inside the package; ValueError naming the shipped ones."""
     tpath, _ = _paths(ASSETS / name)
     if not tpath.exists():
         known = sorted(p.stem for p in ASSETS.glob("*.safetensors"))
         raise ValueError(f"no shipped model {name!r}; shipped: {known}")
-    return load_model(tpath)
+    return tpath
+
+
+def pretrained(name: str = DEFAULT_MODEL) -> ElasticNet:
+    """The trained model shipped inside the package (offline, no pickle)."""
+    return load_model(shipped_path(name))
 
 
 def shipped_ladder(name: str = DEFAULT_MODEL) -> LevelLadder:
