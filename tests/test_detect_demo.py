@@ -97,7 +97,7 @@ def test_demo_detect_draws_boxes(tiny_checkpoint, tmp_path, capsys):
 
 
 def test_demo_detect_without_a_detector_says_what_to_do(tmp_path, capsys, monkeypatch):
-    import adaptive_csp.detect.checkpoint as ckpt
+    import adaptive_csp.models.pretrained as ckpt
 
     monkeypatch.setattr(ckpt, "ASSETS", tmp_path)  # an install without a shipped detector
     assert main(["demo", "--task", "detect", "--frames", "4", "--out", str(tmp_path / "o"), "--quiet"]) == 2

@@ -28,4 +28,4 @@ def load_detector(path: str | Path, verify: bool = True) -> Detector:
 
 def pretrained_detector(name: str = DEFAULT_DETECTOR) -> Detector:
     """The trained detector shipped inside the package."""
-    return load_detector(shipped_path(name))
+    return load_detector(shipped_path(name, "detector"))

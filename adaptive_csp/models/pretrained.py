@@ -141,12 +141,12 @@ def load_checkpoint(path: str | Path, build: Callable[[dict], Any], verify: bool
     return model.eval()
 
 
-def shipped_path(name: str) -> Path:
+def shipped_path(name: str, what: str = "model") -> Path:
     """The weights file of a model shipped inside the package; ValueError naming the shipped ones."""
     tpath, _ = _paths(ASSETS / name)
     if not tpath.exists():
         known = sorted(p.stem for p in ASSETS.glob("*.safetensors"))
-        raise ValueError(f"no shipped model {name!r}; shipped: {known}")
+        raise ValueError(f"no shipped {what} {name!r}; shipped: {known}")
     return tpath
 
 
