@@ -30,3 +30,37 @@ def test_train_cli_static_level(tmp_path):
 
     m = load_model(tmp_path / "model.safetensors")
     assert m.meta["class_names"][9] == "Ankle boot"
+
+
+def test_plan_epochs_fits_the_budget():
+    from adaptive_csp.train.sandwich import TrainCfg, plan_epochs
+
+    cfg = TrainCfg(epochs=50, full_only_epochs=1, n_random=2, budget_minutes=10)
+    assert plan_epochs(cfg.model_copy(update={"budget_minutes": None}), [{"seconds": 30}]) == 50
+    assert plan_epochs(cfg, []) == 50
+    # after the full-only epoch (30 s), a sandwich epoch is costed at 4 × 30 s: 570 s left → 4 more
+    assert plan_epochs(cfg, [{"seconds": 30}]) == 1 + 4
+    # from then on at the last epoch's time: 600 − 30 − 120 = 450 s at 120 s each → 3 more
+    assert plan_epochs(cfg, [{"seconds": 30}, {"seconds": 120}]) == 2 + 3
+    assert plan_epochs(cfg, [{"seconds": 30}, {"seconds": 1}]) == 50  # never beyond cfg.epochs
+    assert plan_epochs(cfg, [{"seconds": 700}]) == 1  # over budget: stop, never below what is done
+
+
+def test_budget_ends_the_run_early_and_anneals_the_rate(tmp_path):
+    import json
+
+    from adaptive_csp.train.sandwich import TrainCfg, train
+
+    # 0.02 min = 1.2 s: after the first epoch the plan shrinks to what is done, so the run stops
+    cfg = TrainCfg(epochs=5, full_only_epochs=1, subset=256, batch_size=64, threads=1, calib_images=128,
+                   budget_minutes=0.02)
+    model = train(cfg, tmp_path, progress=False)
+    hist = model.meta["train"]["history"]
+    assert len(hist) < 5 and hist[-1]["planned_epochs"] == len(hist)
+    assert all(h["seconds"] > 0 for h in hist)
+    # a generous budget trains every epoch and the learning rate ends near zero (cosine over the plan)
+    cfg2 = cfg.model_copy(update={"epochs": 2, "budget_minutes": 60, "batch_size": 16, "warmup_epochs": 0})
+    model2 = train(cfg2, tmp_path / "b", progress=False)
+    assert [h["planned_epochs"] for h in model2.meta["train"]["history"]] == [2, 2]
+    lr = json.loads((tmp_path / "b" / "last.json").read_text())["param_groups"][0]["lr"]
+    assert lr < 0.02 * cfg2.lr

@@ -35,7 +35,7 @@ from adaptive_csp.levels import Level
 from adaptive_csp.models import create_model
 from adaptive_csp.models.net import ElasticNet
 
-__all__ = ["TrainCfg", "train", "evaluate", "sample_level", "resolve_device", "train_meta"]
+__all__ = ["TrainCfg", "train", "evaluate", "sample_level", "resolve_device", "train_meta", "plan_epochs"]
 
 
 class TrainCfg(BaseModel):
@@ -62,6 +62,7 @@ class TrainCfg(BaseModel):
     camera_aug: bool = True  # camera photometrics + geometry (data/camera.py); False: shift + flip only
     calib_images: int = Field(2000, ge=1)  # training images for the per-epoch BN re-estimation
     val_fraction: float = Field(0.1, gt=0, lt=1)  # held out when a dataset comes without validation data
+    budget_minutes: float | None = Field(None, gt=0)  # wall-clock cap (all resumes): see plan_epochs
 
 
 def sample_level(model: ElasticNet, rng: random.Random, depth_bias: float) -> Level:
@@ -93,6 +94,27 @@ def evaluate(model: ElasticNet, split, level, batch_size: int = 500, limit: int 
         correct += int((model(x, level).argmax(1).cpu() == split.labels[i:i + x.shape[0]]).sum())
     model.train(was)
     return correct / max(1, n)
+
+
+def plan_epochs(cfg: TrainCfg, history: list[dict]) -> int:
+    """How many epochs the run will have, re-planned after every epoch when ``cfg.budget_minutes`` is set.
+
+    A learning-rate schedule that is cut off is not annealed: a run that must end by a deadline (a lent
+    GPU, a night) is better off with a shorter schedule that ends at lr ≈ 0.  The plan is the epochs done
+    plus as many more as the remaining budget holds at the last epoch's wall time (training + BN
+    calibration + validation, ``history[i]["seconds"]``), at most ``cfg.epochs``; the cosine decay is then
+    stretched over that many epochs.  An epoch after the full-only ones is costed at (2 + ``n_random``)
+    full-only epochs, a conservative guess corrected one epoch later.
+    """
+    done = len(history)
+    if cfg.budget_minutes is None or not history:
+        return cfg.epochs
+    spent = sum(float(r.get("seconds", 0.0)) for r in history)
+    per = float(history[-1].get("seconds", 0.0))
+    if cfg.static_level is None and done == cfg.full_only_epochs:
+        per *= 2 + cfg.n_random
+    more = int((cfg.budget_minutes * 60.0 - spent) // per) if per > 0 else cfg.epochs
+    return max(done, min(cfg.epochs, done + max(0, more)))
 
 
 def _soft_ce(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
@@ -210,18 +232,18 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     model = model.to(device=device, memory_format=fmt)
     opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=0.9, nesterov=True)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch
     warm = int(cfg.warmup_epochs * steps_per_epoch)
-
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return cfg.lr * (step + 1) / warm
-        return 0.5 * cfg.lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
     start, history = 0, []
     ckpt = out / "last.safetensors"
     if resume and ckpt.exists():
         start, history = _load(ckpt, model, opt, gen, rng)
+    planned = plan_epochs(cfg, history)
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return cfg.lr * (step + 1) / warm
+        total = planned * steps_per_epoch
+        return 0.5 * cfg.lr * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
     static = Level.parse(cfg.static_level) if cfg.static_level else None
     if static is not None:
         model.validate(static)
@@ -229,6 +251,8 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     calib = [train_set.normalized(slice(i, min(cfg.calib_images, i + 250))).to(device)
              for i in range(0, min(cfg.calib_images, len(train_set)), 250)]
     for epoch in range(start, cfg.epochs):
+        if epoch >= planned:  # the budget re-planned a shorter run
+            break
         model.train()
         perm = torch.randperm(len(train_set), generator=gen)
         sandwich = static is None and epoch >= cfg.full_only_epochs
@@ -259,7 +283,10 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
         evals = {"val_full": static or full} if static is not None else {"val_full": full, "val_cheapest": cheap}
         model.calibrate_bn(list(evals.values()), calib)  # shared running stats mix widths: re-estimate
         rec.update({k: evaluate(model, val_set, lv) for k, lv in evals.items()})
+        rec["seconds"] = time.perf_counter() - t0
         history.append(rec)
+        planned = plan_epochs(cfg, history)
+        rec["planned_epochs"] = planned
         if progress:
             tqdm.write(json.dumps(rec))
         _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng)
