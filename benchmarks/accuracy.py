@@ -29,12 +29,19 @@ from adaptive_csp.models.pretrained import ASSETS, DEFAULT_MODEL, load_model, pr
 from adaptive_csp.train.sandwich import evaluate  # noqa: E402
 
 
-def baselines(model) -> dict[str, tuple[Level, str]]:
-    """The cheapest, a middle and the full rung, each to be trained alone with the shipped recipe."""
+def baselines(model, runs: Path) -> dict[str, tuple[Level, str]]:
+    """The cheapest, a middle and the full level, each to be trained alone with the shipped recipe.
+
+    A baseline already trained in ``runs`` brings its own level (``--static-level`` in its metadata), so
+    a middle level chosen before the ladder was profiled is compared at that level; otherwise the
+    cheapest, middle and full rung."""
     lad = model.levels
     out = {}
     for name, i in (("static_cheap", 0), ("static_mid", len(lad) // 2), ("static_full", len(lad) - 1)):
         lv = lad[i]
+        meta = runs / name / "model.json"
+        if meta.exists():
+            lv = Level.parse(json.loads(meta.read_text())["train"]["cfg"]["static_level"])
         out[name] = (lv, f"--model {model.cfg.name} --static-level '{json.dumps(lv.to_dict())}'")
     return out
 
@@ -57,7 +64,7 @@ def main() -> None:
     runs = Path(a.runs)
     test, train = load_split("test"), load_split("train")
     model = pretrained()
-    epochs = model.meta["train"]["cfg"]["epochs"]
+    epochs = len(model.meta["train"]["history"])  # epochs run (a budget or a resume may differ from cfg)
     n = len(model.levels)
     x1 = torch.randn(1, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     x32 = torch.randn(32, 1, 28, 28).contiguous(memory_format=torch.channels_last)
@@ -82,7 +89,7 @@ def main() -> None:
              for i in range(0, 2048, 256)]
     val_accs = [r.accuracy for r in model.levels.rungs]
     gaps = {}
-    for name, (lv, cmd) in baselines(model).items():
+    for name, (lv, cmd) in baselines(model, runs).items():
         on = lv in list(model.levels)
         if not on and lv.key not in model.bn_stats:
             model.calibrate_bn([lv], calib)
@@ -94,8 +101,8 @@ def main() -> None:
             continue
         ind = evaluate(base, test, lv)
         gaps[name] = shared - ind
-        print(f"| `{lv.key}` | {'yes' if on else 'no'} | {100 * shared:.2f} | {100 * ind:.2f} | "
-              f"{100 * (shared - ind):+.2f} |")
+        print(f"| `{lv.key}` | {'yes' if on else 'no'} | {100 * shared:.2f} | {100 * ind:.2f} "
+              f"({len(base.meta['train']['history'])} epochs) | {100 * (shared - ind):+.2f} |")
 
     print("\n### CSP vs plain counterpart (full level, trained alone with the same recipe)")
     print("| model | MACs (M) | params (k) | test acc % |")

@@ -16,8 +16,11 @@ def test_two_epoch_sandwich_run_end_to_end_and_resume(tmp_path):
     assert hist[1]["loss"] < hist[0]["loss"]  # the second epoch learned something
     assert (tmp_path / "last.safetensors").exists() and (tmp_path / "last.json").exists()
     # resume: a third epoch continues from the checkpoint instead of starting over
-    model3 = train(cfg.model_copy(update={"epochs": 3}), tmp_path, progress=False)
+    model3 = train(cfg.model_copy(update={"epochs": 3}), tmp_path, progress=False, command="resume it")
     assert [h["epoch"] for h in model3.meta["train"]["history"]] == [1, 2, 3]
+    # every invocation is recorded with where it started, not only the last one
+    runs = model3.meta["train"]["runs"]
+    assert [(r["command"], r["start_epoch"], r["device"]) for r in runs] == [(None, 0, "cpu"), ("resume it", 2, "cpu")]
 
 
 def test_train_cli_static_level(tmp_path):

@@ -129,7 +129,7 @@ def _param_groups(model: ElasticNet, wd: float):
 
 
 def _save(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, epoch: int, cfg: TrainCfg,
-          history: list, gen: torch.Generator, rng: random.Random) -> None:
+          history: list, gen: torch.Generator, rng: random.Random, runs: list | None = None) -> None:
     tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
     for i, st in opt.state_dict()["state"].items():
         for k, v in st.items():
@@ -141,12 +141,12 @@ def _save(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, epoch: int,
     tmp.replace(path)
     meta = {"epoch": epoch, "cfg": cfg.model_dump(), "history": history,
             "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.state_dict()["param_groups"]],
-            "rng_state": repr(rng.getstate())}
+            "rng_state": repr(rng.getstate()), "runs": runs or []}
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
 
 
 def _load(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, gen: torch.Generator,
-          rng: random.Random) -> tuple[int, list]:
+          rng: random.Random) -> tuple[int, list, list]:
     import ast
 
     tensors = load_file(str(path))
@@ -163,7 +163,7 @@ def _load(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, gen: torch.
     opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
     gen.set_state(tensors["gen_state"])
     rng.setstate(ast.literal_eval(meta["rng_state"]))
-    return int(meta["epoch"]), list(meta["history"])
+    return int(meta["epoch"]), list(meta["history"]), list(meta.get("runs", []))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -210,12 +210,14 @@ def _batch(data: ImageSet, idx: torch.Tensor, cfg: TrainCfg, gen: torch.Generato
 
 
 def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: bool = True,
-          dataset=None, val_dataset=None) -> ElasticNet:
+          dataset=None, val_dataset=None, command: str | None = None) -> ElasticNet:
     """Train and return the model; ``out_dir/last.safetensors`` (+ .json) after every epoch.
 
     ``dataset``: any map-style Dataset of ``(image tensor, label)`` or an :class:`ImageSet` (default:
     Fashion-MNIST); the model's classes, input size, channels and normalisation come from it and land
-    in ``model.meta`` for the runner's preprocessing.
+    in ``model.meta`` for the runner's preprocessing.  ``command``: how this invocation was started; every
+    invocation (first run and each resume) is listed in ``model.meta["train"]["runs"]`` with its device
+    and first epoch.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -233,10 +235,11 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=0.9, nesterov=True)
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     warm = int(cfg.warmup_epochs * steps_per_epoch)
-    start, history = 0, []
+    start, history, runs = 0, [], []
     ckpt = out / "last.safetensors"
     if resume and ckpt.exists():
-        start, history = _load(ckpt, model, opt, gen, rng)
+        start, history, runs = _load(ckpt, model, opt, gen, rng)
+    runs.append({"command": command, "device": str(device), "start_epoch": start})
     planned = plan_epochs(cfg, history)
 
     def lr_at(step: int) -> float:
@@ -289,13 +292,14 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
         rec["planned_epochs"] = planned
         if progress:
             tqdm.write(json.dumps(rec))
-        _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng)
+        _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng, runs)
     model.eval()
-    model.meta.update(train_meta(train_set, cfg, history, device))
+    model.meta.update(train_meta(train_set, cfg, history, device, runs))
     return model
 
 
-def train_meta(data: ImageSet, cfg: TrainCfg, history: list, device: torch.device) -> dict:
+def train_meta(data: ImageSet, cfg: TrainCfg, history: list, device: torch.device,
+               runs: list | None = None) -> dict:
     """What a trained model's JSON carries: classes, preprocessing, data provenance, the recipe."""
     return {"class_names": list(data.class_names), "preprocess": data.preprocess_meta(), "data": dict(data.info),
-            "train": {"cfg": cfg.model_dump(), "history": history, "device": str(device)}}
+            "train": {"cfg": cfg.model_dump(), "history": history, "device": str(device), "runs": runs or []}}
