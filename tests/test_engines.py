@@ -228,6 +228,23 @@ def test_cuda_engine_graph_logic_on_cpu(model, x):
     assert next(model.parameters()).device.type == "cpu"
 
 
+def test_cuda_engine_fp32_is_not_tf32(model, x):
+    """cuDNN would run fp32 convs as TF32 on Ampere+ (1.6e-3 off the CPU on an H100): the engine turns it
+    off around captures and calls unless asked, and restores the process setting after."""
+    seen = []
+
+    class Probe(FakeGraph):
+        def __init__(self, net, x, pool):
+            seen.append(torch.backends.cudnn.allow_tf32)
+            super().__init__(net, x, pool)
+
+    before = torch.backends.cudnn.allow_tf32
+    CudaEngine(model, device="cpu", graphs=True, graph_factory=Probe).run(x[:1], 0)
+    CudaEngine(model, device="cpu", graphs=True, graph_factory=Probe, tf32=True).run(x[:2], 0)
+    assert seen == [False, True]
+    assert torch.backends.cudnn.allow_tf32 == before
+
+
 def test_cuda_engine_dtypes_and_refusals(model, x):
     bf = CudaEngine(model, device="cpu", dtype="bf16", graphs=False)
     got = bf.run(x, 2)

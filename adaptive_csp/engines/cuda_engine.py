@@ -7,6 +7,10 @@
   memory pool shared by all graphs); later calls copy the input into the static buffer, replay and copy
   the output out (any shape: logits, a detector's boxes and scores).  Replays are serialised by a lock
   (the buffers are shared).  Batch-1 eager CUDA is launch-bound, which graphs remove (FACTS.md: 5–6× faster on an H200, ratios in order).
+* ``fp32`` means fp32: cuDNN's default on Ampere and newer is TF32 for fp32 convolutions, which put the
+  logits up to 1.6e-3 away from the CPU's on an H100 (seen in this file's tests); ``tf32=True`` trades that
+  for speed.  The setting is applied around each capture and eager call (a process-wide cuDNN flag,
+  restored afterwards).
 * ``graphs=False`` runs the modules eagerly; with ``device="cpu"`` this is the same code path on the CPU
   (used by the tests on machines without a GPU, and by ``dtype`` experiments).
 """
@@ -14,7 +18,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -32,6 +37,17 @@ DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16
 
 def have_cuda() -> bool:
     return torch.cuda.is_available()
+
+
+@contextmanager
+def conv_tf32(allow: bool) -> Iterator[None]:
+    """cuDNN's TF32 switch for fp32 convolutions, set for the ``with`` block and restored after."""
+    old = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = allow
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = old
 
 
 class _Graph:
@@ -59,7 +75,7 @@ class CudaEngine(Engine):
     name = "cuda"
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cuda", dtype: str | torch.dtype = "fp32",
-                 graphs: bool = True, graph_factory: Callable[..., Any] | None = None):
+                 graphs: bool = True, graph_factory: Callable[..., Any] | None = None, tf32: bool = False):
         super().__init__(model)
         self.device = torch.device(device)
         if self.device.type == "cuda" and not have_cuda():
@@ -75,6 +91,7 @@ class CudaEngine(Engine):
             raise ValueError("CUDA graphs need a CUDA device; pass graphs=False to run eagerly on "
                              f"{self.device}")
         self.use_graphs = bool(graphs)
+        self.tf32 = bool(tf32)
         self._factory = graph_factory or _Graph
         self._lock = threading.Lock()
         self._nets: dict[int, torch.nn.Module] = {}
@@ -99,7 +116,7 @@ class CudaEngine(Engine):
 
     def run(self, x: np.ndarray | torch.Tensor, level: int) -> np.ndarray:
         xt = torch.from_numpy(x) if isinstance(x, np.ndarray) else x
-        with self._lock:
+        with self._lock, conv_tf32(self.tf32):
             xt = xt.to(self.device, self.dtype, non_blocking=True)
             if self.use_graphs:
                 y = self._graph(level, xt)(xt)
@@ -135,5 +152,5 @@ class CudaEngine(Engine):
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
-                "graphs": self.use_graphs}
+                "graphs": self.use_graphs, "tf32": self.tf32}
 
