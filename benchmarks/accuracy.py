@@ -81,7 +81,7 @@ def main() -> None:
         print(f"| {i} | `{r.level.key}` | {r.macs / 1e6:.2f} | {r.params / 1e3:.0f} | {b1[i]:.3f} | {b32[i]:.2f} | "
               f"{b32[i] / b32[-1]:.3f} | {100 * r.accuracy:.2f} | {100 * accs[i]:.2f} |")
 
-    print(f"\n### Shared weights vs individually trained (same recipe, {epochs} epochs each)")
+    print(f"\n### Shared weights ({epochs} epochs) vs each level trained alone (same recipe; epochs per row)")
     print("| level | on ladder | shared % | individual % | shared − individual |")
     print("|---|---|---|---|---|")
     calib_idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(1234))[:2048]
