@@ -11,7 +11,9 @@ this scene need".  The runner runs ``min(policy cap, demand)``.
   (below ``still``) and a confidence of at least ``high_conf``, demand falls one level (down to
   ``min_level``) and the count starts again — so it falls slowly and rises at once.
 - **Empty scene** (optional, ``empty_std``): a model input whose pixel standard deviation is below it
-  (a bare conveyor belt, a dark room) drops demand to ``min_level`` at once — there is nothing to classify.
+  (a bare conveyor belt, a dark room) drops demand to ``min_level`` at once — there is nothing to classify;
+  the first frame that is not empty again counts as a scene change (something arrived), however small
+  its pixel difference.
 
 Detectors (:meth:`ContentDemand.result_detections`, fed by the runner instead of :meth:`result`): the
 confidence is the mean score of the frame's detections (1.0 with none) and goes through the same
@@ -90,13 +92,15 @@ class ContentDemand:
         prev, self._prev = self._prev, frame.clone()
         same = prev is not None and prev.shape == frame.shape
         self.diff = float(((frame - prev).abs() * std).mean()) if same else 0.0
+        was_empty = self.empty
         self.empty = self.empty_std is not None and float((frame * std).std()) < self.empty_std
         if self.empty:
             self.demand, self.hold, self.steady = self.min_level, 0, 0
             self.why = "content: empty scene"
-        elif self.diff > self.change:
+        elif self.diff > self.change or was_empty:
             self.demand, self.hold, self.steady, self.nothing = self.full, self.hold_frames, 0, 0
-            self.why = f"content: scene change {self.diff:.3f}"
+            self.why = (f"content: scene change {self.diff:.3f}" if self.diff > self.change
+                        else "content: something arrived in an empty scene")
         return self.demand
 
     # after inference --------------------------------------------------------------------------------------
