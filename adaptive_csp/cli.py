@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(legacy(rest) or 0)
     if rest:
         ap.error(f"unrecognized arguments: {' '.join(rest)}")
+    args._argv = argv[1:]  # the sub-command's own arguments, for the commands recorded in metadata
     return int(args._run(args) or 0)
 
 

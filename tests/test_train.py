@@ -33,6 +33,9 @@ def test_train_cli_static_level(tmp_path):
 
     m = load_model(tmp_path / "model.safetensors")
     assert m.meta["class_names"][9] == "Ankle boot"
+    # the recorded command can be pasted into a shell: its JSON argument keeps its quotes
+    assert "--static-level '[[0.5,1],[0.5,1],[0.5,1]]'" in m.meta["command"]
+    assert m.meta["train"]["runs"][0]["command"] == m.meta["command"]
 
 
 def test_plan_epochs_fits_the_budget():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import typing
 from pathlib import Path
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.val:
         print("adaptive-csp train: --val needs --data", file=sys.stderr)
         return 2
-    command = "adaptive-csp train " + " ".join(getattr(args, "_argv", sys.argv[2:]))
+    command = "adaptive-csp train " + shlex.join(getattr(args, "_argv", sys.argv[2:]))
     model = train(cfg, args.out, resume=not args.no_resume, progress=not args.quiet, dataset=dataset,
                   val_dataset=val, command=command)
     path = save_model(model, Path(args.out) / "model", command=command)

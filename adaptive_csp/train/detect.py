@@ -33,6 +33,7 @@ from adaptive_csp.detect.loss import fcos_loss
 from adaptive_csp.detect.model import Detector, get_detector_cfg
 from adaptive_csp.levels import Level
 from adaptive_csp.train.sandwich import resolve_device
+from adaptive_csp.train.state import load_state, save_state
 
 __all__ = ["DetTrainCfg", "train_detector", "evaluate_detector", "detect_batches", "sample_det_level"]
 
@@ -129,42 +130,16 @@ def _flip(x: torch.Tensor, boxes: list[torch.Tensor], gen: torch.Generator):
 
 
 def _save_state(path: Path, model: Detector, opt: torch.optim.Optimizer, epoch: int, step: int,
-                cfg: DetTrainCfg, history: list, gen: torch.Generator, rng: random.Random) -> None:
-    from safetensors.torch import save_file
-
-    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
-    for i, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"opt.{i}.{k}"] = v.contiguous()
-    tensors["gen_state"] = gen.get_state()
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
-    tmp.replace(path)
-    meta = {"epoch": epoch, "step": step, "cfg": cfg.model_dump(), "history": history, "rng_state": repr(rng.getstate()),
-            "preprocess": model.meta["preprocess"]}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+                cfg: DetTrainCfg, history: list, gen: torch.Generator, rng: random.Random, runs: list) -> None:
+    save_state(path, model, opt, gen, rng, {"epoch": epoch, "step": step, "cfg": cfg.model_dump(), "history": history,
+                                            "preprocess": model.meta["preprocess"], "runs": runs})
 
 
 def _load_state(path: Path, model: Detector, opt: torch.optim.Optimizer, gen: torch.Generator,
-                rng: random.Random) -> tuple[int, int, list]:
-    import ast
-
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(path))
-    meta = json.loads(path.with_suffix(".json").read_text())
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, i, name = k.split(".", 2)
-            state.setdefault(int(i), {})[name] = v
-    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
-    gen.set_state(tensors["gen_state"])
-    rng.setstate(ast.literal_eval(meta["rng_state"]))
+                rng: random.Random) -> tuple[int, int, list, list]:
+    meta = load_state(path, model, opt, gen, rng)
     model.meta["preprocess"] = meta["preprocess"]
-    return int(meta["epoch"]), int(meta["step"]), list(meta["history"])
+    return int(meta["epoch"]), int(meta["step"]), list(meta["history"]), list(meta.get("runs", []))
 
 
 def _setup(cfg: DetTrainCfg, train: DetSet) -> Detector:
@@ -177,8 +152,11 @@ def _setup(cfg: DetTrainCfg, train: DetSet) -> Detector:
 
 
 def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, progress: bool = True,
-                   data: tuple[DetSet, DetSet] | None = None) -> Detector:
-    """Train (or resume) into ``out_dir``; returns the detector with calibrated BN at full/cheapest."""
+                   data: tuple[DetSet, DetSet] | None = None, command: str | None = None) -> Detector:
+    """Train (or resume) into ``out_dir``; returns the detector with calibrated BN at full/cheapest.
+
+    ``command``: how this invocation was started; every invocation (first run and each resume) is listed
+    with its device and first epoch under ``training.runs`` in the saved model's JSON."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -193,11 +171,12 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    epoch, step, history = 0, 0, []
+    epoch, step, history, runs = 0, 0, [], []
     last = out / "last.safetensors"
     if resume and last.exists():
-        epoch, step, history = _load_state(last, model, opt, gen, rng)
+        epoch, step, history, runs = _load_state(last, model, opt, gen, rng)
         print(f"resumed from {last} at epoch {epoch}")
+    runs.append({"command": command, "device": str(dev), "start_epoch": epoch})
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     mean, std = (torch.tensor(model.meta["preprocess"][k]) for k in ("mean", "std"))
@@ -228,13 +207,13 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
                 agg = {}
         epoch += 1
         secs = time.time() - t0
-        _save_state(last, model, opt, epoch, step, cfg, history, gen, rng)
+        _save_state(last, model, opt, epoch, step, cfg, history, gen, rng, runs)
         rec = _epoch_end(model, train, val, cfg, static, epoch, secs)
         history.append(rec)
         if progress:
             print(json.dumps(rec), flush=True)
-        _save_state(last, model, opt, epoch, step, cfg, history, gen, rng)
-        _save_final(model, out, cfg, history, dev, time.time() - t_start)
+        _save_state(last, model, opt, epoch, step, cfg, history, gen, rng, runs)
+        _save_final(model, out, cfg, history, dev, time.time() - t_start, runs)
         model.train()
     return model.eval()
 
@@ -264,9 +243,11 @@ def _epoch_end(model: Detector, train: DetSet, val: DetSet, cfg: DetTrainCfg, st
     return rec
 
 
-def _save_final(model: Detector, out: Path, cfg: DetTrainCfg, history: list, dev: torch.device, secs: float) -> None:
+def _save_final(model: Detector, out: Path, cfg: DetTrainCfg, history: list, dev: torch.device, secs: float,
+                runs: list) -> None:
     save_detector(model, out / "model", training={
         "command": "adaptive-csp train-detector " + " ".join(
             f"--{k.replace('_', '-')} {json.dumps(v) if not isinstance(v, str) else v}"
             for k, v in cfg.model_dump().items() if v is not None and v != DetTrainCfg.model_fields[k].default),
-        "device": str(dev), "epochs": len(history), "seconds_this_run": round(secs), "history": history})
+        "device": str(dev), "epochs": len(history), "seconds_this_run": round(secs), "history": history,
+        "runs": runs})

@@ -7,6 +7,7 @@ Without data options it trains on the synthetic Fashion-MNIST belt scenes; ``--c
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from pydantic import ValidationError
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as e:
         print(f"adaptive-csp train-detector: invalid options:\n{e}", file=sys.stderr)
         return 2
-    train_detector(cfg, args.out, resume=not args.no_resume, progress=not args.quiet)
+    command = "adaptive-csp train-detector " + shlex.join(getattr(args, "_argv", sys.argv[2:]))
+    train_detector(cfg, args.out, resume=not args.no_resume, progress=not args.quiet, command=command)
     print(f"saved {args.out}/model.safetensors")
     return 0

@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from adaptive_csp.data.camera import camera_augment
@@ -34,6 +33,7 @@ from adaptive_csp.data.images import ImageSet, from_dataset, holdout
 from adaptive_csp.levels import Level
 from adaptive_csp.models import create_model
 from adaptive_csp.models.net import ElasticNet
+from adaptive_csp.train.state import load_state, save_state
 
 __all__ = ["TrainCfg", "train", "evaluate", "sample_level", "resolve_device", "train_meta", "plan_epochs"]
 
@@ -130,39 +130,13 @@ def _param_groups(model: ElasticNet, wd: float):
 
 def _save(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, epoch: int, cfg: TrainCfg,
           history: list, gen: torch.Generator, rng: random.Random, runs: list | None = None) -> None:
-    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
-    for i, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"opt.{i}.{k}"] = v.contiguous()
-    tensors["gen_state"] = gen.get_state()
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
-    tmp.replace(path)
-    meta = {"epoch": epoch, "cfg": cfg.model_dump(), "history": history,
-            "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.state_dict()["param_groups"]],
-            "rng_state": repr(rng.getstate()), "runs": runs or []}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    save_state(path, model, opt, gen, rng, {"epoch": epoch, "cfg": cfg.model_dump(), "history": history,
+                                            "runs": runs or []})
 
 
 def _load(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, gen: torch.Generator,
           rng: random.Random) -> tuple[int, list, list]:
-    import ast
-
-    tensors = load_file(str(path))
-    meta = json.loads(path.with_suffix(".json").read_text())
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    sd = opt.state_dict()
-    state: dict = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, i, name = k.split(".", 2)
-            state.setdefault(int(i), {})[name] = v
-    for g, saved in zip(sd["param_groups"], meta["param_groups"]):
-        g.update({k: v for k, v in saved.items() if k != "params"})
-    opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
-    gen.set_state(tensors["gen_state"])
-    rng.setstate(ast.literal_eval(meta["rng_state"]))
+    meta = load_state(path, model, opt, gen, rng)
     return int(meta["epoch"]), list(meta["history"]), list(meta.get("runs", []))
 
 
