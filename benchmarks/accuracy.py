@@ -2,6 +2,7 @@
 and CSP vs its plain counterpart.  Usage::
 
     python benchmarks/accuracy.py [--runs runs] [--write-metadata]
+    python benchmarks/accuracy.py --runs runs/base30 --shared runs/gpu1/shared_r1/model.safetensors
 
 Needs the Debian package ``dataset-fashion-mnist`` (test set) and, for the baseline rows, the
 checkpoints written by the training commands printed below (same recipe and epochs as the shipped
@@ -53,18 +54,51 @@ def _load(runs: Path, name: str):
     return load_model(path)
 
 
+def shared_vs_alone(model, runs: Path, test, train) -> dict[str, float]:
+    """Print shared-weight vs alone test accuracy at each baseline's level; return the gaps by baseline.
+
+    Levels off the model's ladder get BN statistics re-estimated on 2 048 training images first."""
+    epochs = len(model.meta["train"]["history"])  # epochs run (a budget or a resume may differ from cfg)
+    print(f"\n### Shared weights ({epochs} epochs) vs each level trained alone (same recipe; epochs per row)")
+    print("| level | on ladder | shared % | individual % | shared − individual |")
+    print("|---|---|---|---|---|")
+    calib_idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(1234))[:2048]
+    calib = [train.normalized(calib_idx[i:i + 256]).contiguous(memory_format=torch.channels_last)
+             for i in range(0, 2048, 256)]
+    gaps = {}
+    for name, (lv, cmd) in baselines(model, runs).items():
+        on = lv in list(model.levels)
+        if not on and lv.key not in model.bn_stats:
+            model.calibrate_bn([lv], calib)
+        shared = evaluate(model, test, lv)
+        base = _load(runs, name)
+        if base is None:
+            print(f"| `{lv.key}` | {'yes' if on else 'no'} | {100 * shared:.2f} | not trained: "
+                  f"`adaptive-csp train --out {runs}/{name} --epochs {epochs} {cmd}` | |")
+            continue
+        ind = evaluate(base, test, lv)
+        gaps[name] = shared - ind
+        print(f"| `{lv.key}` | {'yes' if on else 'no'} | {100 * shared:.2f} | {100 * ind:.2f} "
+              f"({len(base.meta['train']['history'])} epochs) | {100 * (shared - ind):+.2f} |")
+    return gaps
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", default="runs", help="folder with the baseline checkpoints")
     p.add_argument("--write-metadata", action="store_true")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--shared", default=None, metavar="CKPT",
+                   help="only the shared-vs-alone table, for this checkpoint instead of the shipped model")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     runs = Path(a.runs)
     test, train = load_split("test"), load_split("train")
+    if a.shared:
+        shared_vs_alone(load_model(a.shared), runs, test, train)
+        return
     model = pretrained()
-    epochs = len(model.meta["train"]["history"])  # epochs run (a budget or a resume may differ from cfg)
     n = len(model.levels)
     x1 = torch.randn(1, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     x32 = torch.randn(32, 1, 28, 28).contiguous(memory_format=torch.channels_last)
@@ -81,28 +115,7 @@ def main() -> None:
         print(f"| {i} | `{r.level.key}` | {r.macs / 1e6:.2f} | {r.params / 1e3:.0f} | {b1[i]:.3f} | {b32[i]:.2f} | "
               f"{b32[i] / b32[-1]:.3f} | {100 * r.accuracy:.2f} | {100 * accs[i]:.2f} |")
 
-    print(f"\n### Shared weights ({epochs} epochs) vs each level trained alone (same recipe; epochs per row)")
-    print("| level | on ladder | shared % | individual % | shared − individual |")
-    print("|---|---|---|---|---|")
-    calib_idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(1234))[:2048]
-    calib = [train.normalized(calib_idx[i:i + 256]).contiguous(memory_format=torch.channels_last)
-             for i in range(0, 2048, 256)]
-    val_accs = [r.accuracy for r in model.levels.rungs]
-    gaps = {}
-    for name, (lv, cmd) in baselines(model, runs).items():
-        on = lv in list(model.levels)
-        if not on and lv.key not in model.bn_stats:
-            model.calibrate_bn([lv], calib)
-        shared = evaluate(model, test, lv)
-        base = _load(runs, name)
-        if base is None:
-            print(f"| `{lv.key}` | {'yes' if on else 'no'} | {100 * shared:.2f} | not trained: "
-                  f"`adaptive-csp train --out {runs}/{name} --epochs {epochs} {cmd}` | |")
-            continue
-        ind = evaluate(base, test, lv)
-        gaps[name] = shared - ind
-        print(f"| `{lv.key}` | {'yes' if on else 'no'} | {100 * shared:.2f} | {100 * ind:.2f} "
-              f"({len(base.meta['train']['history'])} epochs) | {100 * (shared - ind):+.2f} |")
+    gaps = shared_vs_alone(model, runs, test, train)
 
     print("\n### CSP vs plain counterpart (full level, trained alone with the same recipe)")
     print("| model | MACs (M) | params (k) | test acc % |")
@@ -123,6 +136,7 @@ def main() -> None:
     print(f"- full level ≥ 94.0 %: {'MET' if full_acc >= 0.94 else 'MISSED'} ({100 * full_acc:.2f} %)")
     print(f"- cheapest ≥ 91.5 % at ≤ 0.10× full latency (b32): "
           f"{'MET' if cheap_acc >= 0.915 and cheap_lat <= 0.10 else 'MISSED'} ({100 * cheap_acc:.2f} %, {cheap_lat:.3f}×)")
+    val_accs = [r.accuracy for r in model.levels.rungs]
     mono = b32 == sorted(b32) and val_accs == sorted(val_accs)
     print(f"- ≥ 6 rungs, monotone in latency (b32, this run) and validation accuracy: "
           f"{'MET' if n >= 6 and mono else 'MISSED'} ({n} rungs; b32 sorted: {b32 == sorted(b32)}, "
