@@ -129,9 +129,9 @@ def _param_groups(model: ElasticNet, wd: float):
 
 
 def _save(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, epoch: int, cfg: TrainCfg,
-          history: list, gen: torch.Generator, rng: random.Random, runs: list | None = None) -> None:
+          history: list, gen: torch.Generator, rng: random.Random, runs: list) -> None:
     save_state(path, model, opt, gen, rng, {"epoch": epoch, "cfg": cfg.model_dump(), "history": history,
-                                            "runs": runs or []})
+                                            "runs": runs})
 
 
 def _load(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, gen: torch.Generator,
