@@ -7,6 +7,15 @@ expand/transition and block channels; 1.0 = the full width).  The split ratio ap
 width.  A :class:`LevelLadder` is an ordered list of levels, cheapest first and the
 full level last, each optionally carrying what was measured for it (MACs, latency, accuracy).
 
+Latency per engine and batch: ``Rung.latency`` maps ``"<engine>:b<batch>"`` (``"ort:b1"``, ``"torch:b32"``;
+:func:`latency_key` spells it) to measured milliseconds.  The ranking of rungs differs between engines and
+batch sizes (a rung can be dominated at batch 1 on ONNX Runtime and on the front at batch 32 in torch), so
+:meth:`LevelLadder.view` gives the ladder *as it runs* on one engine at one batch size: only the rungs on that
+key's Pareto front (latency down, accuracy up), each carrying that key's latency as ``latency_ms``, so the
+view's ``costs`` are ratios on that engine.  ``view.parent_index(i)`` maps a view index back to the ladder
+the engine runs.  The plain ladder (``model.levels``) is unchanged by all this: ordered by its batch-32
+latency (``latency_ms_b32``), its ``costs`` as before.
+
 Policies only see ladder *indices* and the ladder's relative costs; models turn a level into tensors.
 This module imports nothing else from the package.
 """
@@ -15,11 +24,43 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["StageLevel", "Level", "Rung", "LevelLadder"]
+__all__ = ["StageLevel", "Level", "Rung", "LevelLadder", "latency_key", "engine_key"]
+
+#: engine names as the runtime spells them -> the short name used in latency keys
+_ENGINE_KEYS = {"onnxruntime": "ort"}
+_KEY = re.compile(r"^[a-z][a-z0-9_]*:b[1-9][0-9]*$")
+
+
+def engine_key(engine: str) -> str:
+    """The short engine name of latency keys: ``"onnxruntime"`` -> ``"ort"``; others as given."""
+    if not isinstance(engine, str) or not engine:
+        raise ValueError(f"engine must be a non-empty name, got {engine!r}")
+    return _ENGINE_KEYS.get(engine, engine)
+
+
+def latency_key(engine: str, batch: int) -> str:
+    """``"ort:b1"`` for ``("onnxruntime", 1)``: the key of :attr:`Rung.latency`."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be an int >= 1, got {batch!r}")
+    return f"{engine_key(engine)}:b{batch}"
+
+
+def _check_latency(latency: Any) -> dict[str, float]:
+    if not isinstance(latency, Mapping):
+        raise ValueError(f"rung latency must be a mapping 'engine:bN' -> ms, got {type(latency).__name__}")
+    out = {}
+    for k, v in latency.items():
+        if not isinstance(k, str) or not _KEY.match(k):
+            raise ValueError(f"latency key {k!r} is not of the form '<engine>:b<batch>' (e.g. 'ort:b1')")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"latency {k!r} must be a positive number of ms, got {v!r}")
+        out[k] = float(v)
+    return out
 
 
 @dataclass(frozen=True)
@@ -141,16 +182,22 @@ class Rung:
     level: Level
     macs: int | None = None
     params: int | None = None
-    latency_ms: float | None = None  # batch 1, this device
-    latency_ms_b32: float | None = None
+    latency_ms: float | None = None  # batch 1 (profiled in eager torch; in a view: that view's key)
+    latency_ms_b32: float | None = None  # batch 32, eager torch (None in a view)
     accuracy: float | None = None  # validation accuracy in [0, 1]
     extra: dict[str, Any] = field(default_factory=dict)
+    latency: dict[str, float] = field(default_factory=dict)  # "<engine>:b<batch>" -> ms (see latency_key)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "latency", _check_latency(self.latency))
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("macs", "params", "latency_ms", "latency_ms_b32", "accuracy")}
         d["level"] = self.level.to_list()
         d["width"] = self.level.width
         d["extra"] = dict(self.extra)
+        if self.latency:
+            d["latency"] = dict(self.latency)
         return d
 
     @classmethod
@@ -165,6 +212,7 @@ class Rung:
             latency_ms_b32=d.get("latency_ms_b32"),
             accuracy=d.get("accuracy"),
             extra=dict(d.get("extra") or {}),
+            latency=d.get("latency") or {},
         )
 
 
@@ -173,8 +221,13 @@ class LevelLadder:
 
     ``relative_cost(i)`` is what policies use: the rung's measured latency over the full rung's — batch 32
     (per image; stable, and what profiling orders the ladder by), else batch 1 — falling back to the MAC
-    ratio, falling back to an even spread when nothing was measured.
+    ratio, falling back to an even spread when nothing was measured.  In a :meth:`view` that latency is the
+    view key's (the view's rungs carry it as ``latency_ms``).
+
+    ``view_key`` is None for a plain ladder, ``"ort:b1"`` etc. for a view.
     """
+
+    view_key: str | None = None
 
     def __init__(self, rungs: Iterable[Rung | Level]):
         rs = tuple(r if isinstance(r, Rung) else Rung(level=r) for r in rungs)
@@ -188,6 +241,7 @@ class LevelLadder:
             raise ValueError("a ladder must not repeat a level")
         self.rungs = rs
         self._costs = self._compute_costs()
+        self._parent: tuple[int, ...] = tuple(range(len(rs)))
 
     def _compute_costs(self) -> tuple[float, ...]:
         for attr in ("latency_ms_b32", "latency_ms", "macs"):
@@ -239,6 +293,57 @@ class LevelLadder:
 
     def accuracy(self, i: int) -> float | None:
         return self.rungs[self.index(i)].accuracy
+
+    # views per engine and batch --------------------------------------------------------------------
+    def view(self, engine: str, batch: int) -> LevelLadder:
+        """The ladder as it runs on ``engine`` at ``batch``: the rungs on that key's Pareto front.
+
+        A rung stays when no other rung is at most as slow on this key and at least as accurate (one of
+        them strictly); ties in both keep the cheaper-indexed.  Accuracy is the rungs' own where every rung
+        has one, else the ladder index (the ladder's promise: a higher rung is better).  Each kept rung is
+        copied with ``latency_ms`` = this key's ms and ``latency_ms_b32`` = None, so ``costs`` are ratios on
+        this engine and batch.  When not every rung has the key, the ladder itself comes back
+        (``view_key`` stays as it is, ``parent_index`` the identity)."""
+        key = latency_key(engine, batch)
+        if key == self.view_key or not all(key in r.latency for r in self.rungs):
+            return self
+        lat = [r.latency[key] for r in self.rungs]
+        accs = [r.accuracy for r in self.rungs]
+        acc = accs if all(a is not None for a in accs) else list(range(len(self.rungs)))
+        order = sorted(range(len(lat)), key=lambda i: (lat[i], -acc[i], i))
+        keep, best = [], -math.inf
+        for i in order:
+            if acc[i] > best:
+                keep.append(i)
+                best = acc[i]
+        out = LevelLadder(Rung(level=self.rungs[i].level, macs=self.rungs[i].macs, params=self.rungs[i].params,
+                               latency_ms=lat[i], latency_ms_b32=None, accuracy=self.rungs[i].accuracy,
+                               extra=dict(self.rungs[i].extra), latency=dict(self.rungs[i].latency))
+                          for i in keep)
+        out._parent = tuple(self._parent[i] for i in keep)
+        out.view_key = key
+        return out
+
+    def parent_index(self, i: int) -> int:
+        """The index in the ladder this view was taken from (a plain ladder: ``i`` itself)."""
+        return self._parent[self.index(i)]
+
+    @property
+    def parent_indices(self) -> tuple[int, ...]:
+        """``parent_index(i)`` for every rung of this view, ascending."""
+        return self._parent
+
+    def with_latency(self, measured: Sequence[Mapping[str, float]]) -> LevelLadder:
+        """A copy whose rung ``i`` has ``measured[i]`` merged into its ``latency`` (new keys win); the
+        plain fields (``latency_ms``, ``latency_ms_b32``), hence order and ``costs``, stay."""
+        if len(measured) != len(self.rungs):
+            raise ValueError(f"need one latency mapping per rung ({len(self.rungs)}), got {len(measured)}")
+        out = LevelLadder(Rung(level=r.level, macs=r.macs, params=r.params, latency_ms=r.latency_ms,
+                               latency_ms_b32=r.latency_ms_b32, accuracy=r.accuracy, extra=dict(r.extra),
+                               latency={**r.latency, **m})
+                          for r, m in zip(self.rungs, measured))
+        out._parent, out.view_key = self._parent, self.view_key
+        return out
 
     # serialisation ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

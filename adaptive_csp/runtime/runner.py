@@ -32,6 +32,16 @@ geometry (each frame of a batch by its own size).  The confidence passed to poli
 lowest frame's for a batch); content demand gets it with the number of detections
 (:meth:`ContentDemand.result_detections`).
 
+The ladder the policy sees: ``runner.view`` is the engine's ladder as it runs on this engine at batch 1
+(a camera frame), ``self.ladder.view(engine, 1)`` (:meth:`adaptive_csp.levels.LevelLadder.view`): only
+the rungs on that key's Pareto front, their ``latency_ms`` and ``costs`` this engine's at batch 1 (the
+ladder itself when the model's JSON has no such measurement).  The policy decides in view indices; the
+runner maps its choice to the engine's ladder (``view.parent_index``).  ``Prediction.level``,
+``runner.level``, ``runner.policy_level`` and telemetry report *engine ladder* indices (``model.levels``,
+what ran); ``runner.view_level`` is the policy's choice in view indices.  ``runner.calibrate()`` measures
+this device's latencies on the runner's engine (seconds; cached per device) and swaps in the view built
+from them.
+
 Faults: a bad frame raises ValueError naming the problem and changes nothing; a policy that raises or
 returns a bad level, or a sensor object that raises, never escapes ``infer``: the call runs at the
 policy's safe level (or the clamped level) with reason ``fault:...``, logged once per kind.
@@ -180,6 +190,7 @@ class AdaptiveRunner:
         self.engine: Engine = make_engine(model, engine, device, **(engine_options or {}))
         self.elastic = self.engine.elastic
         self.ladder: LevelLadder = self.engine.ladder
+        self._set_view(self.ladder.view(self.engine.name, 1))  # what the policy sees (module docstring)
         self._run = self.engine.run
         self._owns_engine = not isinstance(engine, Engine)
         self.device = torch.device(device) if device is not None else model_device_dtype(model)[0]
@@ -281,11 +292,14 @@ class AdaptiveRunner:
                         type(e).__name__, e)
             return self.frequency
 
-    def _safe(self) -> int:
+    def _safe_view(self) -> int:
         try:
-            return self.ladder.clamp(self.policy.safe_index(self.ladder))
+            return self.view.clamp(self.policy.safe_index(self.view))
         except Exception:  # noqa: BLE001 - even safe_index may be broken
             return 0
+
+    def _safe(self) -> int:
+        return self.view.parent_index(self._safe_view())
 
     def _decide(self, x: np.ndarray) -> tuple[int, str, Any]:
         """Under the lock: the level to run, its reason and the readings it was based on.  The policy's
@@ -314,25 +328,57 @@ class AdaptiveRunner:
         return level, reason, readings
 
     def _ask_policy(self, readings: Any, now: float) -> tuple[int, str]:
-        stats = RuntimeStats(now, self._policy_level, tuple(self._lat), self._conf, self.deadline_ms,
-                             self.frequency)
+        view = self.view  # the policy decides in view indices; mapped to the engine's ladder below
+        stats = RuntimeStats(now, self._to_view[self._policy_level], tuple(self._lat), self._conf,
+                             self.deadline_ms, self.frequency)
         try:
-            d = self.policy.decide(readings, stats, self.ladder)
+            d = self.policy.decide(readings, stats, view)
             level, reason = d.level, d.reason
             self.frequency = d.frequency if self.dvfs is None else self._apply_dvfs(d.frequency, now)
         except Exception as e:  # noqa: BLE001 - a policy must never take the loop down
             self._fault(f"policy:{type(e).__name__}", "policy %s raised %s: %s -> safe level",
                         self.policy.name, type(e).__name__, e)
-            level, reason = self._safe(), f"fault:policy:{type(e).__name__}"
+            level, reason = self._safe_view(), f"fault:policy:{type(e).__name__}"
         if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
             self._fault("policy:level-type", "policy %s returned level %r (not an int) -> safe level",
                         self.policy.name, level)
-            level, reason = self._safe(), "fault:policy:level"
-        elif not 0 <= level < len(self.ladder):
+            level, reason = self._safe_view(), "fault:policy:level"
+        elif not 0 <= level < len(view):
             self._fault("policy:level-range", "policy %s returned level %d outside 0..%d -> clamped",
-                        self.policy.name, level, len(self.ladder) - 1)
-            level, reason = self.ladder.clamp(level), f"fault:policy:level {reason}"
-        return int(level), reason
+                        self.policy.name, level, len(view) - 1)
+            level, reason = view.clamp(level), f"fault:policy:level {reason}"
+        return view.parent_index(int(level)), reason
+
+    # the ladder the policy sees ------------------------------------------------------------------------------
+    def _set_view(self, view: LevelLadder) -> None:
+        """Make ``view`` (a view of ``self.ladder``) what the policy sees; ``_to_view[p]`` is the view index
+        of engine level ``p`` (a level off the view maps to the view's next cheaper rung, else its cheapest)."""
+        par = view.parent_indices
+        self._to_view = tuple(max([j for j, q in enumerate(par) if q <= p] or [0]) for p in range(len(self.ladder)))
+        self.view = view
+
+    @property
+    def view_level(self) -> int:
+        """The policy's last choice as an index of :attr:`view` (``policy_level`` is the same rung in
+        :attr:`ladder` indices)."""
+        return self._to_view[self._policy_level]
+
+    def calibrate(self, *, force: bool = False, batches: tuple[int, ...] = (1,), cache: Any = None,
+                  rounds: int | None = None) -> LevelLadder:
+        """Measure this device's latency of every level on this runner's engine (seconds), cache it per
+        device, and hand the policy the view built from it; returns that view.
+
+        ``batches``: batch sizes measured (1 is always included: the view is batch 1).  The cache
+        (:class:`adaptive_csp.runtime.calibrate.LatencyCache`, under ``cache`` or the engines' cache root)
+        answers instead of measuring when it has every level and ``force`` is False; a corrupt cache file
+        is rebuilt.  The model and ``self.ladder`` are left alone; only :attr:`view` changes."""
+        from adaptive_csp.runtime.calibrate import calibrate_ladder
+
+        measured = calibrate_ladder(self.engine, (1, *batches), force=force, cache=cache, rounds=rounds)
+        view = measured.view(self.engine.name, 1)
+        with self._lock:
+            self._set_view(view)
+        return view
 
     # video -------------------------------------------------------------------------------------------------
     def stream(self, source: Any, **kw: Any) -> Iterator[Prediction | Detections]:
@@ -366,6 +412,8 @@ class AdaptiveRunner:
             s = self.telemetry.stats()
         s["policy"] = self.policy.name
         s["levels"] = len(self.ladder)
+        s["view"] = self.view.view_key
+        s["view_levels"] = list(self.view.parent_indices)
         s["engine"] = self.engine.name
         if self.content is not None:
             s["content_demand"] = self.content.demand
