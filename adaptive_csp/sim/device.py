@@ -21,6 +21,8 @@ Assumptions, stated because nothing here was measured with a power meter
   down at some point beyond ``t_crit_c`` — the simulator reports time spent above it instead).
 * Background load ``u`` (0..1) from other processes slows inference by ``1 / (1 − contention·u)`` and adds
   ``u · background_power_w``.
+* Switching: the first frame run at a level other than the previous frame's costs ``1 + switch_cost`` of
+  that level's service time (see :data:`SWITCH_COST`), so a schedule cannot win by flapping.
 """
 
 from __future__ import annotations
@@ -30,7 +32,25 @@ from dataclasses import dataclass, replace
 
 from adaptive_csp.levels import LevelLadder
 
-__all__ = ["DeviceClass", "DeviceModel", "DEVICE_CLASSES", "get_device_class"]
+__all__ = ["DeviceClass", "DeviceModel", "DEVICE_CLASSES", "get_device_class", "SWITCH_COST", "switch_cost_for"]
+
+#: Extra service time of the first call after a level switch, as a fraction of one call at the new level.
+#: Measured by ``python benchmarks/engines.py`` (section 3, "a call right after a level switch vs the same
+#: level held", median of 2 000 A/B pairs at batch 1, 1 thread; README "Engines per level"): switched /
+#: held = 1.093 on ONNX Runtime (each level is its own session) and 1.031 on torch.  The column
+#: "extra per switch" of that table prints the value to put here.  The simulator charges the runner's
+#: default engine (``auto`` picks ONNX Runtime on a CPU); a scenario may set ``switch_cost`` itself.
+SWITCH_COST: dict[str, float] = {"onnxruntime": 0.093, "torch": 0.031}
+DEFAULT_SWITCH_ENGINE = "onnxruntime"
+
+
+def switch_cost_for(engine: str | None = None) -> float:
+    """The measured switching cost of ``engine`` (default: the runner's default engine on a CPU)."""
+    name = DEFAULT_SWITCH_ENGINE if engine in (None, "auto") else engine
+    try:
+        return SWITCH_COST[name]
+    except KeyError:
+        raise ValueError(f"no switching cost measured for engine {engine!r}; known: {sorted(SWITCH_COST)}") from None
 
 
 @dataclass(frozen=True)
@@ -130,17 +150,24 @@ class DeviceModel:
 
     ``base_latency_s[i]``: one inference of level ``i`` at f_max, unloaded, unthrottled (already multiplied
     by the class's ``latency_scale`` and by ``work_per_frame``).  ``accuracy[i]`` from the ladder (None
-    where not measured).
+    where not measured).  ``switch_cost``: the first frame after a level change takes ``1 + switch_cost``
+    of its service time (:data:`SWITCH_COST`).
     """
 
     device: DeviceClass
     base_latency_s: tuple[float, ...]
     accuracy: tuple[float | None, ...]
     work_per_frame: float = 1.0
+    switch_cost: float = SWITCH_COST[DEFAULT_SWITCH_ENGINE]
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.switch_cost <= 10.0):
+            raise ValueError(f"switch_cost must be within 0..10 (a fraction of one call), got {self.switch_cost!r}")
 
     @classmethod
     def from_ladder(
-        cls, ladder: LevelLadder, device_class: str | DeviceClass = "cpu", work_per_frame: float = 1.0
+        cls, ladder: LevelLadder, device_class: str | DeviceClass = "cpu", work_per_frame: float = 1.0,
+        switch_cost: float | None = None,
     ) -> DeviceModel:
         dc = get_device_class(device_class)
         lat_ms = [r.latency_ms for r in ladder.rungs]
@@ -152,7 +179,8 @@ class DeviceModel:
         if not work_per_frame > 0:
             raise ValueError("work_per_frame must be > 0")
         base = tuple(float(v) * dc.latency_scale * work_per_frame / 1000.0 for v in lat_ms)
-        return cls(dc, base, tuple(r.accuracy for r in ladder.rungs), float(work_per_frame))
+        sc = switch_cost_for() if switch_cost is None else float(switch_cost)
+        return cls(dc, base, tuple(r.accuracy for r in ladder.rungs), float(work_per_frame), sc)
 
     def __len__(self) -> int:
         return len(self.base_latency_s)

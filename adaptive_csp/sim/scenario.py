@@ -11,6 +11,12 @@ A trace is a base ``value``, optionally replaced by piecewise ``points`` ``[[t_s
 or ``linear`` interpolation), plus optional random ``bursts`` (a Poisson process of episodes of fixed
 duration that ``set`` the value or ``add`` to it), drawn from the scenario's seed.
 
+``switch_cost`` (optional) overrides the measured cost of a level switch (a fraction of one call, see
+:data:`adaptive_csp.sim.device.SWITCH_COST`).  ``scene_hold_s`` is how long a scene stays as it was: a
+frame skipped under a frame interval is answered by the last result and counts as right with probability
+``accuracy(last level) · exp(−age / scene_hold_s)`` (age: seconds since the frame that was run); the
+default 0 scores every skipped frame as wrong (each frame shows something new).
+
 Work per frame: ``inferences_per_frame`` (e.g. crops per frame) multiplies the ladder's latency;
 alternatively ``busy_at_full`` scales the work so that the full level at f_max on an idle device is busy
 that fraction of the time at the scenario's nominal frame rate — the same stress whichever ladder is
@@ -155,6 +161,8 @@ class Scenario(_Strict):
     thermal: ThermalSpec = ThermalSpec()
     jitter_sigma: float = Field(default=0.05, ge=0, le=1)  # log-normal per-frame latency noise
     stop_when_empty: bool = True
+    switch_cost: float | None = Field(default=None, ge=0, le=10)  # None: the measured SWITCH_COST
+    scene_hold_s: float = Field(default=0.0, ge=0)  # how long a skipped frame's last answer stays right
 
     @field_validator("device")
     @classmethod

@@ -101,6 +101,9 @@ class SimResult:
     mean_level: float
     policy_errors: int
     assumptions: str
+    frames_skipped: int = 0  # skipped under a frame interval, answered by the last result
+    deadline_misses: int = 0  # late or dropped frames (skipped frames are answered, not missed)
+    on_time_accuracy: float | None = None  # "right and on time": expected right answers on time / arrived
     trace: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     level_table: list[dict] = field(default_factory=list, repr=False)
 
@@ -109,7 +112,7 @@ class SimResult:
         "battery_life_projected", "final_soc", "time_above_tcrit_s", "t_crit_c", "max_temperature_c",
         "p95_latency_ms", "deadline_ms", "deadline_miss_pct", "windows_ok_pct", "mean_accuracy",
         "level_switches", "frequency_switches", "energy_j", "frames_arrived", "frames_processed",
-        "frames_dropped", "mean_level", "policy_errors",
+        "frames_dropped", "mean_level", "policy_errors", "frames_skipped", "deadline_misses", "on_time_accuracy",
     )  # fmt: skip
 
     @property
@@ -146,7 +149,9 @@ class SimResult:
             f"1-s windows within deadline {self.windows_ok_pct:.2f} %",
             f"  deadline misses    {self.deadline_miss_pct:.2f} % ({self.frames_dropped} of "
             f"{self.frames_arrived} frames dropped)",
-            f"  mean accuracy      {acc}",
+            f"  mean accuracy      {acc}"
+            + ("" if self.on_time_accuracy is None else f"; right and on time {100 * self.on_time_accuracy:.2f} %")
+            + (f"; {self.frames_skipped} frames skipped (answered by the last result)" if self.frames_skipped else ""),
             f"  level switches     {self.level_switches} (mean level {self.mean_level:.2f}); "
             f"frequency switches {self.frequency_switches}",
             f"  energy             {self.energy_j:.0f} J ({self.energy_wh:.2f} Wh)",
@@ -204,7 +209,7 @@ class _Controller:
 
     def __init__(self, pol: Policy, lad: LevelLadder, dev: DeviceModel, deadline_ms: float, jitter: np.ndarray):
         self.pol, self.lad, self.dev, self.deadline_ms = pol, lad, dev, deadline_ms
-        self.level, self.f_req = lad.full, 1.0
+        self.level, self.f_req, self.interval = lad.full, 1.0, 1
         self.safe = pol.safe_index(lad)
         self.switches = self.fswitches = self.errors = 0
         self.window: deque[float] = deque(maxlen=LATENCY_WINDOW)
@@ -212,9 +217,9 @@ class _Controller:
         self._jit = jitter.tolist()
         self._j = 0  # next jitter index (processed frames)
 
-    def decide(self, k: int, t: float, readings: Readings) -> tuple[int, float]:
+    def decide(self, k: int, t: float, readings: Readings, fps: float | None = None) -> tuple[int, float]:
         stats = RuntimeStats(now=t, level=self.level, latencies_ms=self.recent, deadline_ms=self.deadline_ms,
-                             frequency=self.f_req)
+                             frequency=self.f_req, fps=fps, frame_interval=self.interval)
         f_old = self.f_req
         try:
             dec: Decision = self.pol.decide(readings, stats, self.lad)
@@ -222,11 +227,15 @@ class _Controller:
             if isinstance(new, bool) or not isinstance(new, (int, np.integer)):
                 raise TypeError(f"level {new!r} is not an int")
             new = self.lad.clamp(new)  # the runner clamps an out-of-range level
+            every = getattr(dec, "frame_interval", 1)
+            if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+                raise ValueError(f"frame_interval {every!r} is not an int >= 1")
             if dec.frequency is not None:
                 self.f_req = self.dev.snap_frequency(dec.frequency)
+            self.interval = int(every)
         except Exception:  # noqa: BLE001 - the runner falls back to the safe level, so does the sim
             self.errors += 1
-            new = self.safe
+            new, self.interval = self.safe, 1
         if k:  # the first decision sets the starting level and frequency; it is not a switch
             self.switches += new != self.level
             self.fswitches += self.f_req != f_old
@@ -241,7 +250,10 @@ class _Controller:
         m = min(n, LATENCY_WINDOW)
         s_ms = tick.service_s * 1000.0
         j = self._j
-        self.window.extend([s_ms * x for x in self._jit[j + n - m : j + n]])
+        lat = [s_ms * x for x in self._jit[j + n - m : j + n]]
+        if tick.switch_extra and m == n:  # the first frame after a switch took longer
+            lat[0] *= 1.0 + tick.switch_extra
+        self.window.extend(lat)
         self.recent = tuple(self.window)
         self._j = j + n
 
@@ -258,8 +270,16 @@ class _Log:
         self.power = np.zeros(n, dtype=np.float32)
         self.service = np.zeros(n, dtype=np.float64)
         self.processed = np.zeros(n, dtype=np.int64)
+        self.skipped = np.zeros(n, dtype=np.int64)
+        self.stale = np.zeros(n, dtype=np.float64)
+        self.extra = np.zeros(n, dtype=np.float64)
+        self.interval = np.ones(n, dtype=np.int16)
 
-    def add(self, k: int, tick: Tick) -> None:
+    def add(self, k: int, tick: Tick, interval: int = 1) -> None:
+        self.skipped[k] = tick.skipped
+        self.stale[k] = tick.stale_correct
+        self.extra[k] = tick.switch_extra
+        self.interval[k] = interval
         self.level[k] = tick.level
         self.frequency[k] = tick.frequency
         self.temperature[k] = tick.temperature_c
@@ -291,14 +311,14 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
     ctl = _Controller(pol, lad, dev, scn.deadline_ms, tr.jitter)
     log = _Log(len(tr))
     update, close = _progress(progress, len(tr))
-    arrivals, load, ambient = tr.arrivals.tolist(), tr.load.tolist(), tr.ambient_c.tolist()
+    arrivals, load, ambient, fps = tr.arrivals.tolist(), tr.load.tolist(), tr.ambient_c.tolist(), tr.fps.tolist()
     k_end = len(tr)
     for k in range(len(tr)):
         t = k * tr.dt
-        level, freq = ctl.decide(k, t, world.sense(k, t))
-        tick = world.advance(t, level, freq, arrivals[k], load[k], ambient[k])
+        level, freq = ctl.decide(k, t, world.sense(k, t), fps[k])
+        tick = world.advance(t, level, freq, arrivals[k], load[k], ambient[k], interval=ctl.interval)
         ctl.observe(tick)
-        log.add(k, tick)
+        log.add(k, tick, ctl.interval)
         if world.died_at is not None and scn.stop_when_empty:
             k_end = k + 1
             break
@@ -311,24 +331,27 @@ def _run(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: i
 def _score(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed: int, tr: ScenarioTraces,
            world: World, ctl: _Controller, log: _Log, ke: int, record: bool) -> SimResult:  # fmt: skip
     """Metrics of a finished run: latency percentiles, deadline misses, battery life, accuracy."""
-    svc, nproc, narr = log.service[:ke], log.processed[:ke], tr.arrivals[:ke]
-    processed = int(nproc.sum())
-    lat_ms = np.repeat(svc * 1000.0, nproc) * tr.jitter[:processed]
-    dropped_per_tick = narr - nproc
+    svc, nproc, narr, nskip = log.service[:ke], log.processed[:ke], tr.arrivals[:ke], log.skipped[:ke]
+    processed, skipped = int(nproc.sum()), int(nskip.sum())
+    lat_ms = _latencies_ms(svc, nproc, log.extra[:ke], tr.jitter[:processed])
+    dropped_per_tick = narr - nskip - nproc
     arrived, dropped = int(narr.sum()), int(dropped_per_tick.sum())
-    misses = int(np.count_nonzero(lat_ms > scn.deadline_ms)) + dropped
+    on_time = lat_ms <= scn.deadline_ms
+    misses = int(lat_ms.size - np.count_nonzero(on_time)) + dropped
     simulated = world.died_at if world.died_at is not None else min(float(scn.duration_s), ke * tr.dt)
     life, projected = world.battery_life(simulated)
     levels = log.level[:ke].astype(np.int64)
     accs = dev.accuracy
     has_acc = all(a is not None for a in accs)
+    acc_frames = np.repeat(np.asarray(accs, dtype=float)[levels], nproc) if has_acc else None
+    stale = float(log.stale[:ke].sum())
     trace: dict[str, np.ndarray] = {}
     if record:
         trace = {
             "t": tr.t[:ke], "level": log.level[:ke], "frequency": log.frequency[:ke],
             "temperature_c": log.temperature[:ke], "power_w": log.power[:ke], "latency_ms": svc * 1000.0,
             "fps": tr.fps[:ke], "load": tr.load[:ke], "ambient_c": tr.ambient_c[:ke], "arrived": narr,
-            "processed": nproc,
+            "processed": nproc, "skipped": nskip, "frame_interval": log.interval[:ke],
         }  # fmt: skip
         if world.battery is not None:
             trace["soc"] = log.soc[:ke]
@@ -349,8 +372,8 @@ def _score(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed:
         deadline_ms=float(scn.deadline_ms),
         deadline_miss_pct=100.0 * misses / arrived if arrived else 0.0,
         windows_ok_pct=_windows_ok_pct(lat_ms, nproc, dropped_per_tick, tr.t[:ke], scn.deadline_ms),
-        mean_accuracy=float(np.dot(np.asarray(accs, dtype=float)[levels], nproc)) / processed
-        if (has_acc and processed) else None,
+        mean_accuracy=(float(acc_frames.sum()) + stale) / (processed + skipped)
+        if (acc_frames is not None and processed + skipped) else None,
         level_switches=ctl.switches,
         frequency_switches=ctl.fswitches,
         energy_j=float(world.energy_j),
@@ -360,9 +383,22 @@ def _score(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed:
         mean_level=float(np.dot(levels, nproc)) / processed if processed else float("nan"),
         policy_errors=ctl.errors,
         assumptions=dev.device.assumptions,
+        frames_skipped=skipped,
+        deadline_misses=misses,
+        on_time_accuracy=(float(acc_frames[on_time].sum()) + stale) / arrived
+        if (acc_frames is not None and arrived) else None,
         trace=trace,
         level_table=dev.table(),
     )
+
+
+def _latencies_ms(svc: np.ndarray, nproc: np.ndarray, extra: np.ndarray, jitter: np.ndarray) -> np.ndarray:
+    """Every processed frame's latency: the tick's service time × jitter, the first after a switch longer."""
+    lat = np.repeat(svc * 1000.0, nproc) * jitter
+    first = np.cumsum(nproc) - nproc
+    hit = (extra > 0) & (nproc > 0)
+    lat[first[hit]] *= 1.0 + extra[hit]
+    return lat
 
 
 def _windows_ok_pct(lat_ms: np.ndarray, nproc: np.ndarray, dropped: np.ndarray, tick_t: np.ndarray,

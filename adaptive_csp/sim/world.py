@@ -12,7 +12,9 @@ Physics per tick (see :mod:`.device` for the assumptions): the board power is
 ``idle + busy·(P_active(f) − idle) + load·P_background``; the battery drains by it (or charges while
 plugged) and the RC node is advanced exactly for the tick.  Throttling caps the frequency at the tick's
 starting temperature.  The runner processes the newest frame when free: frames arriving faster than the
-service time allows are dropped.
+service time allows are dropped.  Under a frame interval ``k`` only every k-th arriving frame is offered;
+the others are skipped and answered by the last result (scored by the scenario's ``scene_hold_s``).  The
+first frame run at a new level costs ``1 + switch_cost`` of its service time (capacity and energy).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def device_for(scn: Scenario, ladder: LevelLadder, device: str | DeviceClass | N
     if over:
         dc = dc.with_(**over)
     probe = DeviceModel.from_ladder(ladder, dc)
-    return DeviceModel.from_ladder(ladder, dc, scn.work_per_frame(probe.base_latency_s[-1]))
+    return DeviceModel.from_ladder(ladder, dc, scn.work_per_frame(probe.base_latency_s[-1]), scn.switch_cost)
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,9 @@ class Tick:
     ran_s: float  # < dt when the battery emptied during the tick
     temperature_c: float  # at the end of the tick
     soc: float | None  # battery state of charge at the end (None: mains powered)
+    skipped: int = 0  # frames skipped under a frame interval (answered by the last result)
+    stale_correct: float = 0.0  # expected right answers among the skipped frames
+    switch_extra: float = 0.0  # the first frame's extra service, a fraction of svc (a level switch)
 
 
 class World:
@@ -152,6 +157,8 @@ class World:
         self.feed = SensorFeed()
         self._p_act: dict[float, float] = {}
         self.slots = 0.0  # fractional inference capacity carried between ticks (at most one frame)
+        self.last_level: int | None = None  # level of the last frame run (a switch is charged against it)
+        self._since = 0  # frames since the last one offered to the engine (frame interval)
         self.last_power = dc.idle_power_w
         self.last_util = 0.0  # whole-machine CPU %, as psutil would report it
         self.last_own = 0.0  # the camera process's share
@@ -187,17 +194,28 @@ class World:
         return self.dev.base_latency_s[level] / f_eff * (1.0 / (1.0 - dc.contention * load)), f_eff
 
     def advance(self, t: float, level: int, frequency: float, arrived: int, load: float, ambient_c: float,
-                dt: float | None = None) -> Tick:
-        """Run ``dt`` seconds (default: the scenario's tick) at ``level`` and requested ``frequency``."""
+                dt: float | None = None, interval: int = 1) -> Tick:
+        """Run ``dt`` seconds (default: the scenario's tick) at ``level`` and requested ``frequency``.
+
+        ``interval``: run every k-th arriving frame; the others are skipped (answered by the last result).
+        The first frame run at a level other than the previous frame's pays the device's switching cost.
+        """
         dt = self.dt if dt is None else float(dt)
         dc = self.dev.device
         temp = self.thermal.temperature_c
         svc, f_eff = self.service_s(level, frequency, load, temp)
-        slots = self.slots + dt / svc
-        n_proc = arrived if arrived <= slots else int(slots)
+        wanted, skipped, ages = self._offer(arrived, interval)
+        extra = self.dev.switch_cost if self.last_level is not None and level != self.last_level else 0.0
+        slots = self.slots + dt / svc - extra
+        n_proc = wanted if wanted <= slots else max(0, int(slots))
+        if n_proc == 0 and extra:  # nothing ran at the new level: the switch is still ahead
+            slots, extra = slots + extra, 0.0
         slots -= n_proc
         self.slots = slots if slots < 1.0 else 1.0
-        busy = n_proc * svc / dt
+        if n_proc:
+            self.last_level = level
+        stale = self._stale_correct(ages, dt / arrived if arrived else dt)
+        busy = (n_proc + extra) * svc / dt
         if busy > 1.0:
             busy = 1.0
         p_act = self._p_act.get(f_eff)
@@ -219,7 +237,32 @@ class World:
             soc = self.battery.soc
             if ran < dt:
                 self.died_at = t + ran
-        return Tick(level, f_eff, svc, arrived, n_proc, busy, power, ran, t_new, soc)
+        return Tick(level, f_eff, svc, arrived, n_proc, busy, power, ran, t_new, soc, skipped, stale, extra)
+
+    def _offer(self, arrived: int, interval: int) -> tuple[int, int, list[int]]:
+        """``(frames to run, frames skipped, each skipped frame's age in frames)`` under a frame interval."""
+        if interval <= 1:
+            self._since = 0
+            return arrived, 0, []
+        wanted, ages = 0, []
+        for _ in range(arrived):
+            if self._since + 1 >= interval:
+                wanted += 1
+                self._since = 0
+            else:
+                self._since += 1
+                ages.append(self._since)
+        return wanted, len(ages), ages
+
+    def _stale_correct(self, ages: list[int], spacing_s: float) -> float:
+        """Expected right answers among skipped frames: the last result's accuracy, decayed by the scene."""
+        hold = self.scn.scene_hold_s
+        if not ages or hold <= 0 or self.last_level is None:
+            return 0.0
+        acc = self.dev.accuracy[self.last_level]
+        if acc is None:
+            return 0.0
+        return float(acc) * sum(math.exp(-a * spacing_s / hold) for a in ages)
 
     # outcome ----------------------------------------------------------------------------------------
     def battery_life(self, simulated_s: float) -> tuple[float | None, bool]:
