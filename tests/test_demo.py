@@ -12,7 +12,7 @@ import pytest
 
 from adaptive_csp.apps.conveyor import Conveyor
 from adaptive_csp.apps.live import LiveView, Status, level_bar
-from adaptive_csp.apps.story import CapWatch, cause_of
+from adaptive_csp.apps.story import CapWatch, cause_of, demo_belt
 from adaptive_csp.cli import main as cli_main
 from adaptive_csp.data.fashion_mnist import load_sample
 from adaptive_csp.runtime.preprocess import HAVE_CV2
@@ -40,10 +40,10 @@ def test_short_mode_summary_numbers_come_from_the_run(tmp_path, capsys):
     scn = load_scenario("conveyor")
     busy = rec["belt_busy"]
     assert not all(busy) and any(busy)  # the default story has an idle belt
-    smp = load_sample()
-    frames = list(Conveyor(smp.images.numpy(), smp.labels.numpy(), seed=0).frames(n, busy=busy.__getitem__))
+    frames = list(demo_belt(0).frames(n, busy=busy.__getitem__))
     assert [zlib.crc32(f.image.tobytes()) for f in frames] == a["digest"]
     assert [f.label for f in frames] == rec["label"] and [f.scored for f in frames] == rec["scored"]
+    assert [f.item for f in frames] == rec["item"]
     assert rec["dt"] == pytest.approx(scn.duration_s / n)
 
     for arm, name in ((a, "adaptive"), (s, "static-max")):
@@ -52,15 +52,27 @@ def test_short_mode_summary_numbers_come_from_the_run(tmp_path, capsys):
         energy = sum(p * dt for p, dt in zip(arm["power_w"], arm["ran_s"], strict=True))
         assert sm["energy_j"] == pytest.approx(energy, rel=1e-9) and energy > 0
         assert all(dt == pytest.approx(rec["dt"]) for dt in arm["ran_s"])  # nobody's battery emptied
-        # accuracy counted from the predictions on scored frames
+        # on time: the share of the step's frames answered within the deadline, from the world's accounting
+        for x, y, sk, lt, ot in zip(arm["arrived"], arm["processed"], arm["skipped"], arm["late"], arm["on_time"],
+                                    strict=True):
+            assert ot == pytest.approx((y - lt + (sk if not lt else 0)) / x) and 0 <= ot <= 1
+        # the two figures counted from the predictions on scored frames
         scored = [i for i, sc in enumerate(rec["scored"]) if sc]
         assert sm["scored"] == len(scored) > 0
-        right = sum(arm["pred"][i] == rec["label"][i] for i in scored)
-        assert sm["accuracy"] == pytest.approx(right / len(scored))
         assert arm["correct"] == [bool(sc and p == lb) for sc, p, lb in zip(rec["scored"], arm["pred"], rec["label"],
                                                                             strict=True)]
+        right_in_time = sum(arm["correct"][i] * arm["on_time"][i] for i in scored)
+        answered = sum(arm["on_time"][i] for i in scored)
+        score = rec["scores"][name]
+        assert sm["right_on_time"] == pytest.approx(right_in_time / len(scored))
+        assert score["on_time"]["estimate"] == pytest.approx(right_in_time / len(scored))
+        assert score["when_answered"]["estimate"] == pytest.approx(right_in_time / answered)
+        assert score["items"] == len({rec["item"][i] for i in scored}) and score["frames"] == len(scored)
+        for f in ("on_time", "when_answered"):
+            assert score[f]["lo"] <= score[f]["estimate"] <= score[f]["hi"] and score[f]["resamples"] >= 1000
         # deadline misses from the world's frame accounting
-        missed = sum(x - y for x, y in zip(arm["arrived"], arm["processed"], strict=True)) + sum(arm["late"])
+        missed = sum(x - y - k for x, y, k in zip(arm["arrived"], arm["processed"], arm["skipped"], strict=True))
+        missed += sum(arm["late"])
         assert sm["deadline_miss_pct"] == pytest.approx(100 * missed / sum(arm["arrived"]))
         # battery: the drain is the energy (coulomb counting, Peukert 1 in this scenario)
         cap_j = scn.battery.capacity_wh * 3600
@@ -71,12 +83,18 @@ def test_short_mode_summary_numbers_come_from_the_run(tmp_path, capsys):
     ea, es = _num(r"energy\s+([\d.]+) Wh\s+([\d.]+) Wh", out)
     assert ea == pytest.approx(summ["adaptive"]["energy_j"] / 3600, abs=0.006)
     assert es == pytest.approx(summ["static-max"]["energy_j"] / 3600, abs=0.006)
-    x, y, z = _num(r"adaptation bought: ([-\d.]+) % less energy, ([-\d.]+) % longer battery, ([-+\d.]+) points", out)
+    x, y, z, zlo, zhi = _num(r"adaptation bought: ([-\d.]+) % less energy, ([-\d.]+) % longer battery, "
+                             r"([-+\d.]+) \[([-+\d.]+), ([-+\d.]+)\] points right and on time", out)
     assert x == pytest.approx(100 * (1 - summ["adaptive"]["energy_j"] / summ["static-max"]["energy_j"]), abs=0.06)
     la, ls = summ["adaptive"]["battery_life_s"], summ["static-max"]["battery_life_s"]
     assert y == pytest.approx(100 * (la / ls - 1), abs=0.06)
-    acc_a, acc_s = summ["adaptive"]["accuracy"], summ["static-max"]["accuracy"]
+    acc_a, acc_s = summ["adaptive"]["right_on_time"], summ["static-max"]["right_on_time"]
     assert z == pytest.approx(100 * (acc_a - acc_s), abs=0.06)
+    diff = rec["scores"]["difference"]["on_time"]
+    assert (zlo, zhi) == pytest.approx((100 * diff["lo"], 100 * diff["hi"]), abs=0.06)
+    for name in ("adaptive", "static-max"):
+        iv = rec["scores"][name]["on_time"]
+        assert f"{100 * iv['estimate']:.1f} % [{100 * iv['lo']:.1f}, {100 * iv['hi']:.1f}]" in out
     # each printed cap change names its reason; the record's changes are the cap trace's changes
     caps = a["cap"]
     assert len(rec["changes"]) == sum(c0 != c1 for c0, c1 in zip(caps, caps[1:])) > 0

@@ -5,8 +5,14 @@ the battery drains, a background job loads the CPU, the belt stands idle for a w
 enclosure.  The same frames go through the chosen policy and through ``static-max`` on one simulated
 clock; inference is real, battery and heat come from the simulator's device, battery and thermal models
 (:mod:`adaptive_csp.apps.story`).  It prints each change of the policy's level cap with its reason, a
-summary of both arms and the line "X % less energy, Y % longer battery, Z points accuracy", and writes a
-PNG.  ``--scenario`` plays any of the simulator's scenarios instead.
+summary of both arms and the line "X % less energy, Y % longer battery, Z points right and on time", and
+writes a PNG.  ``--scenario`` plays any of the simulator's scenarios instead.
+
+What a user gets is scored two ways on the belt's items (:mod:`adaptive_csp.apps.score`): "right and on
+time" (a late or dropped frame answers nothing and counts as wrong) and "right when answered" (late and
+dropped frames left out), each with a 95 % item-cluster bootstrap interval, and so is the difference of
+the two arms (paired by item).  Beside them stands the simulator's oracle on the same scenario, ladder and
+device at the policy's energy (:mod:`adaptive_csp.apps.hindsight`).
 
 ``--source 0 | video.mp4 | image-folder``: real frames with this machine's real sensors
 (:mod:`adaptive_csp.apps.camera`).
@@ -24,7 +30,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["configure", "run", "DEFAULT_PLOT"]
+import numpy as np
+
+__all__ = ["configure", "run", "DEFAULT_PLOT", "summary_lines", "hindsight_lines", "record"]
 
 DEFAULT_PLOT = "adaptive-csp-demo.png"
 ENGINES = ("auto", "torch", "onnxruntime", "cuda")
@@ -43,7 +51,8 @@ def configure(ap: argparse.ArgumentParser) -> None:
                     help="real frames instead of the simulation: a camera index, a video file or an image folder")
     ap.add_argument("--engine", default="auto", choices=ENGINES, help="inference engine")
     ap.add_argument("--frames", type=int, default=None,
-                    help="simulation: steps to play the scenario in (600); --source: stop after this many frames")
+                    help="simulation: steps to play the scenario in (classify: 1200, detect: 600); "
+                         "--source: stop after this many frames")
     ap.add_argument("--plot", metavar="PATH", default=DEFAULT_PLOT, help="where to write the PNG")
     ap.add_argument("--no-plot", action="store_true", help="do not write a PNG")
     ap.add_argument("--no-content", action="store_true", help="turn content-aware demand off")
@@ -124,9 +133,9 @@ class _Watch:
 
 def _simulated(args: argparse.Namespace) -> int:
     from adaptive_csp.apps.live import LiveView
-    from adaptive_csp.apps.story import run_story
+    from adaptive_csp.apps.story import DEFAULT_FRAMES, run_story
 
-    frames = 600 if args.frames is None else args.frames
+    frames = DEFAULT_FRAMES if args.frames is None else args.frames
     view = LiveView("adaptive-csp demo", total=frames, quiet=args.quiet)
     if view.quiet or not view.panel:
         print(f"adaptive-csp demo: policy {args.policy} vs static-max, scenario {args.scenario}, {frames} frames",
@@ -136,7 +145,10 @@ def _simulated(args: argparse.Namespace) -> int:
                         content=not args.no_content, on_frame=_Watch(view))
     finally:
         view.close()
-    for line in summary_lines(run):
+    from adaptive_csp.apps.hindsight import hindsight
+
+    bounds = hindsight(run)
+    for line in summary_lines(run) + hindsight_lines(run, bounds):
         print(line)
     if args.telemetry:
         p = Path(args.telemetry)
@@ -145,7 +157,7 @@ def _simulated(args: argparse.Namespace) -> int:
     if args.record:
         p = Path(args.record)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(record(run), default=_jsonable))
+        p.write_text(json.dumps(record(run, bounds), default=_jsonable))
         print(f"  record: {p.resolve()}")
     if not args.no_plot:
         _plot(lambda: _story_png(run, args.plot))
@@ -178,9 +190,30 @@ def _fmt_pct(v: float | None, nd: int = 1) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f} %"
 
 
+def _ci(iv: Any, nd: int = 1, sign: bool = False) -> str:
+    """``86.5 % [82.1, 90.3]`` from an Interval of a share (points with ``sign``)."""
+    if iv is None or math.isnan(iv.estimate):
+        return "n/a"
+    f = f"{{:{'+' if sign else ''}.{nd}f}}"
+    est = f.format(100 * iv.estimate) + ("" if sign else " %")
+    if math.isnan(iv.lo):
+        return est
+    return f"{est} [{f.format(100 * iv.lo)}, {f.format(100 * iv.hi)}]"
+
+
+def _belt_line(run: Any, sc: dict[str, Any]) -> str:
+    a = sc["adaptive"]
+    per = np.bincount(np.unique(np.asarray(run.items)[np.asarray(run.scored, dtype=bool)],
+                                return_inverse=True)[1]) if a.frames else np.zeros(1, int)
+    iv = a.on_time
+    return (f"  belt: {a.frames} scored frames of {a.items} distinct items ({per.min()}-{per.max()} frames each); "
+            f"[..] = {100 * iv.level:.0f} % item-cluster bootstrap interval ({iv.resamples} resamples of the "
+            "items, seed 0)")
+
+
 def summary_lines(run: Any) -> list[str]:
     """The summary table of both arms and the one line of what adaptation bought (numbers from ``run``)."""
-    sm = run.summaries()
+    sm, sc = run.summaries(), run.scores()
     a, s = sm["adaptive"], sm["static-max"]
     scn = run.scenario
     n = len(run.t)
@@ -193,21 +226,24 @@ def summary_lines(run: Any) -> list[str]:
          _dur(a["battery_life_s"]), _dur(s["battery_life_s"])),
         (f"time above trip ({a['t_trip_c']:g} °C)", _dur(a["time_above_trip_s"]), _dur(s["time_above_trip_s"])),
         ("max temperature", f"{a['max_temperature_c']:.1f} °C", f"{s['max_temperature_c']:.1f} °C"),
-        ("deadline misses", _fmt_pct(a["deadline_miss_pct"], 2), _fmt_pct(s["deadline_miss_pct"], 2)),
-        (f"accuracy on items ({a['scored']} frames)",
-         *(_fmt_pct(None if x["accuracy"] is None else 100 * x["accuracy"]) for x in (a, s))),
+        ("deadline misses (all frames)", _fmt_pct(a["deadline_miss_pct"], 2), _fmt_pct(s["deadline_miss_pct"], 2)),
+        ("scored frames answered in time", *(f"{sc[k].answered:.0f} of {sc[k].frames}" for k in run.arms)),
+        ("right and on time", *(_ci(sc[k].on_time) for k in run.arms)),
+        ("right when answered", *(_ci(sc[k].when_answered) for k in run.arms)),
         ("mean level", f"{a['mean_level']:.2f}", f"{s['mean_level']:.2f}"),
     ]
     w = max(len(r[0]) for r in rows) + 2
+    cw = max(14, *(len(x) + 2 for r in rows for x in r[1:]))
     out = [
         "",
         f"demo summary: model {run.model_name} ({run.full_level + 1} levels), policy {a['policy']} vs static-max, "
         f"same {n} frames",
         f"  scenario {scn.name}: {_dur(n * run.dt)} simulated on a {scn.device} in steps of {run.dt:g} s; "
         f"{run.wall_s:.1f} s on this CPU ({fps:.0f} frames/s, both arms)",
-        f"  {'':<{w}}{a['policy']:>14}{'static-max':>14}",
+        _belt_line(run, sc),
+        f"  {'':<{w}}{a['policy']:>{cw}}{'static-max':>{cw}}",
     ]
-    out += [f"  {name:<{w}}{x:>14}{y:>14}" for name, x, y in rows]
+    out += [f"  {name:<{w}}{x:>{cw}}{y:>{cw}}" for name, x, y in rows]
     for k, v in (("adaptive", a), ("static-max", s)):
         if v["battery_empty_at_s"] is not None:
             out.append(f"  {k}: battery empty after {_dur(v['battery_empty_at_s'])}")
@@ -215,22 +251,57 @@ def summary_lines(run: Any) -> list[str]:
     for c in run.adaptive.changes:
         causes[c.cause] = causes.get(c.cause, 0) + 1
     out.append("  level-cap changes by cause: " + (", ".join(f"{k} {v}" for k, v in causes.items()) or "none"))
-    g = run.gains()
+    g, d = run.gains(), sc.get("difference")
     out.append("adaptation bought: " + ", ".join((
         "n/a energy" if g["energy_pct"] is None else f"{g['energy_pct']:.1f} % less energy",
         "n/a battery" if g["battery_life_pct"] is None else f"{g['battery_life_pct']:.1f} % longer battery",
-        "n/a accuracy" if g["accuracy_points"] is None else f"{g['accuracy_points']:+.1f} points accuracy")))
+        f"{_ci(d and d['on_time'], sign=True)} points right and on time",
+        f"{_ci(d and d['answered'], sign=True)} points right when answered")))
     return out
 
 
-def record(run: Any) -> dict[str, Any]:
+def hindsight_lines(run: Any, bounds: dict[str, Any]) -> list[str]:
+    """The oracle and the best static level in hindsight beside the arms (:mod:`adaptive_csp.apps.hindsight`)."""
+    arms = bounds.get("arms", {})
+    if "missing" in bounds:
+        return [f"  oracle: not shown: {bounds['missing']}"]
+    o, b = bounds["oracle"], bounds["best-static"]
+    sm = run.summaries()
+    cols = [run.adaptive.runner.policy.name, "static-max", "oracle", "best-static"]
+
+    def pct(v: Any) -> str:
+        return "n/a" if v is None else f"{100 * v:.2f} %"
+
+    rows = [
+        ("ladder accuracy, on time", *(pct(arms.get(k)) for k in run.arms), pct(o["accuracy"]), pct(b["accuracy"])),
+        ("energy", *(f"{sm[k]['energy_j'] / 3600:.2f} Wh" for k in run.arms),
+         *(f"{r['energy_j'] / 3600:.2f} Wh" if r["energy_j"] is not None else "n/a" for r in (o, b))),
+        ("time above trip", *(_dur(sm[k]["time_above_trip_s"]) for k in run.arms),
+         *(_dur(r["seconds_above_limit"]) for r in (o, b))),
+    ]
+    w = max(len(r[0]) for r in rows) + 2
+    out = [f"  hindsight: the simulator's oracle on this day's known traces, at {cols[0]}'s energy; accuracy here "
+           "= each frame answered in time at its level's test accuracy (the belt's items do not enter)",
+           f"  {'':<{w}}" + "".join(f"{c:>14}" for c in cols)]
+    out += [f"  {name:<{w}}" + "".join(f"{x:>14}" for x in vals) for name, *vals in rows]
+    if o.get("dual_bound") is not None:
+        out.append(f"  oracle: dual bound {pct(o['dual_bound'])}, mean level {o.get('mean_level', math.nan):.2f}, "
+                   f"{o.get('switches', 'n/a')} switches")
+    return out
+
+
+def record(run: Any, bounds: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the summary is computed from: per-frame records of both arms, the truth, the summary."""
     return {
         "scenario": run.scenario.name, "dt": run.dt, "t": list(map(float, run.t)), "label": run.labels,
-        "scored": run.scored, "belt_busy": run.belt_busy, "load": list(map(float, run.traces.load)),
+        "scored": run.scored, "item": run.items, "belt_busy": run.belt_busy,
+        "load": list(map(float, run.traces.load)),
         "arms": {k: a.rec for k, a in run.arms.items()},
         "changes": [vars(c) for c in run.adaptive.changes],
         "summary": run.summaries(), "gains": run.gains(), "model": run.model_name,
+        "scores": {k: (v.as_dict() if hasattr(v, "as_dict") else {f: vars(iv) for f, iv in v.items()})
+                   for k, v in run.scores().items()},
+        "hindsight": bounds,
     }
 
 

@@ -255,7 +255,7 @@ def detection_lines(run: StoryRun, belt: SceneBelt) -> list[str]:
     """Per arm: levels used, detections, latency, precision and recall (the summary's detection half)."""
     from adaptive_csp.util.stats import percentile
 
-    out = ["  detection (IoU >= 0.5): 'accuracy on items' above = scene frames with every item found, "
+    out = ["  detection (IoU >= 0.5): a scene frame is 'right' above when every item is found, "
            "with its class, and nothing else"]
     for name, arm in run.arms.items():
         lv = Counter(x for x in arm.rec["level"] if x >= 0)

@@ -1,8 +1,9 @@
 """The demo's pictures, drawn with matplotlib's object-oriented API (no pyplot, no global backend).
 
 :func:`story_figure`: the simulated day — the level with the policy's cap and each cap change marked by
-its cause, battery, temperature (trip line, ambient), CPU load, and running accuracy on items, adaptive
-and static-max on one figure.  :func:`camera_figure`: a run on real frames with this machine's sensors.
+its cause, battery, temperature (trip line, ambient), CPU load, and running "right and on time" on items,
+adaptive and static-max on one figure; below them what a user got: "right and on time" and "right when
+answered" per arm with their 95 % item-bootstrap intervals (:mod:`adaptive_csp.apps.score`).  :func:`camera_figure`: a run on real frames with this machine's sensors.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def _save(fig: Any, path: str | Path) -> Path:
     return out
 
 
-def _running(correct: list[bool], scored: list[bool]) -> np.ndarray:
-    c = np.cumsum(np.asarray(correct, dtype=float) * np.asarray(scored, dtype=float))
+def _running(correct: list[bool], scored: list[bool], on_time: list[float] | None = None) -> np.ndarray:
+    w = np.ones(len(correct)) if on_time is None else np.asarray(on_time, dtype=float)
+    c = np.cumsum(np.asarray(correct, dtype=float) * np.asarray(scored, dtype=float) * w)
     n = np.cumsum(np.asarray(scored, dtype=float))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, 100.0 * c / np.maximum(n, 1), np.nan)
@@ -48,11 +50,48 @@ def _spans(ax: Any, x: np.ndarray, mask: np.ndarray, colour: str, label: str) ->
         ax.axvspan(x[a], x[b - 1] + step, color=colour, alpha=0.12, lw=0, label=label if k == 0 else None)
 
 
+def _story_axes() -> tuple[Any, list[Any], Any]:
+    """Five time panels sharing the x axis, and a panel of the two figures below them."""
+    from matplotlib.figure import Figure  # optional dependency: pip install 'adaptive-csp[demo]'
+
+    fig = Figure(figsize=(10.5, 1.9 * 5 + 2.6), layout="constrained")
+    gs = fig.add_gridspec(6, 1, height_ratios=[1.0] * 5 + [1.1])
+    ax = [fig.add_subplot(gs[0])]
+    ax += [fig.add_subplot(gs[i], sharex=ax[0]) for i in range(1, 5)]
+    return fig, ax, fig.add_subplot(gs[5])
+
+
+def _figures_panel(axis: Any, run: Any) -> None:
+    """Per arm: "right and on time" and "right when answered", bars with their bootstrap intervals."""
+    from adaptive_csp.apps.score import FIGURES
+
+    sc = run.scores()
+    names = list(run.arms)
+    width = 0.38
+    for j, (key, label) in enumerate(FIGURES.items()):
+        ivs = [sc[k].on_time if key == "on_time" else sc[k].when_answered for k in names]
+        est = np.array([100 * iv.estimate for iv in ivs])
+        err = np.array([[100 * (iv.estimate - iv.lo) for iv in ivs], [100 * (iv.hi - iv.estimate) for iv in ivs]])
+        pos = np.arange(len(names)) + (j - 0.5) * width
+        axis.barh(pos, est, height=width, xerr=np.nan_to_num(err), capsize=4, color=("tab:green", "tab:cyan")[j],
+                  alpha=0.8, label=label)
+        for y, v, iv in zip(pos, est, ivs, strict=True):
+            axis.text(1, y, f"{v:.1f} % [{100 * iv.lo:.1f}, {100 * iv.hi:.1f}]", va="center", fontsize=7)
+    axis.set_yticks(np.arange(len(names)), [run.arms[k].runner.policy.name for k in names])
+    axis.invert_yaxis()
+    axis.set_xlim(0, 100)
+    first = sc[names[0]]
+    axis.set_xlabel(f"% of {first.frames} scored frames ({first.items} distinct items); bars: "
+                    f"{100 * first.on_time.level:.0f} % item-cluster bootstrap intervals")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    axis.grid(alpha=0.3, axis="x")
+
+
 def story_figure(run: Any, path: str | Path) -> Path:
     """Write the simulated day of a :class:`~adaptive_csp.apps.story.StoryRun` to ``path`` (PNG)."""
     a, s = run.adaptive, run.static
     x = np.asarray(run.t) / 60.0
-    fig, ax = _figure(5)
+    fig, ax, figures = _story_axes()
     title = (f"adaptive-csp demo: {a.runner.policy.name} vs static-max on the '{run.scenario.name}' scenario "
              f"({run.scenario.device}, simulated), model {run.model_name}")
     fig.suptitle(title, fontsize=10)
@@ -93,15 +132,16 @@ def story_figure(run: Any, path: str | Path) -> Path:
     cp.set_ylabel("CPU %")
     cp.set_ylim(0, 105)
     cp.legend(loc="upper right", fontsize=7)
-    # running accuracy on items
+    # running "right and on time" on items
     ac = ax[4]
     for arm, col, ls in ((a, ADAPTIVE, "-"), (s, STATIC, "--")):
-        ac.plot(x, _running(arm.rec["correct"], run.scored), color=col, ls=ls, label=arm.name)
-    ac.set_ylabel("accuracy on items %")
+        ac.plot(x, _running(arm.rec["correct"], run.scored, arm.rec["on_time"]), color=col, ls=ls, label=arm.name)
+    ac.set_ylabel("right and on time\nso far %")
     ac.set_xlabel("simulated time (min)")
     ac.legend(loc="lower right", fontsize=7)
     for axis in ax:
         axis.grid(alpha=0.3)
+    _figures_panel(figures, run)
     return _save(fig, path)
 
 

@@ -13,9 +13,18 @@ Inference is real (the model on this CPU).  Each arm's battery, temperature and 
 runner chose runs for the step at the scenario's frame rate, under its background load and ambient
 temperature, and the runner's policy reads the world's sensors on the next step.  Deadline misses are
 the world's: frames dropped because the level's service time did not keep up, plus frames served later
-than the deadline.  Accuracy on items is counted from each arm's predictions on the frames where an item
-rests under the camera (``Frame.scored``).  An arm whose battery empties stops: it classifies nothing
-more, and the items it misses count as wrong.
+than the deadline.  An arm whose battery empties stops: it classifies nothing more.
+
+What a user gets (:mod:`adaptive_csp.apps.score`) is counted on the frames where an item rests under the
+camera (``Frame.scored``).  Each step's real frame stands for the step's ``fps·dt`` camera frames; its
+``on_time`` is the share of them the arm answered within the deadline (``(processed − late + skipped) /
+arrived`` from the world; a frame skipped by the policy's frame interval is answered by the last result,
+on time when the step's service meets the deadline; 0 once the battery is empty).  "Right and on time"
+counts a late or dropped frame as wrong; "right when answered" leaves it out.
+
+The belt (:func:`demo_belt`) moves one item per few steps: at the default ``DEFAULT_FRAMES`` steps the
+scored frames show over 200 of the shipped sample's 1 000 items, each on 1-3 frames, so an accuracy is
+measured on items, not on a score of repeated frames.
 """
 
 from __future__ import annotations
@@ -36,7 +45,26 @@ from adaptive_csp.sensors.scripted import ManualClock
 from adaptive_csp.sim.scenario import Scenario, load_scenario
 from adaptive_csp.sim.world import ScenarioTraces, World, device_for
 
-__all__ = ["Arm", "StoryRun", "run_story", "CapWatch", "Change", "cause_of", "policy_reason"]
+__all__ = ["Arm", "StoryRun", "run_story", "CapWatch", "Change", "cause_of", "policy_reason", "demo_belt",
+           "belt_busy", "BELT", "DEFAULT_FRAMES"]
+
+DEFAULT_FRAMES = 1200  # steps of the default story: 6 s of the conveyor's 2 h each
+BELT = {"move_frames": 2, "dwell": (1, 3), "gap": (0, 1)}  # per item: ~1 frame in, 1-3 at rest, 1 out
+
+
+def demo_belt(seed: int = 0) -> Conveyor:
+    """The demo's belt: the shipped Fashion-MNIST sample in a seeded order, a new item every ~4.5 steps."""
+    from adaptive_csp.data.fashion_mnist import load_sample
+
+    sample = load_sample()
+    return Conveyor(sample.images.numpy(), sample.labels.numpy(), seed=seed, **BELT)
+
+
+def belt_busy(scn: Scenario, t: np.ndarray) -> list[bool]:
+    """Per step: whether the belt carries items (the scenario's ``belt`` trace; always, without one)."""
+    if scn.belt is None:
+        return [True] * len(t)
+    return (scn.belt.sample(t, np.random.default_rng(scn.seed), scn.duration_s) >= 0.5).tolist()
 
 _CONTENT = re.compile(r"^content: .*\(policy cap \d+: (.*)\)$")
 _HELD = ("recovering; ", "cooldown; ")
@@ -99,12 +127,13 @@ class Arm:
     rec: dict[str, list] = field(default_factory=dict)
     watch: CapWatch = field(default_factory=CapWatch)
 
-    KEYS = ("level", "cap", "reason", "pred", "correct", "power_w", "ran_s", "battery_pct", "temperature_c",
-            "cpu_percent", "arrived", "processed", "late", "digest")
+    KEYS = ("level", "cap", "reason", "pred", "correct", "on_time", "power_w", "ran_s", "battery_pct",
+            "temperature_c", "cpu_percent", "arrived", "processed", "skipped", "late", "digest")
 
     def __post_init__(self) -> None:
         self.rec = {k: [] for k in self.KEYS}
-        self.correct = self.scored = 0
+        self.right_on_time = 0.0
+        self.scored = 0
 
     @property
     def dead(self) -> bool:
@@ -114,7 +143,7 @@ class Arm:
         """Sense, infer on ``fr`` (unless the battery is empty), then run the world for the step."""
         w, r = self.world, self.runner
         w.sense(k, t)
-        tick = None
+        tick, arrived, skipped, late, on_time = None, int(tr.arrivals[k]), 0, 0, 0.0
         if self.dead:
             level, cap, reason, label, ok = -1, -1, "battery empty", -1, False
         else:
@@ -123,16 +152,20 @@ class Arm:
             label, ok = self.judge(fr, p)
             self.watch.note(t, cap, reason)
             freq = w.dev.snap_frequency(r.frequency) if r.frequency is not None else 1.0
-            tick = w.advance(t, level, freq, int(tr.arrivals[k]), float(tr.load[k]), float(tr.ambient_c[k]), tr.dt)
+            every = max(1, int(getattr(r, "frame_interval", 1) or 1))  # the policy's frame interval
+            run_n = -(-arrived // every)
+            skipped = arrived - run_n
+            tick = w.advance(t, level, freq, run_n, float(tr.load[k]), float(tr.ambient_c[k]), tr.dt)
+            in_time = tick.service_s * 1000.0 <= deadline_ms
+            late = 0 if in_time else tick.processed
+            on_time = (tick.processed - late + (skipped if in_time else 0)) / arrived if arrived else 1.0
         ok = bool(fr.scored and ok)
         if fr.scored:
             self.scored += 1
-            self.correct += ok
-        vals = (level, cap, reason, label, ok, tick.power_w if tick else 0.0, tick.ran_s if tick else 0.0,
+            self.right_on_time += ok * on_time
+        vals = (level, cap, reason, label, ok, on_time, tick.power_w if tick else 0.0, tick.ran_s if tick else 0.0,
                 w.battery.percent if w.battery is not None else math.nan, w.thermal.temperature_c, w.last_util,
-                int(tr.arrivals[k]), tick.processed if tick else 0,
-                tick.processed if tick and tick.service_s * 1000.0 > deadline_ms else 0,
-                zlib.crc32(fr.image.tobytes()))
+                arrived, tick.processed if tick else 0, skipped, late, zlib.crc32(fr.image.tobytes()))
         for key, v in zip(self.KEYS, vals, strict=True):
             self.rec[key].append(v)
 
@@ -147,13 +180,15 @@ class Arm:
 
     @property
     def accuracy(self) -> float | None:
-        return self.correct / self.scored if self.scored else None
+        """Right and on time so far, on the scored frames (what the live view shows)."""
+        return self.right_on_time / self.scored if self.scored else None
 
     def summary(self, simulated_s: float) -> dict[str, Any]:
         w = self.world
         life, projected = w.battery_life(simulated_s)
         arrived = sum(self.rec["arrived"])
-        missed = sum(a - p for a, p in zip(self.rec["arrived"], self.rec["processed"], strict=True))
+        missed = sum(a - p - s for a, p, s in zip(self.rec["arrived"], self.rec["processed"], self.rec["skipped"],
+                                                  strict=True))
         missed += sum(self.rec["late"])
         lv = [x for x in self.rec["level"] if x >= 0]
         return {
@@ -167,7 +202,7 @@ class Arm:
             "t_trip_c": w.dev.device.t_trip_c,
             "max_temperature_c": w.max_temperature_c,
             "deadline_miss_pct": 100.0 * missed / arrived if arrived else 0.0,
-            "accuracy": self.accuracy,
+            "right_on_time": self.accuracy,
             "scored": self.scored,
             "mean_level": float(np.mean(lv)) if lv else math.nan,
             "cap_changes": len(self.changes),
@@ -188,6 +223,9 @@ class StoryRun:
     wall_s: float
     model_name: str
     full_level: int
+    items: list[int] = field(default_factory=list)  # the item each frame shows (Frame.item)
+    ladder: Any = None  # the ladder the simulated device was built from
+    device: Any = None  # that DeviceModel
 
     @property
     def adaptive(self) -> Arm:
@@ -201,16 +239,32 @@ class StoryRun:
         sim_s = len(self.t) * self.dt
         return {k: a.summary(sim_s) for k, a in self.arms.items()}
 
+    def scores(self, *, seed: int = 0) -> dict[str, Any]:
+        """Per arm an :class:`~adaptive_csp.apps.score.ArmScore` (both figures with item-bootstrap intervals)
+        and ``"difference"``: adaptive minus static-max, paired by item, in both figures."""
+        from adaptive_csp.apps.score import score_arm, score_difference
+
+        out: dict[str, Any] = {k: score_arm(a.rec["correct"], a.rec["on_time"], self.scored, self.items, seed=seed)
+                               for k, a in self.arms.items()}
+        if any(self.scored):
+            a, s = self.adaptive.rec, self.static.rec
+            out["difference"] = score_difference((a["correct"], a["on_time"]), (s["correct"], s["on_time"]),
+                                                 self.scored, self.items, seed=seed)
+        return out
+
     def gains(self) -> dict[str, float | None]:
-        """What adaptation bought against static-max: energy saved (%), battery life gained (%), accuracy (points)."""
+        """What adaptation bought against static-max: energy saved (%), battery life gained (%), and the
+        difference in "right and on time" and in "right when answered" (points)."""
         s = self.summaries()
         a, b = s["adaptive"], s["static-max"]
         energy = 100.0 * (1.0 - a["energy_j"] / b["energy_j"]) if b["energy_j"] > 0 else None
         life = (100.0 * (a["battery_life_s"] / b["battery_life_s"] - 1.0)
                 if a["battery_life_s"] and b["battery_life_s"] else None)
-        acc = (100.0 * (a["accuracy"] - b["accuracy"])
-               if a["accuracy"] is not None and b["accuracy"] is not None else None)
-        return {"energy_pct": energy, "battery_life_pct": life, "accuracy_points": acc}
+        d = self.scores().get("difference")
+        pts = {k: (None if d is None or math.isnan(d[k].estimate) else 100.0 * d[k].estimate)
+               for k in ("on_time", "answered")}
+        return {"energy_pct": energy, "battery_life_pct": life, "on_time_points": pts["on_time"],
+                "answered_points": pts["answered"]}
 
 
 def _model_name(model: Any) -> str:
@@ -236,7 +290,7 @@ def _with_latencies(eng: Any, model: Any) -> Any:
     return LevelLadder(replace(r, latency_ms=r.latency_ms or t) for r, t in zip(ladder.rungs, ms, strict=True))
 
 
-def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600, *, model: Any = None,
+def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFAULT_FRAMES, *, model: Any = None,
               engine: Any = "auto", seed: int = 0, content: bool = True,
               on_frame: Callable[[StoryRun, int], None] | None = None, belt: Any = None,
               arm: type[Arm] = Arm) -> StoryRun:
@@ -246,7 +300,6 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600,
     ``scored``; default a :class:`Conveyor` of the shipped sample); ``arm``: the :class:`Arm` class that
     judges each arm's output (the detection demo passes its own)."""
     from adaptive_csp.control.presets import DEFAULT_POLICY
-    from adaptive_csp.data.fashion_mnist import load_sample
     from adaptive_csp.engines import make_engine
     from adaptive_csp.models.pretrained import pretrained
     from adaptive_csp.runtime.runner import AdaptiveRunner
@@ -272,12 +325,10 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600,
         world = World(scn, dev, ambient_c=float(tr.ambient_c[0]))
         runner = AdaptiveRunner(model, policy=pol, sensors=world.feed, engine=eng, content=cont, clock=clock)
         arms[name] = arm(name, runner, world)
-    busy = [True] * len(tr) if scn.belt is None else (
-        scn.belt.sample(tr.t, np.random.default_rng(scn.seed), scn.duration_s) >= 0.5).tolist()
-    if belt is None:
-        sample = load_sample()
-        belt = Conveyor(sample.images.numpy(), sample.labels.numpy(), seed=seed)
-    run = StoryRun(scn, dt, tr.t, tr, busy, [], [], arms, 0.0, _model_name(model), ladder.full)
+    busy = belt_busy(scn, tr.t)
+    belt = demo_belt(seed) if belt is None else belt
+    run = StoryRun(scn, dt, tr.t, tr, busy, [], [], arms, 0.0, _model_name(model), ladder.full, ladder=ladder,
+                   device=dev)
     t0 = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # batch 1: one thread is fastest, and OpenMP threads spinning against a busy CPU
@@ -287,6 +338,7 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = 600,
             clock.set(t)
             run.labels.append(fr.label)
             run.scored.append(fr.scored)
+            run.items.append(int(fr.item))
             for arm in arms.values():
                 arm.step(k, t, fr, tr, scn.deadline_ms)
             run.wall_s = time.perf_counter() - t0
