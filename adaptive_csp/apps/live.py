@@ -122,7 +122,7 @@ class LiveView:
             t.add_row("CPU load", f"{_bar(s.cpu_percent, 100)}  {s.cpu_percent:5.1f} %")
         if s.accuracy is not None:
             ref = "" if s.accuracy_ref is None else f"   static-max {100 * s.accuracy_ref:.1f} %"
-            t.add_row("accuracy", f"{100 * s.accuracy:.1f} % on items so far{ref}")
+            t.add_row("right, on time", f"{100 * s.accuracy:.1f} % of items so far{ref}")
         t.add_row("reason", s.reason)
         return Panel(t, title=self.title, border_style="blue")
 
