@@ -128,7 +128,7 @@ class Arm:
     watch: CapWatch = field(default_factory=CapWatch)
 
     KEYS = ("level", "cap", "reason", "pred", "correct", "on_time", "power_w", "ran_s", "battery_pct",
-            "temperature_c", "cpu_percent", "arrived", "processed", "skipped", "late", "digest")
+            "temperature_c", "cpu_percent", "arrived", "processed", "skipped", "late", "service_ms", "digest")
 
     def __post_init__(self) -> None:
         self.rec = {k: [] for k in self.KEYS}
@@ -153,11 +153,12 @@ class Arm:
             self.watch.note(t, cap, reason)
             freq = w.dev.snap_frequency(r.frequency) if r.frequency is not None else 1.0
             every = max(1, int(getattr(r, "frame_interval", 1) or 1))  # the policy's frame interval
-            run_n = -(-arrived // every)
-            skipped = arrived - run_n
-            tick = w.advance(t, level, freq, run_n, float(tr.load[k]), float(tr.ambient_c[k]), tr.dt)
+            tick = w.advance(t, level, freq, arrived, float(tr.load[k]), float(tr.ambient_c[k]), tr.dt,
+                             interval=every)
+            skipped = tick.skipped
             in_time = tick.service_s * 1000.0 <= deadline_ms
-            late = 0 if in_time else tick.processed
+            switch_late = tick.switch_extra and tick.service_s * (1.0 + tick.switch_extra) * 1000.0 > deadline_ms
+            late = tick.processed if not in_time else int(bool(switch_late and tick.processed))
             on_time = (tick.processed - late + (skipped if in_time else 0)) / arrived if arrived else 1.0
         ok = bool(fr.scored and ok)
         if fr.scored:
@@ -165,7 +166,8 @@ class Arm:
             self.right_on_time += ok * on_time
         vals = (level, cap, reason, label, ok, on_time, tick.power_w if tick else 0.0, tick.ran_s if tick else 0.0,
                 w.battery.percent if w.battery is not None else math.nan, w.thermal.temperature_c, w.last_util,
-                arrived, tick.processed if tick else 0, skipped, late, zlib.crc32(fr.image.tobytes()))
+                arrived, tick.processed if tick else 0, skipped, late, 1000.0 * tick.service_s if tick else math.nan,
+                zlib.crc32(fr.image.tobytes()))
         for key, v in zip(self.KEYS, vals, strict=True):
             self.rec[key].append(v)
 
