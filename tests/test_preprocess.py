@@ -48,7 +48,7 @@ def forms(g: np.ndarray) -> dict[str, object]:
         "negative_strides": bgr[::-1, ::-1][::-1, ::-1],
         "channel_view": np.repeat(big[:, :, None], 4, axis=2)[:, :, 1:],
         "row_strided_crop": np.repeat(up(g, 2)[:, :, None], 3, axis=2)[:, :],  # 56×56
-        "odd_size_pad": np.pad(up(g, 2), 1),  # 58×58: centre crop of 56 then /2
+        # (a 58×58 frame is no longer equivalent: the whole frame is area-averaged, tests/test_resize.py)
         "tensor_chw": torch.from_numpy(g)[None],
         "tensor_3chw": torch.from_numpy(bgr).permute(2, 0, 1),
         "tensor_float": torch.from_numpy(big)[None].float() / 255,

@@ -105,21 +105,21 @@ RED_BGR, RED_BGRA = (0, 0, 255), (0, 0, 255, 7)
 def frames_with_known_boxes() -> dict[str, tuple[object, list[list[float]], float]]:
     """name → (frame, expected boxes in frame pixels (left half first), tolerance in frame pixels).
 
-    The expected boxes are worked out by hand from the resize rule (centre crop to integer multiples of
-    96, area factors; a smaller frame is stretched): they do not come from the code under test."""
+    The expected boxes are worked out by hand from the resize rule (the default ``stretch``: the whole
+    frame becomes the input, x scale W/96, y scale H/96; a smaller frame is stretched bilinearly): they do
+    not come from the code under test.  Boxes are painted on whole input pixels, so they come back exactly."""
     out = {}
     f = paint(np.zeros((96, 96, 3), np.uint8), (10, 20, 30, 50), RED_BGR)
     out["bgr_96x96"] = (f, [[10, 20, 30, 50]], 0.0)
-    # 640×480: factors 6 (x), 5 (y); crop 576×480 at x0 = 32, y0 = 0.  Input boxes [10,20,30,50] and
-    # [60,5,90,15] → frame x 32 + 6·x, y 5·y.
+    # 640×480: scales 20/3 (x), 5 (y).  Input boxes [0,20,6,50] (at the frame's left edge, which the old
+    # integer-factor crop threw away) and [60,5,87,15] → frame x 20/3·x, y 5·y.
     f = np.zeros((480, 640, 3), np.uint8)
-    paint(f, (92, 100, 212, 250), RED_BGR)
-    paint(f, (392, 25, 572, 75), RED_BGR)
-    paint(f, (0, 0, 20, 480), RED_BGR)  # in the cropped-away border: never seen
-    out["bgr_640x480"] = (f, [[92, 100, 212, 250], [392, 25, 572, 75]], 0.0)
-    # 200×300 BGRA: factors 3 (x), 2 (y); crop 288×192 at x0 = 6, y0 = 4.  Input box [50,30,70,40].
-    f = paint(np.zeros((200, 300, 4), np.uint8), (156, 64, 216, 84), RED_BGRA)
-    out["bgra_300x200"] = (f, [[156, 64, 216, 84]], 0.0)
+    paint(f, (0, 100, 40, 250), RED_BGR)
+    paint(f, (400, 25, 580, 75), RED_BGR)
+    out["bgr_640x480"] = (f, [[0, 100, 40, 250], [400, 25, 580, 75]], 1e-4)
+    # 200×300 BGRA: scales 25/8 (x), 25/12 (y).  Input box [48,24,72,36] → frame [150,50,225,75].
+    f = paint(np.zeros((200, 300, 4), np.uint8), (150, 50, 225, 75), RED_BGRA)
+    out["bgra_300x200"] = (f, [[150, 50, 225, 75]], 1e-4)
     # grey 50×70 (H×W): upscaled, x scale 70/96, y scale 50/96; a 0.5 threshold on the bilinear image puts
     # each edge within one input pixel of the painted one.
     f = paint(np.zeros((50, 70), np.uint8), (10, 10, 25, 30), 255)
@@ -176,7 +176,7 @@ def test_batch_of_mixed_sizes(run_with, model):
     with run_with(model, policy=Fixed(0), sensors=None) as r:
         ds = r.infer(same)
     assert len(ds) == 3 and all(np.array_equal(x.boxes, ds[0].boxes) for x in ds)
-    np.testing.assert_array_equal(ds[0].boxes[np.argsort(ds[0].boxes[:, 0])], KNOWN["bgr_640x480"][1])
+    np.testing.assert_allclose(ds[0].boxes[np.argsort(ds[0].boxes[:, 0])], KNOWN["bgr_640x480"][1], atol=1e-4)
 
 
 def test_empty_frame_and_thresholds(model):
@@ -273,12 +273,12 @@ def test_geometry_follows_a_bright_dot(backend, hw):
     ox, oy, sx, sy = pre.geometry(fh, fw)
     for u, v in ((17, 40), (0, 0), (W - 1, H - 1), (70, 5)):
         frame = np.zeros((fh, fw), np.uint8)
-        if sx >= 1 and sy >= 1:  # downscaled: the block that becomes input pixel (u, v) exactly
+        if sx == int(sx) >= 1 and sy == int(sy) >= 1:  # integer factors: the block that becomes pixel (u, v)
             x0, y0 = ox + sx * u, oy + sy * v
             frame[int(y0):int(y0 + sy), int(x0):int(x0 + sx)] = 255
             x = pre.array(frame)[0][0, 0]
             assert x[v, u] == pytest.approx(1.0) and np.count_nonzero(x) == 1
-        elif 0 < u < W - 1 and 0 < v < H - 1:  # stretched (bilinear, clamped at the border: interior only):
+        elif 0 < u < W - 1 and 0 < v < H - 1:  # other factors (area / bilinear; interior only):
             X = int(ox + sx * (u + 0.5))  # the frame pixel under input pixel (u, v)'s centre
             Y = int(oy + sy * (v + 0.5))
             frame[Y, X] = 255
@@ -291,9 +291,13 @@ def test_geometry_follows_a_bright_dot(backend, hw):
 
 def test_geometry_values_and_sizes():
     pre = Preprocessor({"input_size": [H, W], "in_chans": 3, "color": "rgb"})
-    assert pre.geometry(480, 640) == (32.0, 0.0, 6.0, 5.0)
+    assert pre.geometry(480, 640) == (0.0, 0.0, 640 / 96, 5.0)  # stretch: the whole frame
     assert pre.geometry(96, 96) == (0.0, 0.0, 1.0, 1.0)
     assert pre.geometry(50, 200) == (0.0, 0.0, 200 / 96, 50 / 96)  # one side smaller: stretched, uncropped
+    box = Preprocessor({"input_size": [H, W], "in_chans": 3, "color": "rgb"}, resize="letterbox")
+    assert box.geometry(480, 640) == pytest.approx((0.0, -80.0, 20 / 3, 20 / 3))  # content 72×96 at row 12
+    crop = Preprocessor({"input_size": [H, W], "in_chans": 3, "color": "rgb"}, resize="center_crop")
+    assert crop.geometry(480, 640) == (80.0, 0.0, 5.0, 5.0)  # the central 480×480
     for bad in ((0, 10), (10, -1), (True, 5)):
         with pytest.raises(ValueError, match="frame size"):
             pre.geometry(*bad)
@@ -303,7 +307,8 @@ def test_geometry_values_and_sizes():
     assert pre.sizes(torch.zeros(2, 3, 7, 9)) == [(7, 9), (7, 9)]
     assert pre.sizes(torch.zeros(3, 7, 9)) == [(7, 9)]
     boxes = np.array([[-3.0, 10.0, 100.0, 20.0]], np.float32)  # input pixels, partly outside the input
-    np.testing.assert_array_equal(to_frame(boxes, pre.geometry(480, 640), 480, 640), [[14, 50, 632, 100]])
+    np.testing.assert_allclose(to_frame(boxes, crop.geometry(480, 640), 480, 640), [[65, 50, 580, 100]])
+    np.testing.assert_allclose(to_frame(boxes, pre.geometry(480, 640), 480, 640), [[0, 50, 640, 100]])  # clipped
     np.testing.assert_array_equal(to_frame(boxes, (0.0, 0.0, 1.0, 1.0), 96, 96), [[0, 10, 96, 20]])  # clipped
 
 

@@ -13,11 +13,13 @@ runner's engines take) at the model's ``input_size``, converted to its colour mo
 (``grey``: ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B, the weights of ``cv2.COLOR_BGR2GRAY``; ``rgb`` /
 ``bgr``: channel order; a grey frame is repeated for a colour model), then ``(x · scale − mean) / std`` with x in 0..255 (a float frame counts as 255·x).
 
-Resizing: a frame at least as large as the input is centre-cropped to integer multiples of the input size
-(a view; it loses < one input pixel's worth at the edges) and area-averaged by those integer factors
-(cv2.INTER_AREA when cv2 is importable, ``avg_pool2d`` otherwise: the same numbers).  Non-integer
-INTER_AREA costs 2–4× more on this CPU (640×480×3 → 28×28: ~1 ms against ~0.2–0.5 ms).  A frame smaller
-than the input is upscaled bilinearly.  :meth:`Preprocessor.geometry` gives that mapping for a frame size, so
+Resizing (``resize=``, or ``"resize"`` in the spec; :mod:`adaptive_csp.runtime.resize` has the details):
+``stretch`` (default) maps the whole frame onto the whole input, distorting a frame of another aspect
+ratio; ``letterbox`` scales the whole frame by one factor to fit and pads the rest with ``pad`` (0..255
+scale, default 0: the dark background our models are trained on); ``center_crop`` drops only the
+aspect-ratio excess, half on each side.  No mode drops anything else.  Shrinking is the exact area
+average (``cv2.INTER_AREA``'s numbers, unrounded), growing bilinear; ``backend="torch"`` gives the same
+numbers with numpy alone.  :meth:`Preprocessor.geometry` gives the mapping for a frame size, so
 coordinates in the model input (a detector's boxes) map back into the frame exactly.
 
 Cost: the frame is resized first, in its own dtype, so colour conversion, range checks and normalisation touch only
@@ -35,7 +37,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from adaptive_csp.runtime.resize import check_mode, fit, resize
 
 try:  # optional extra `video`
     import cv2
@@ -54,12 +57,19 @@ class Preprocessor:
     """``Preprocessor(meta["preprocess"], color="bgr")(frame) -> (tensor N×C×H×W, batched: bool)``.
 
     ``color``: channel order of numpy frames; ``tensor_color``: of torch tensors; ``backend``: how frames
-    are resized (``"auto"``: cv2 when importable, ``"cv2"``, ``"torch"``).
+    are resized (``"auto"``: cv2 when importable, ``"cv2"``, ``"torch"``: numpy, the same numbers);
+    ``resize``: ``"stretch"`` / ``"letterbox"`` / ``"center_crop"`` (None: the spec's ``"resize"``, else
+    stretch); ``pad``: the letterbox fill, a pixel value on the 0..255 scale (None: the spec's, else 0).
     """
 
     def __init__(self, spec: dict[str, Any] | None = None, color: str = "bgr", backend: str = "auto",
-                 tensor_color: str = "rgb"):
+                 tensor_color: str = "rgb", resize: str | None = None, pad: float | None = None):
         spec = dict(spec or {})
+        self.resize = check_mode(resize if resize is not None else spec.get("resize", "stretch"))
+        pad = float(pad if pad is not None else spec.get("pad", 0.0))
+        if not 0.0 <= pad <= 255.0:
+            raise ValueError(f"pad must be a pixel value in [0, 255], got {pad!r}")
+        self.pad = pad
         for what, val in (("color", color), ("tensor_color", tensor_color)):
             if val not in ("bgr", "rgb"):
                 raise ValueError(f"{what} must be 'bgr' or 'rgb', got {val!r}")
@@ -136,16 +146,12 @@ class Preprocessor:
     def geometry(self, frame_h: int, frame_w: int) -> tuple[float, float, float, float]:
         """Where the model input lies in a ``frame_h × frame_w`` frame: ``(ox, oy, sx, sy)`` with
         ``frame_x = ox + sx · input_x`` and ``frame_y = oy + sy · input_y``, in continuous pixel coordinates
-        (0 is the left / top edge of the first pixel, as for boxes ``xyxy``).  A frame at least as large as
-        the input: the centre crop's corner and the integer area factors; a smaller one: no offset, scales
-        ``frame / input`` (bilinear resizing with half-pixel centres, cv2's and torch's ``align_corners=False``).
-        Points outside ``[0, W] × [0, H]`` of the input were never seen (the crop's lost border)."""
+        (0 is the left / top edge of the first pixel, as for boxes ``xyxy``), exact for every mode and size:
+        ``stretch`` ``(0, 0, W/w, H/h)``; ``center_crop`` the window's corner and ``window / input``;
+        ``letterbox`` one scale ``frame / content`` and a negative offset (the pad band maps outside)."""
         if isinstance(frame_h, bool) or isinstance(frame_w, bool) or int(frame_h) < 1 or int(frame_w) < 1:
             raise ValueError(f"frame size must be positive integers, got {frame_h!r} × {frame_w!r}")
-        y0, x0, kh, kw = self._factors(int(frame_h), int(frame_w))
-        if not kh:
-            return 0.0, 0.0, int(frame_w) / self.w, int(frame_h) / self.h
-        return float(x0), float(y0), float(kw), float(kh)
+        return fit(int(frame_h), int(frame_w), self.h, self.w, self.resize).geometry()
 
     def sizes(self, frame: Any) -> list[tuple[int, int]]:
         """``(H, W)`` of each image of ``frame`` (one for a single frame; call after :meth:`array` accepted
@@ -189,7 +195,7 @@ class Preprocessor:
         if a.ndim == 3 and c == 1:
             a = a[:, :, 0]
         if a.shape[0] != self.h or a.shape[1] != self.w:
-            a = self._resize_np(a)
+            a = self._resize_np(a, is_u8)
         if a.ndim == 2 and self._grey:  # the common case: a few in-place ops on the small image
             small = a.astype(np.float32, order="C")
             if not is_u8:
@@ -206,36 +212,17 @@ class Preprocessor:
                 small = small[[2, 1, 0, 3][:small.shape[0]]]  # → RGB(A)
         return self._finish(small, is_u8, where)
 
-    def _factors(self, H: int, W: int) -> tuple[int, int, int, int]:
-        """``(y0, x0, kh, kw)``: the centre crop's corner and integer factors; ``(0, 0, 0, 0)`` when the
-        frame is smaller than the input in either direction (it is then upscaled bilinearly, uncropped)."""
-        if H < self.h or W < self.w:
-            return 0, 0, 0, 0
-        kh, kw = H // self.h, W // self.w
-        return (H - kh * self.h) // 2, (W - kw * self.w) // 2, kh, kw
-
-    def _crop(self, a: Any, H: int, W: int) -> tuple[Any, int, int]:
-        """Centre crop (a view) to integer multiples of the input size, and the factors; (a, 0, 0) if smaller."""
-        y0, x0, kh, kw = self._factors(H, W)
-        if not kh:
-            return a, 0, 0
-        return a[..., y0:y0 + kh * self.h, x0:x0 + kw * self.w] if isinstance(a, torch.Tensor) else \
-            a[y0:y0 + kh * self.h, x0:x0 + kw * self.w], kh, kw
-
-    def _resize_np(self, a: np.ndarray) -> np.ndarray:
-        a, kh, kw = self._crop(a, a.shape[0], a.shape[1])
-        if kh == kw == 1:
-            return a
-        if self.use_cv2:
-            item = a.itemsize
-            if a.strides[-1] != item or (a.ndim == 3 and a.strides[1] != item * a.shape[2]) or a.strides[0] < 0:
-                a = np.ascontiguousarray(a)  # cv2 takes row-strided views, nothing else
-            interp = cv2.INTER_AREA if kh else cv2.INTER_LINEAR
-            out = cv2.resize(a, (self.w, self.h), interpolation=interp)
-            return out if out.ndim == a.ndim else out[:, :, None]
-        t = torch.from_numpy(np.ascontiguousarray(a))
-        t = t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None]
-        return self._resize_t(t.float())[0].permute(1, 2, 0).squeeze(-1).numpy()
+    def _resize_np(self, a: np.ndarray, is_u8: bool) -> np.ndarray:
+        """``a`` (H×W or H×W×C) → ``h×w`` under the mode: crop (a view), resize, pad."""
+        f = fit(a.shape[0], a.shape[1], self.h, self.w, self.resize)
+        if (f.ch, f.cw) != a.shape[:2]:
+            a = a[f.y0:f.y0 + f.ch, f.x0:f.x0 + f.cw]
+        out = resize(a, f.nh, f.nw, self.use_cv2)
+        if not f.padded and (f.nh, f.nw) == (self.h, self.w):
+            return out
+        canvas = np.full((self.h, self.w, *out.shape[2:]), self.pad if is_u8 else self.pad / 255.0, np.float32)
+        canvas[f.top:f.top + f.nh, f.left:f.left + f.nw] = out
+        return canvas
 
     # torch ---------------------------------------------------------------------------------------------
     def _torch(self, t: torch.Tensor, idx: int | None = None) -> np.ndarray:
@@ -253,19 +240,13 @@ class Preprocessor:
         t = t.detach()
         if t.device.type != "cpu":
             t = t.cpu()
-        x = t.float()
-        if x.shape[1] != self.h or x.shape[2] != self.w:
-            x = self._resize_t(x[None])[0]
-        small = x.contiguous().numpy()
+        x = (t if is_u8 else t.float()).numpy()
+        if x.shape[1] != self.h or x.shape[2] != self.w:  # resize channel-last, like a numpy frame
+            x = self._resize_np(x.transpose(1, 2, 0), is_u8).transpose(2, 0, 1)
+        small = np.ascontiguousarray(x, np.float32)
         if self.tensor_color == "bgr" and small.shape[0] >= 3:
             small = small[[2, 1, 0, 3][:small.shape[0]]]  # → RGB(A)
         return self._finish(small, is_u8, where)
-
-    def _resize_t(self, x: torch.Tensor) -> torch.Tensor:
-        x, kh, kw = self._crop(x, x.shape[-2], x.shape[-1])
-        if kh:
-            return F.avg_pool2d(x, (kh, kw)) if kh * kw > 1 else x
-        return F.interpolate(x, size=(self.h, self.w), mode="bilinear", align_corners=False)
 
     # shared ----------------------------------------------------------------------------------------------
     @staticmethod

@@ -158,6 +158,10 @@ class AdaptiveRunner:
         engine refuses another device; the cuda engine copies each level onto it.
     color / tensor_color: channel order of numpy frames (default "bgr") and of torch tensors (default
         "rgb").  backend: the preprocessing (resize) backend, "auto" / "cv2" / "torch" — not the engine.
+    resize: how a frame of another size or shape becomes the model's input: "stretch" (the whole frame,
+        distorted to the input's aspect), "letterbox" (the whole frame, one scale, padded with ``pad``, a
+        0..255 pixel value, default 0) or "center_crop" (only the aspect excess dropped); None: the model's
+        ``meta["preprocess"]["resize"]``, else "stretch".  See :mod:`adaptive_csp.runtime.resize`.
     policy_tick_ms: the policy decides at most once per tick (default 10 ms: every frame of a camera up
         to 100 fps), and at once when a new sensor snapshot arrives; 0 decides on every call.  Content
         demand, when on, still looks at every frame.
@@ -170,7 +174,8 @@ class AdaptiveRunner:
                  preprocess: dict | None = None, backend: str = "auto", prepare: bool = True,
                  policy_tick_ms: float = 10.0, latency_window: int = 120, telemetry_size: int = 4096,
                  sensor_rate_hz: float = 2.0, clock: Callable[[], float] = time.monotonic, dvfs: Any = None,
-                 score_thresh: float = 0.25, iou_thresh: float = 0.6, max_det: int = 100, multi_label: bool = False):
+                 score_thresh: float = 0.25, iou_thresh: float = 0.6, max_det: int = 100, multi_label: bool = False,
+                 resize: str | None = None, pad: float | None = None):
         if model is None or (isinstance(model, str) and model == "default"):
             from adaptive_csp.models.pretrained import pretrained
             model = pretrained()
@@ -186,7 +191,8 @@ class AdaptiveRunner:
         if not spec:
             raise ValueError("the model has no meta['preprocess']; pass preprocess={'input_size': [H, W], "
                              "'in_chans': C, 'color': 'grey'|'rgb'|'bgr', 'mean': [...], 'std': [...]}")
-        self.pre = Preprocessor(spec, color=color, backend=backend, tensor_color=tensor_color)
+        self.pre = Preprocessor(spec, color=color, backend=backend, tensor_color=tensor_color, resize=resize,
+                                pad=pad)
         self.engine: Engine = make_engine(model, engine, device, **(engine_options or {}))
         self.elastic = self.engine.elastic
         self.ladder: LevelLadder = self.engine.ladder
