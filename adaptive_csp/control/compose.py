@@ -15,6 +15,11 @@ Explicit missing data:
 - an absent signal (None without a fault) → that governor is unconstrained (it says so once).
 Each fault kind is logged once.  ``decide`` never raises: an internal error → safe level,
 reason ``error:<Type>``.
+
+The governors that predict (latency, contention, thermal PI, battery) share one
+:class:`~adaptive_csp.control.predict.ServiceModel`, so the measured slowdown is read once per decision.
+With a :class:`~adaptive_csp.control.frames.FrameRule` (``frames``) the decision also carries a frame
+interval; on a fault it is 1 (every frame).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import logging
 import math
 from collections.abc import Sequence
 
+from adaptive_csp.control.frames import FrameRule
 from adaptive_csp.control.governors import Governor
 from adaptive_csp.control.ladder import HysteresisLadder
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
@@ -38,9 +44,15 @@ log = logging.getLogger(__name__)
 class GovernedPolicy(Policy):
     def __init__(self, governors: Sequence[Governor], ladder_governor: HysteresisLadder | None = None, *,
                  name: str = "governed", safe_level: int = 0, stale_after_s: float = 5.0,
-                 config: object | None = None):
+                 config: object | None = None, frames: FrameRule | None = None):
         self.name = name
         self.governors = list(governors)
+        self.frames = frames
+        models = [g.service for g in self.governors if getattr(g, "service", None) is not None]
+        shared = next((g.service for g in self.governors if g.name == "latency"), models[0] if models else None)
+        for g in self.governors:  # one slowdown estimate for all: the latency governor's if there is one
+            if getattr(g, "service", None) is not None:
+                g.service = shared
         self.hysteresis = ladder_governor or HysteresisLadder()
         self.safe_level = int(safe_level)
         self.stale_after_s = float(stale_after_s)
@@ -136,10 +148,16 @@ class GovernedPolicy(Policy):
             f = getattr(g, "frequency", None)
             if f is not None:
                 freq = f
+        k = 1
+        if self.frames is not None and common is None:
+            k, why = self.frames.choose(stats, self.governors)
+            if k > 1:
+                reason = f"{reason}; {why}"
         last = self._last
-        if last is not None and last.level == level and last.reason == reason and last.frequency == freq:
+        if (last is not None and last.level == level and last.reason == reason and last.frequency == freq
+                and last.frame_interval == k):
             return last
-        self._last = d = Decision(level, reason, freq)
+        self._last = d = Decision(level, reason, freq, k)
         return d
 
     def __repr__(self) -> str:

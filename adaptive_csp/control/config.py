@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["LadderConfig", "ThermalConfig", "LatencyConfig", "BatteryConfig", "ContentionConfig",
-           "ConfidenceConfig", "PolicyConfig"]
+           "ConfidenceConfig", "FramesConfig", "PolicyConfig"]
 
 
 class _Section(BaseModel):
@@ -47,6 +47,7 @@ class ThermalConfig(_Section):
     trip_c: float | None = Field(None, gt=-40, lt=150)  # step_wise trip; default control_c
     hysteresis_c: float = Field(3.0, ge=0, le=50)
     trend_c_per_s: float = Field(0.02, ge=0, le=10)
+    idle_fraction: float = Field(0.2, ge=0, lt=1)  # idle / active board power (predicted power per rung)
 
     @model_validator(mode="after")
     def _order(self) -> ThermalConfig:
@@ -63,9 +64,10 @@ class LatencyConfig(_Section):
 
     enabled: bool = True
     deadline_ms: float | None = Field(None, gt=0, le=1e6)
-    window: int = Field(120, ge=5, le=100_000)
+    window: int = Field(32, ge=5, le=256)  # slowdowns kept (measured / profiled latency)
     percentile: float = Field(95.0, gt=0, le=100)
     margin: float = Field(0.1, ge=0, lt=1)
+    switch_cost: float = Field(0.09, ge=0, le=10)  # first call after a switch / a held call (ORT: 1.09x)
     up_hold_s: float = Field(4.0, ge=0, le=3600)
     min_samples: int = Field(10, ge=1, le=100_000)
     min_samples_down: int = Field(3, ge=1, le=100_000)
@@ -85,6 +87,7 @@ class BatteryConfig(_Section):
     sample_s: float = Field(1.0, gt=0, le=3600)
     capacity_wh: float | None = Field(None, gt=0, le=1e6)
     margin: float = Field(0.05, ge=0, lt=1)
+    stretch: float = Field(1.5, ge=1, le=100)  # no target: last stretch x the full level's runtime
 
     @model_validator(mode="after")
     def _check(self) -> BatteryConfig:
@@ -106,6 +109,7 @@ class ContentionConfig(_Section):
     util_high: float = Field(85.0, gt=0, le=100)
     util_low: float = Field(50.0, ge=0, lt=100)
     step_s: float = Field(2.0, ge=0, le=3600)
+    margin: float = Field(0.1, ge=0, lt=1)  # predicted p95 must fit deadline x (1 - margin/2)
 
     @model_validator(mode="after")
     def _check(self) -> ContentionConfig:
@@ -133,6 +137,16 @@ class ConfidenceConfig(_Section):
         return self
 
 
+class FramesConfig(_Section):
+    """Frame rate as a second knob (:class:`~adaptive_csp.control.frames.FrameRule`)."""
+
+    enabled: bool = True
+    min_fps: float = Field(5.0, gt=0, le=1000)  # never fewer frames per second of the source
+    steady_interval: int = Field(2, ge=1, le=100)  # every k-th frame while the scene is steady
+    max_interval: int = Field(8, ge=1, le=1000)
+    energy: bool = True  # also when an energy budget cannot hold the cheapest rung every frame
+
+
 class PolicyConfig(BaseModel):
     """One preset.  ``safe_level``: the level index used on faults or stale data (−1 = full)."""
 
@@ -149,3 +163,4 @@ class PolicyConfig(BaseModel):
     battery: BatteryConfig | None = None
     contention: ContentionConfig | None = None
     confidence: ConfidenceConfig | None = None
+    frames: FramesConfig | None = None

@@ -13,6 +13,7 @@ import logging
 import os
 
 from adaptive_csp.control.policy import RuntimeStats
+from adaptive_csp.control.predict import ServiceModel
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
 from adaptive_csp.util.log import OnceLogger
@@ -74,7 +75,7 @@ class StaticCap(Governor):
 
 
 class ContentionGovernor(Governor):
-    """CPU contention from other processes → step down at once; give the levels back once it has passed.
+    """CPU contention from other processes → the highest rung predicted to meet the deadline under it.
 
     Signals, each against its own thresholds: ``cpu_pressure`` (PSI "some": the share of the last poll
     interval in which a runnable task waited for a CPU — an instantaneous reading, see the sysfs source)
@@ -85,10 +86,14 @@ class ContentionGovernor(Governor):
     ``load_avg[0]`` per CPU.  Loaded when any signal is at or above its high threshold; calm when all are
     at or below their low ones.
 
+    Loaded, with a deadline (the runner's) and measured latencies, contention shows up as slowdown: the
+    cap is the highest rung whose predicted p95 (:class:`~adaptive_csp.control.predict.ServiceModel`,
+    shared with the latency governor) fits ``deadline·(1 − margin/2)`` — in one decision, a middle rung
+    under a heavy load, not the bottom.  Without a deadline or latencies it steps: one level below
+    ``min(cap, current level)``, at most once per ``step_s``.
+
     Hysteresis, so a flapping load does not flap the level:
 
-    - at or above ``*_high`` on a new reading → the cap goes one level below ``min(cap, current level)``,
-      at most once per ``step_s`` (degrade fast);
     - at or below ``*_low`` for ``clear_s`` in a row → the cap is released (the load has gone); the ladder
       then climbs back a rung per ``recover_s = 2·step_s`` (half the speed it came down) rather than at
       its thermal-scale pace;
@@ -102,8 +107,10 @@ class ContentionGovernor(Governor):
 
     def __init__(self, pressure_high: float = 40.0, pressure_low: float = 10.0, util_high: float = 85.0,
                  util_low: float = 50.0, step_s: float = 0.5, clear_s: float = 1.5, rearm_s: float = 20.0,
-                 max_clear_s: float = 24.0):
+                 max_clear_s: float = 24.0, margin: float = 0.1):
         super().__init__()
+        self.margin = float(margin)
+        self.service = ServiceModel()
         self.pressure_high, self.pressure_low = float(pressure_high), float(pressure_low)
         self.util_high, self.util_low = float(util_high), float(util_low)
         self.step_s = float(step_s)
@@ -114,6 +121,7 @@ class ContentionGovernor(Governor):
 
     def reset(self) -> None:
         super().reset()
+        self.service.reset()
         self._last_step = -float("inf")
         self._ts: float | None = None
         self._calm_since: float | None = None
@@ -155,6 +163,14 @@ class ContentionGovernor(Governor):
             self._calm_since = None
             if self.cap is None and now - self._released_at < self.rearm_s:  # back soon after a release
                 self.clear_s = min(self.max_clear_s, 2.0 * self.clear_s)
+            sm, deadline = self.service, stats.deadline_ms
+            sm.observe(stats, ladder)
+            if deadline and deadline > 0 and len(sm) >= 2:
+                j = max(0, sm.fit(deadline * (1.0 - 0.5 * self.margin)))
+                self.cap = None if j >= ladder.full else j
+                self.reason = (f"contention: {kind} {v:.0f}% >= {hi:g}%, L{j} predicted "
+                               f"{sm.predict_ms(j):.1f}ms for {deadline:g}ms")
+                return self.cap
             if now - self._last_step >= self.step_s:
                 cur = ladder.clamp(stats.level)
                 new = max(0, (cur if self.cap is None else min(self.cap, cur)) - 1)

@@ -28,15 +28,30 @@ class RuntimeStats:
     confidence: float | None = None  # last prediction's top-1 probability
     deadline_ms: float | None = None  # the runner's per-frame deadline, if any
     frequency: float | None = None  # current DVFS frequency as a fraction of f_max, if known
+    fps: float | None = None  # frames per second the source offers (processed or not), if known
+    scene_steady: bool | None = None  # content demand: the scene asks for the cheapest level (steady,
+    # confident or empty); None = no content signal
+    frame_interval: int = 1  # the frame interval in force (every k-th frame runs)
 
 
 @dataclass(frozen=True)
 class Decision:
-    """A level index and the reason it was chosen (which constraint bound it)."""
+    """A level index and the reason it was chosen (which constraint bound it).
+
+    ``frame_interval``: run every k-th frame (1 = every frame); the frames between are answered by the
+    last result.  A policy never asks for an interval that would run fewer than its ``min_fps`` frames per
+    second of the source (it asks for 1 when it does not know the source's frame rate).
+    """
 
     level: int
     reason: str
     frequency: float | None = None  # requested DVFS frequency (fraction of f_max), None = leave it
+    frame_interval: int = 1
+
+    def __post_init__(self) -> None:
+        k = self.frame_interval
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"Decision.frame_interval must be an int >= 1, got {k!r}")
 
 
 class Policy(ABC):

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from adaptive_csp.control.battery import BatteryGovernor
 from adaptive_csp.control.compose import GovernedPolicy
 from adaptive_csp.control.config import PolicyConfig
+from adaptive_csp.control.frames import FrameRule
 from adaptive_csp.control.governors import ConfidenceGovernor, ContentionGovernor, Governor, StaticCap
 from adaptive_csp.control.ladder import HysteresisLadder
 from adaptive_csp.control.latency import LatencyGovernor
@@ -99,7 +100,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
             out[head] = _merge(sub if isinstance(sub, dict) else {}, {rest: v})
         elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)
-        elif v is None and k in ("thermal", "latency", "battery", "contention", "confidence"):
+        elif v is None and k in ("thermal", "latency", "battery", "contention", "confidence", "frames"):
             out.pop(k, None)
         else:
             out[k] = v
@@ -136,7 +137,7 @@ def build_policy(cfg: PolicyConfig) -> GovernedPolicy:
     if t is not None and t.enabled:
         if t.mode == "pi":
             govs.append(ThermalPI(t.control_c, t.switch_on_c, t.critical_c, t.sustainable, t.forecast_s,
-                                  t.forecast_samples, t.sample_s, band, t.k_po, t.k_pu, t.k_i))
+                                  t.forecast_samples, t.sample_s, band, t.k_po, t.k_pu, t.k_i, t.idle_fraction))
         else:
             govs.append(ThermalStepWise(t.trip_c if t.trip_c is not None else t.control_c, t.hysteresis_c,
                                         t.critical_c, t.trend_c_per_s, t.sample_s))
@@ -144,14 +145,16 @@ def build_policy(cfg: PolicyConfig) -> GovernedPolicy:
     if b is not None and b.enabled:
         govs.append(BatteryGovernor(b.low_percent, b.critical_percent, b.target_hours, b.until,
                                     b.idle_fraction, b.window_s, b.min_window_s, b.sample_s, b.capacity_wh,
-                                    b.margin, band))
+                                    b.margin, band, stretch=b.stretch))
     lat = cfg.latency
     if lat is not None and lat.enabled:
         govs.append(LatencyGovernor(lat.deadline_ms, lat.window, lat.percentile, lat.margin, lat.up_hold_s,
-                                    lat.min_samples, lat.min_samples_down, lat.dvfs, lat.min_frequency))
+                                    lat.min_samples, lat.min_samples_down, lat.dvfs, lat.min_frequency,
+                                    switch_cost=lat.switch_cost))
     c = cfg.contention
     if c is not None and c.enabled:
-        govs.append(ContentionGovernor(c.pressure_high, c.pressure_low, c.util_high, c.util_low, c.step_s))
+        govs.append(ContentionGovernor(c.pressure_high, c.pressure_low, c.util_high, c.util_low, c.step_s,
+                                       margin=c.margin))
     k = cfg.confidence
     if k is not None and k.enabled:
         govs.append(ConfidenceGovernor(k.high, k.low, k.hold_s, k.alpha, k.floor_level))
@@ -159,8 +162,10 @@ def build_policy(cfg: PolicyConfig) -> GovernedPolicy:
         govs.append(StaticCap(cfg.max_cost))
     lc = cfg.ladder
     hyst = HysteresisLadder(lc.up_hold_s, lc.up_cooldown_s, lc.down_cooldown_s, lc.up_step, lc.dead_band)
+    f = cfg.frames
+    frames = FrameRule(f.min_fps, f.steady_interval, f.max_interval, f.energy) if f is not None and f.enabled else None
     return GovernedPolicy(govs, hyst, name=cfg.name, safe_level=cfg.safe_level,
-                          stale_after_s=cfg.stale_after_s, config=cfg)
+                          stale_after_s=cfg.stale_after_s, config=cfg, frames=frames)
 
 
 def _made(policy: Any, by: Any) -> Policy:

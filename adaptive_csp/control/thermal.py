@@ -1,14 +1,21 @@
 """Thermal governors: a PI controller in the style of Linux power_allocator with an ADPF-style slope
 forecast, and a step_wise fallback.  Constants: FACTS.md "Governor and thermal reference constants".
 
-Power is normalised: the full level costs 1.0 and level ``i`` costs ``ladder.relative_cost(i)``.
+Power is normalised: the full level at the frame rate in force costs 1.0; rung ``j`` is predicted to cost
+``p_j = (i + (1 − i)·busy_j) / (i + (1 − i)·busy_full)`` with ``busy_j`` = its predicted latency × the frame
+rate and ``i = idle_fraction`` (idle / active board power), from the shared
+:class:`~adaptive_csp.control.predict.ServiceModel` (:meth:`~ServiceModel.powers`).  The PI's budget maps to
+the highest rung whose predicted power fits it (dead-banded).
 
 :class:`ThermalPI` (power_allocator / IPA)
     ``P_budget = SP + k_p·e + k_i·Σe`` with ``e = T_control − T``, ``SP`` = sustainable power (share of
     full-level power the device can dissipate at T_control), ``k_po = SP/ΔT`` (overshoot, e < 0),
     ``k_pu = 2·SP/ΔT`` (undershoot), ``k_i = k_pu/10``, ``k_d = 0``, ``ΔT = T_control − T_switch_on``.
     Below T_switch_on the governor is off and its integral reset, as in IPA.  Anti-windup: the integral
-    term is clamped to ±SP and does not grow while the budget is saturated in the error's direction;
+    term is clamped so that, at zero error, the budget stays between the cheapest rung's predicted power and
+    the full rung's (so it cannot wind down to nothing while the cheapest rung already runs: no collapse
+    to the bottom and climb back), and it does not grow while the budget is saturated in the error's
+    direction;
     Σe integrates over the actual sample spacing (≤ 10·``sample_s`` per sample).  The proportional error uses a forecast ``T + max(0, slope)·forecast_s`` where the slope is the
     least-squares slope over ≤ 30 one-second samples (ADPF thermal headroom).  Updates only on a new
     sensor sample at most once per ``sample_s`` (never faster than the sensor updates).
@@ -25,6 +32,7 @@ from __future__ import annotations
 from adaptive_csp.control.governors import Governor
 from adaptive_csp.control.ladder import Slope, level_for_budget
 from adaptive_csp.control.policy import RuntimeStats
+from adaptive_csp.control.predict import ServiceModel
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
 
@@ -77,8 +85,10 @@ class ThermalPI(_Thermal):
     def __init__(self, control_c: float = 80.0, switch_on_c: float = 65.0, critical_c: float = 95.0,
                  sustainable: float = 0.6, forecast_s: float = 10.0, forecast_samples: int = 30,
                  sample_s: float = 1.0, dead_band: float = 0.05, k_po: float | None = None,
-                 k_pu: float | None = None, k_i: float | None = None):
+                 k_pu: float | None = None, k_i: float | None = None, idle_fraction: float = 0.2):
         super().__init__(critical_c, sample_s, forecast_samples)
+        self.idle = float(idle_fraction)
+        self.service = ServiceModel()
         self.control_c, self.switch_on_c = float(control_c), float(switch_on_c)
         self.sp = float(sustainable)
         self.forecast_s = float(forecast_s)
@@ -92,6 +102,7 @@ class ThermalPI(_Thermal):
 
     def reset(self) -> None:
         super().reset()
+        self.service.reset()
         self.integral = 0.0
         self.budget = 1.0
 
@@ -102,20 +113,23 @@ class ThermalPI(_Thermal):
             self.reason = f"thermal: {t:.1f}C below switch-on {self.switch_on_c:g}C"
             return None
         e, e_p = self.control_c - t, self.control_c - forecast
+        self.service.observe(stats, ladder)
+        powers = self.service.powers(self.idle)
         k_p = self.k_pu if e_p > 0 else self.k_po
         p_part = self.sp + k_p * e_p
         budget = p_part + self.k_i * self.integral
-        lo = ladder.costs[0]
+        lo = powers[0]
         if not ((budget >= 1.0 and e > 0) or (budget <= lo and e < 0)):  # anti-windup
             self.integral += e * self.dt
-            lim = self.sp / self.k_i if self.k_i > 0 else 0.0
-            self.integral = max(-lim, min(lim, self.integral))
+            if self.k_i > 0:  # at zero error the budget stays within [cheapest rung, full rung]
+                self.integral = max((min(lo, self.sp) - self.sp) / self.k_i,
+                                    min((1.0 - self.sp) / self.k_i, self.integral))
             budget = p_part + self.k_i * self.integral
         self.budget = max(0.0, min(1.0, budget))
         cur = ladder.clamp(stats.level)
-        cap = level_for_budget(ladder.costs, self.budget, cur, self.dead_band)
+        cap = level_for_budget(powers, self.budget, cur, self.dead_band)
         self.reason = (f"thermal: {t:.1f}C (forecast {forecast:.1f}C, control {self.control_c:g}C) "
-                       f"budget {self.budget:.2f}")
+                       f"budget {self.budget:.2f}, L{cap} predicted {powers[cap]:.2f}")
         return None if cap >= ladder.full else cap
 
 
