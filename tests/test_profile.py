@@ -1,6 +1,7 @@
 import torch
 
 from adaptive_csp.data.fashion_mnist import as_imageset, load_sample
+from adaptive_csp.engines import have_onnxruntime
 from adaptive_csp.models import create_model, get_model_cfg
 from adaptive_csp.train.profile import candidate_levels, pareto, plot, profile, thin
 
@@ -38,13 +39,22 @@ def test_profile_end_to_end_on_the_shipped_sample(tmp_path, monkeypatch):
     monkeypatch.setattr(prof, "candidate_levels", lambda model: small + [model.full_level()])
     s = as_imageset(load_sample())
     ladder, records = profile(m, s, s, min_rungs=3, max_rungs=5, calib_images=256, screen_val=200,
-                              progress=False)
+                              progress=False, latency_threads=1, latency_rounds=2)
     assert ladder[-1] == m.full_level()
     lat = [r.latency_ms_b32 for r in ladder.rungs[:-1]]
     assert lat == sorted(lat)
-    assert 2 <= len(ladder) <= 6  # random weights: few rungs beat cheaper ones on accuracy
-    accs = [r.accuracy for r in ladder.rungs]
-    assert accs == sorted(accs)
+    keys = {"torch:b1", "torch:b32"} | ({"ort:b1", "ort:b32"} if have_onnxruntime() else set())
+    assert all(set(r.latency) == keys for r in ladder.rungs)  # measured on each engine at batch 1 and 32
+    assert all(r.latency_ms == r.latency["torch:b1"] for r in ladder.rungs)
+    for key in keys:  # the front is kept per (engine, batch): every view buys accuracy with each step
+        eng, b = key.split(":b")
+        v = ladder.view(eng, int(b))
+        assert v.view_key == key and v.parent_index(-1) == ladder.full
+        accs, lats = [r.accuracy for r in v.rungs], [r.latency_ms for r in v.rungs]
+        assert accs == sorted(accs) and lats == sorted(lats)
+    fronts = [set(ladder.view(k.split(":b")[0], int(k.split(":b")[1])).parent_indices) for k in keys]
+    assert set().union(*fronts) == set(range(len(ladder)))  # no rung is dominated in every view
+    assert 2 <= len(ladder) <= 4 * 5 + 1  # random weights: few rungs beat cheaper ones on accuracy
     assert all(r.level.key in m.bn_stats and r.macs and r.accuracy is not None for r in ladder.rungs)
     assert m.levels == ladder
     plot(records, tmp_path / "p.png")
@@ -63,3 +73,77 @@ def test_monotone_keeps_a_ladder_that_always_buys_accuracy():
     assert list(lad) == [lv[0], lv[1], lv[4], lv[3]]
     accs, lats = [r.accuracy for r in lad.rungs], [r.latency_ms_b32 for r in lad.rungs]
     assert accs == sorted(accs) and lats == sorted(lats) and lad[-1] == lv[3]
+
+
+def test_union_front_keeps_each_engines_front():
+    from adaptive_csp.levels import Level, Rung
+    from adaptive_csp.train.profile import union_front
+
+    lv = [Level([(0.5, b)]) for b in range(5)]
+    acc = [0.90, 0.91, 0.92, 0.93, 0.95]
+    t32 = [1.0, 2.5, 2.0, 3.0, 5.0]  # lv1 dominated by lv2 in torch at batch 32 ...
+    o1 = [1.0, 1.2, 1.5, 1.4, 2.0]  # ... but on ORT's batch-1 front, where lv2 is dominated by lv3
+    rungs = [Rung(lv[i], latency_ms_b32=t32[i], accuracy=acc[i],
+                  latency={"torch:b32": t32[i], "ort:b1": o1[i]}) for i in range(5)]
+    lad = union_front(rungs, lv[4], ["torch:b32", "ort:b1"])
+    assert list(lad) == [lv[0], lv[2], lv[1], lv[3], lv[4]]  # the union, ordered by batch-32 torch latency
+    assert [lad[i] for i in lad.view("torch", 32).parent_indices] == [lv[0], lv[2], lv[3], lv[4]]
+    assert [lad[i] for i in lad.view("ort", 1).parent_indices] == [lv[0], lv[1], lv[3], lv[4]]
+    assert list(union_front(rungs, lv[4], [])) == [lv[0], lv[2], lv[3], lv[4]]  # no keys: as before
+
+
+def _saved_small(tmp_path):
+    from adaptive_csp.models.pretrained import save_model
+
+    torch.manual_seed(0)
+    m = create_model("csp_small").eval()
+    m.meta = {"preprocess": {"input_size": list(m.cfg.input_size), "in_chans": 1, "color": "grey",
+                             "mean": [0.5], "std": [0.25]}, "profile": {"candidates": 3}}
+    return save_model(m, tmp_path / "m"), m
+
+
+def test_latency_only_writes_the_json_and_leaves_the_weights(tmp_path):
+    import hashlib
+    import json
+
+    from adaptive_csp.models.pretrained import load_model
+    from adaptive_csp.train.profile import latency_only
+
+    tpath, m = _saved_small(tmp_path)
+    before = hashlib.sha256(tpath.read_bytes()).hexdigest()
+    old = json.loads(tpath.with_suffix(".json").read_text())
+    ladder, path = latency_only(tpath, engines=("torch",), batches=(1, 2), threads=1, rounds=1)
+    assert path == tpath.with_suffix(".json") and hashlib.sha256(tpath.read_bytes()).hexdigest() == before
+    doc = json.loads(path.read_text())
+    assert doc["profile"]["candidates"] == 3 and doc["profile"]["latency"]["threads"] == 1
+    assert doc["profile"]["latency"]["keys"] == ["torch:b1", "torch:b2"]
+    for new, was in zip(doc["ladder"]["rungs"], old["ladder"]["rungs"], strict=True):
+        assert set(new.pop("latency")) == {"torch:b1", "torch:b2"} and new == was  # nothing else changed
+    back = load_model(tpath)  # verifies the weights' SHA-256 against the JSON
+    assert back.levels == ladder and back.levels.view("torch", 2).view_key == "torch:b2"
+
+
+def test_latency_only_cli_and_the_device_cache(tmp_path, monkeypatch, capsys):
+    import json
+
+    from adaptive_csp.cli import main
+    from adaptive_csp.engines import make_engine
+    from adaptive_csp.runtime.calibrate import LatencyCache
+
+    tpath, m = _saved_small(tmp_path)
+    monkeypatch.setenv("ADAPTIVE_CSP_CACHE", str(tmp_path / "cache"))
+    jtext = tpath.with_suffix(".json").read_text()
+    assert main(["profile", str(tpath), "--latency-only", "--latency-cache", "--engines", "torch",
+                 "--batches", "1", "--latency-threads", "1", "--latency-rounds", "1"]) == 0
+    assert tpath.with_suffix(".json").read_text() == jtext  # --latency-cache leaves the model's JSON alone
+    assert "torch:b1" in capsys.readouterr().out
+    torch.set_num_threads(1)
+    keys = LatencyCache.entry_keys(make_engine(m, "torch"))
+    got = LatencyCache().get(keys, ["torch:b1"])
+    assert got is not None and all(g["torch:b1"] > 0 for g in got)
+    assert main(["profile", str(tpath), "--latency-only", "--out", str(tmp_path / "copy"), "--engines", "torch",
+                 "--batches", "1", "--latency-threads", "1", "--latency-rounds", "1"]) == 0
+    doc = json.loads((tmp_path / "copy.json").read_text())
+    assert "adaptive-csp profile" in doc["profile"]["latency"]["command"]
+    assert (tmp_path / "copy.safetensors").read_bytes() == tpath.read_bytes()
+    assert main(["profile", str(tpath)]) == 2  # a full profile needs --out

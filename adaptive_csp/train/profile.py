@@ -1,9 +1,22 @@
 """Ladder profiling: measure candidate levels on THIS device and on the validation split, keep the
 Pareto-optimal ones (latency ↓, accuracy ↑) as the model's ladder, recalibrate BN for them, store.
 
-Latency is measured on each candidate's prepared static module (what ``model(x, level)`` runs),
-warm, interleaved round-robin over all candidates, median of several rounds — so drift of the machine
-hits every candidate alike.  Accuracy is measured after per-level BN re-estimation on training images.
+Latency is measured on the engines given (default: the one the runner picks, ``auto`` — ONNX Runtime on a
+CPU where installed — and eager torch), at batch 1 and batch 32, with ``latency_threads`` threads, by
+:func:`adaptive_csp.runtime.calibrate.measure`: warm, interleaved round-robin over every (engine,
+candidate) pair, median of several rounds — so drift of the machine hits every candidate alike.  Every
+rung stores each measurement in ``Rung.latency`` (``"ort:b1"``, ``"ort:b32"``, ``"torch:b1"``,
+``"torch:b32"``); ``latency_ms`` / ``latency_ms_b32`` stay the eager-torch ones, as before.
+
+The Pareto front is kept per (engine, batch): the ladder is every rung on the front of at least one
+measured key (each key's front thinned to ``max_rungs``), ordered by batch-32 torch latency, the full level
+last; :meth:`LevelLadder.view` then offers only one key's front (a rung dominated at batch 1 is not offered
+at batch 1).  Accuracy is measured after per-level BN re-estimation on training images.
+
+``--latency-only`` re-measures the latencies of an existing ladder (no accuracy, no BN: seconds) and writes
+them into the model's JSON (the weights file is not touched) or, with ``--latency-cache``, into this
+device's latency cache (:class:`adaptive_csp.runtime.calibrate.LatencyCache`, what ``runner.calibrate()``
+reads).
 """
 
 from __future__ import annotations
@@ -12,17 +25,23 @@ import argparse
 import functools
 import itertools
 import json
+import shutil
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from adaptive_csp.data.images import ImageSet
-from adaptive_csp.levels import Level, LevelLadder, Rung
+from adaptive_csp.levels import Level, LevelLadder, Rung, engine_key
 from adaptive_csp.models.net import ElasticNet
 from adaptive_csp.util.timing import interleaved_medians
 
-__all__ = ["candidate_levels", "subsample", "measure_latency", "pareto", "thin", "monotone", "profile", "plot", "configure", "run", "main"]
+__all__ = ["candidate_levels", "subsample", "measure_latency", "measure_engines", "latency_only", "pareto", "thin",
+           "monotone", "union_front", "profile", "plot", "configure", "run", "main"]
+
+TORCH_B1, TORCH_B32 = "torch:b1", "torch:b32"  # what latency_ms / latency_ms_b32 hold
 
 
 def candidate_levels(model: ElasticNet) -> list[Level]:
@@ -66,6 +85,59 @@ def measure_latency(nets: list[torch.nn.Module], batch: int, in_shape: tuple[int
         return interleaved_medians([functools.partial(net, x) for net in nets], rounds, iters, warmup)
 
 
+def _engine_names(model: torch.nn.Module, engines: Sequence[str]) -> list[str]:
+    from adaptive_csp.engines import ENGINES, choose_engine
+
+    names = []
+    for e in engines:
+        name = choose_engine(model) if e == "auto" else {"ort": "onnxruntime"}.get(e, e)
+        if name not in ENGINES:
+            raise ValueError(f"unknown engine {e!r}: choose from {', '.join(ENGINES)}, ort or auto")
+        names.append(name)
+    return list(dict.fromkeys(names))
+
+
+def measure_engines(model: torch.nn.Module, engines: Sequence[str] = ("auto", "torch"),
+                    batches: Sequence[int] = (1, 32), threads: int | None = None, rounds: int | None = None,
+                    cache: str | Path | None = None, keyed: bool = False):
+    """Every level of ``model.levels`` timed on each engine (``"auto"`` = the runner's choice) at each
+    batch size, ``threads`` intra-op threads, all interleaved: one ``{"ort:b1": ms, ...}`` per level.
+    ONNX files go to ``cache`` (default: a temporary folder, removed after).  ``keyed=True`` also returns
+    ``{engine key: latency-cache entry keys}`` (see :class:`adaptive_csp.runtime.calibrate.LatencyCache`)."""
+    from adaptive_csp.engines import make_engine
+    from adaptive_csp.runtime.calibrate import LatencyCache, measure
+
+    threads = int(threads or torch.get_num_threads())
+    with tempfile.TemporaryDirectory(prefix="adaptive-csp-profile-") as tmp:
+        engs = []
+        try:
+            for name in _engine_names(model, engines):
+                opts = {"threads": threads, "cache": cache or tmp} if name == "onnxruntime" else {}
+                engs.append(make_engine(model, name, **opts).prepare())
+            saved = torch.get_num_threads()
+            torch.set_num_threads(threads)  # entry keys of torch engines read torch's thread count
+            try:
+                keys = {engine_key(e.name): LatencyCache.entry_keys(e) for e in engs}
+            finally:
+                torch.set_num_threads(saved)
+            out = measure(engs, batches, threads=threads, rounds=rounds)
+        finally:
+            for e in engs:
+                e.close()
+    return (out, keys) if keyed else out
+
+
+def _measure_candidates(model: ElasticNet, levels: list[Level], engines: Sequence[str], threads: int | None,
+                        rounds: int | None) -> list[dict[str, float]]:
+    """:func:`measure_engines` over candidate levels (the model's ladder is swapped in and restored)."""
+    saved = model.levels
+    model.levels = LevelLadder(levels)
+    try:
+        return measure_engines(model, engines, (1, 32), threads, rounds)
+    finally:
+        model.levels = saved
+
+
 def pareto(points: list[tuple[float, float]]) -> list[int]:
     """Indices of points not dominated (lower cost, higher accuracy), sorted by cost."""
     order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
@@ -104,8 +176,10 @@ def _calib_batches(train: ImageSet, n: int, bs: int = 256) -> list[torch.Tensor]
 def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int = 6, max_rungs: int = 10,
             calib_images: int = 2048, screen_val: int = 2500, progress: bool = True,
             max_candidates: int | None = None, screen_calib_batches: int = 4,
-            latency_threads: int | None = None) -> tuple[LevelLadder, list[dict]]:
-    """Measure all candidates; returns (ladder, per-candidate records)."""
+            latency_threads: int | None = None, engines: Sequence[str] = ("auto", "torch"),
+            latency_rounds: int | None = None) -> tuple[LevelLadder, list[dict]]:
+    """Measure all candidates; returns (ladder, per-candidate records).  ``engines``: where latency is
+    measured (torch is always added: ``latency_ms`` / ``latency_ms_b32`` are its)."""
     from tqdm import tqdm
 
     from adaptive_csp.train.sandwich import evaluate
@@ -113,26 +187,24 @@ def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int
     model.eval()
     cands = subsample(candidate_levels(model), model, max_candidates)
     calib = _calib_batches(train, calib_images)
-    in_shape = (model.cfg.in_chans, *model.cfg.input_size)
     records = []
     screen = val.take(slice(0, screen_val))
     for lv in tqdm(cands, desc="accuracy (BN re-estimated per level)", disable=not progress):
         model.calibrate_bn([lv], calib[:screen_calib_batches])
         records.append({"level": lv, "val_acc_screen": evaluate(model, screen, lv)})
-    nets = [model.prepared(r["level"]) for r in records]
-    threads = torch.get_num_threads()
-    if latency_threads:
-        torch.set_num_threads(latency_threads)
-    for r, b1, b32 in zip(records, measure_latency(nets, 1, in_shape, rounds=9, iters=20),
-                          measure_latency(nets, 32, in_shape, rounds=5, iters=3)):
-        r["latency_ms"], r["latency_ms_b32"] = b1, b32
-    lat_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    # Pareto on batch-32 latency (stable; FACTS: batch-1 timings of tiny nets are noise-dominated)
-    front = pareto([(r["latency_ms_b32"], r["val_acc_screen"]) for r in records])
+    lat_threads = int(latency_threads or torch.get_num_threads())
+    measured = _measure_candidates(model, [r["level"] for r in records], (*engines, "torch"), lat_threads,
+                                   latency_rounds)
+    for r, lat in zip(records, measured, strict=True):
+        r["latency"], r["latency_ms"], r["latency_ms_b32"] = lat, lat[TORCH_B1], lat[TORCH_B32]
+    keys = sorted(set.intersection(*(set(r["latency"]) for r in records)))
+    chosen: list[int] = []
+    for key in keys:  # the front of every (engine, batch), each thinned to max_rungs
+        front = pareto([(r["latency"][key], r["val_acc_screen"]) for r in records])
+        chosen += [i for i in thin(front, [r["latency"][key] for r in records], max_rungs) if i not in chosen]
     costs = [r["latency_ms_b32"] for r in records]
-    chosen = thin(front, costs, max_rungs)
-    if len(chosen) < min_rungs:  # fill from the next fronts
+    chosen.sort(key=lambda i: costs[i])
+    if len(chosen) < min_rungs:  # fill from the next fronts (batch-32 torch latency, the ladder's order)
         rest = [i for i in range(len(records)) if i not in chosen]
         while len(chosen) < min_rungs and rest:
             nxt = pareto([(records[i]["latency_ms_b32"], records[i]["val_acc_screen"]) for i in rest])
@@ -151,9 +223,9 @@ def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int
         rec = next(r for r in records if r["level"] == lv)
         rungs.append(Rung(level=lv, macs=model.macs(lv), params=model.params(lv),
                           latency_ms=round(rec["latency_ms"], 4), latency_ms_b32=round(rec["latency_ms_b32"], 4),
-                          accuracy=evaluate(model, val, lv),
+                          accuracy=evaluate(model, val, lv), latency=rec["latency"],
                           extra={"val_images": len(val), "device": _device_name(lat_threads)}))
-    model.levels = ladder = monotone(rungs, full)
+    model.levels = ladder = union_front(rungs, full, keys)
     for r in records:
         r["on_ladder"] = r["level"] in set(ladder)
     model.bn_stats = {k: v for k, v in model.bn_stats.items() if k in {lv.key for lv in ladder}}
@@ -169,6 +241,23 @@ def monotone(rungs: list[Rung], full: Level) -> LevelLadder:
             and r.accuracy < top.accuracy]
     front = pareto([(r.latency_ms_b32, r.accuracy) for r in rest])
     return LevelLadder([rest[i] for i in front] + [top])
+
+
+def union_front(rungs: list[Rung], full: Level, keys: Sequence[str]) -> LevelLadder:
+    """The ladder kept per (engine, batch): every rung on the final front (:func:`monotone`'s rule, whole
+    validation split) of at least one latency ``key``, ordered by batch-32 torch latency, the full level
+    last.  Each key's :meth:`LevelLadder.view` is then that key's front.  No keys: :func:`monotone`."""
+    top = next(r for r in rungs if r.level == full)
+    keys = [k for k in keys if all(k in r.latency for r in rungs)]
+    if not keys:
+        return monotone(rungs, full)
+    keep: set[Level] = set()
+    for key in keys:
+        rest = [r for r in rungs if r.level != full and r.latency[key] < top.latency[key]
+                and r.accuracy < top.accuracy]
+        keep |= {rest[i].level for i in pareto([(r.latency[key], r.accuracy) for r in rest])}
+    below = [r for r in rungs if r.level in keep and r.latency_ms_b32 < top.latency_ms_b32]
+    return LevelLadder(sorted(below, key=lambda r: r.latency_ms_b32) + [top])
 
 
 def _device_name(threads: int | None = None) -> str:
@@ -208,7 +297,20 @@ def plot(records: list[dict], path: str | Path) -> None:
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="model .safetensors (with its .json)")
-    p.add_argument("--out", required=True, help="output checkpoint path (without suffix)")
+    p.add_argument("--out", default=None, help="output checkpoint path (without suffix); required unless "
+                   "--latency-only, which writes the checkpoint's own JSON when --out is not given")
+    p.add_argument("--latency-only", action="store_true",
+                   help="re-measure the existing ladder's latencies only (no accuracy, no BN; seconds) and "
+                   "store them in the model JSON (the weights file is not rewritten)")
+    p.add_argument("--latency-cache", action="store_true",
+                   help="with --latency-only: store in this device's latency cache (what runner.calibrate() "
+                   "reads) instead of the model JSON")
+    p.add_argument("--engines", default="auto,torch",
+                   help="engines to time, comma-separated (auto = the runner's choice; torch always added "
+                   "for a full profile)")
+    p.add_argument("--batches", default="1,32", help="batch sizes to time with --latency-only")
+    p.add_argument("--latency-rounds", type=int, default=None,
+                   help="interleaved timing rounds (default 9 at batch 1, 5 above)")
     p.add_argument("--plot", default=None, help="write accuracy-vs-latency PNG here")
     p.add_argument("--threads", type=int, default=None, help="threads for BN calibration and accuracy")
     p.add_argument("--latency-threads", type=int, default=None, help="threads for the latency measurements")
@@ -250,18 +352,97 @@ def _data(model: ElasticNet, a: argparse.Namespace) -> tuple[ImageSet, ImageSet]
     return data, val
 
 
+def _csv(text: str, kind: type = str) -> list:
+    try:
+        out = [kind(t.strip()) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"expected a comma-separated list, got {text!r}") from None
+    if not out:
+        raise ValueError(f"expected a comma-separated list, got {text!r}")
+    return out
+
+
+def latency_only(checkpoint: str | Path, *, engines: Sequence[str] = ("auto", "torch"),
+                 batches: Sequence[int] = (1, 32), threads: int | None = None, rounds: int | None = None,
+                 out: str | Path | None = None, to_cache: bool = False, command: str | None = None):
+    """Re-measure a checkpoint's ladder latencies here (:func:`measure_engines`) and store them: in the
+    checkpoint's JSON (or ``out``'s, the weights copied beside it), or with ``to_cache`` in this device's
+    latency cache.  Returns (ladder with the new ``Rung.latency``, the path written)."""
+    from adaptive_csp.models.pretrained import _paths, _read_meta, load_model
+    from adaptive_csp.runtime.calibrate import LatencyCache, device_id
+
+    model = load_model(checkpoint)
+    threads = int(threads or torch.get_num_threads())
+    measured, keys = measure_engines(model, engines, batches, threads, rounds, keyed=True)
+    ladder = model.levels.with_latency(measured)
+    if to_cache:
+        lc = LatencyCache()
+        for ek, entry in keys.items():
+            lc.put(entry, [{k: v for k, v in m.items() if k.startswith(ek + ":")} for m in measured])
+        return ladder, lc.path
+    tpath, jpath = _paths(checkpoint)
+    doc = _read_meta(jpath)
+    doc["ladder"] = ladder.to_dict()
+    doc.setdefault("profile", {})["latency"] = {
+        "keys": sorted(set().union(*measured)), "device": device_id().split("|")[0], "threads": threads,
+        "method": "interleaved round-robin over every (engine, level), warm, median of rounds "
+                  "(adaptive_csp.runtime.calibrate.measure)",
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"), **({"command": command} if command else {})}
+    if out is not None:
+        otpath, jpath = _paths(out)
+        otpath.parent.mkdir(parents=True, exist_ok=True)
+        if otpath.resolve() != tpath.resolve():
+            shutil.copyfile(tpath, otpath)
+    jpath.write_text(json.dumps(doc, indent=1) + "\n")
+    return ladder, jpath
+
+
+def _run_latency_only(a: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    command = "adaptive-csp profile " + shlex.join(getattr(a, "_argv", sys.argv[2:]))
+    ladder, path = latency_only(a.checkpoint, engines=_csv(a.engines), batches=_csv(a.batches, int),
+                                threads=a.latency_threads, rounds=a.latency_rounds, out=a.out,
+                                to_cache=a.latency_cache, command=command)
+    keys = sorted(set().union(*(r.latency for r in ladder.rungs)))
+    print(f"latencies of {len(ladder)} rungs (ms) -> {path}")
+    print("  " + f"{'level':<36}" + "".join(f"{k:>11}" for k in keys))
+    for r in ladder.rungs:
+        print(f"  {r.level.key:<36}" + "".join(f"{r.latency.get(k, float('nan')):11.3f}" for k in keys))
+    for k in keys:
+        eng, _, b = k.partition(":b")
+        v = ladder.view(eng, int(b))
+        print(f"  view {k}: rungs {list(v.parent_indices)}")
+    return 0
+
+
 def run(a: argparse.Namespace) -> int:
+    import sys
+
     from adaptive_csp.models.pretrained import load_model, save_model
 
+    if a.latency_cache and not a.latency_only:
+        print("adaptive-csp profile: --latency-cache needs --latency-only", file=sys.stderr)
+        return 2
+    if a.latency_only:
+        return _run_latency_only(a)
+    if a.out is None:
+        print("adaptive-csp profile: a full profile needs --out (only --latency-only writes the checkpoint's "
+              "own JSON)", file=sys.stderr)
+        return 2
     if a.threads:
         torch.set_num_threads(a.threads)
     model = load_model(a.checkpoint)
     train, val = _data(model, a)
     ladder, records = profile(model, train, val, min_rungs=a.min_rungs, max_rungs=a.max_rungs,
                               latency_threads=a.latency_threads, screen_val=a.screen_val,
-                              max_candidates=a.max_candidates, screen_calib_batches=a.screen_calib_batches)
+                              max_candidates=a.max_candidates, screen_calib_batches=a.screen_calib_batches,
+                              engines=_csv(a.engines), latency_rounds=a.latency_rounds)
     meta = {"profile": {"candidates": len(records), "device": ladder.rungs[-1].extra["device"],
-                        "pareto_on": "latency_ms_b32",
+                        "pareto_on": "every latency key (Rung.latency); order: latency_ms_b32",
                         "time": time.strftime("%Y-%m-%d %H:%M:%S")}}
     path = save_model(model, a.out, **meta)
     print(f"ladder of {len(ladder)} rungs from {len(records)} candidates -> {path}")
