@@ -1,49 +1,64 @@
-"""The demo's hindsight rows: the arms scored as the oracle scores, and the oracle called on the demo's world."""
+"""The demo's hindsight rows: each arm's schedule replayed through the simulator, and the oracle called on
+the demo's own scenario, ladder and device at the policy's energy."""
 
 from __future__ import annotations
 
 import sys
 import types
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 
-from adaptive_csp.apps.hindsight import hindsight, ladder_score
-from adaptive_csp.sim import load_scenario
+from adaptive_csp.apps.hindsight import Replay, hindsight
+from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
+from adaptive_csp.levels import LevelLadder
+from adaptive_csp.models.pretrained import shipped_ladder
+from adaptive_csp.sim import load_scenario, simulate
 
 
-def _ladder(accs=(0.5, 0.9)) -> SimpleNamespace:
-    """What hindsight reads of a ladder: each rung's accuracy."""
-    return SimpleNamespace(rungs=[SimpleNamespace(accuracy=a) for a in accs])
+def test_a_replay_plays_the_recorded_step_and_holds_through_an_empty_battery():
+    pol = Replay(10.0, [2, 5, -1, -1], [1.0, 0.6, float("nan"), float("nan")], [1, 2, 0, 0])
+    got = [pol.decide(None, RuntimeStats(now=10.0 * k, level=0), None) for k in range(5)]
+    assert [d.level for d in got] == [2, 5, 5, 5, 5]
+    assert [d.frequency for d in got] == [1.0, 0.6, None, None, None]
+    assert [d.frame_interval for d in got] == [1, 2, 1, 1, 1]
+    with pytest.raises(ValueError, match="one level"):
+        Replay(1.0, [1, 2], [1.0], [1, 1])
 
 
-def _run(ladder: SimpleNamespace) -> SimpleNamespace:
-    rec = {"arrived": [10, 10, 10], "on_time": [1.0, 0.5, 0.0], "level": [0, 1, -1]}
-    world = SimpleNamespace(energy_j=123.0)
-    arm = SimpleNamespace(rec=rec, world=world)
-    static = SimpleNamespace(rec={"arrived": [10, 10, 10], "on_time": [0.0, 1.0, 1.0], "level": [1, 1, 1]})
-    scn = load_scenario("conveyor").with_(decision_interval_s=6.0)
-    return SimpleNamespace(arms={"adaptive": arm, "static-max": static}, adaptive=arm, ladder=ladder,
-                           scenario=scn, device=object())
+class _Fixed(Policy):
+    def __init__(self, level: int):
+        self.level = level
+
+    def decide(self, readings, stats, ladder):
+        return Decision(self.level, "fixed")
 
 
-def test_each_arm_is_scored_like_the_oracle_frames_in_time_at_their_levels_accuracy():
-    run = _run(_ladder())
-    # (10·1·0.5 + 10·0.5·0.9 + 0 for a dead camera) / 30 frames
-    assert ladder_score(run.adaptive.rec, run.ladder) == pytest.approx((5 + 4.5) / 30)
-    assert ladder_score(run.arms["static-max"].rec, run.ladder) == pytest.approx(2 * 10 * 0.9 / 30)
-    assert ladder_score(run.adaptive.rec, _ladder((None, 0.9))) is None
+def _run(steps: int = 120) -> SimpleNamespace:
+    scn = load_scenario("conveyor")
+    scn = scn.with_(decision_interval_s=scn.duration_s / steps)
+    shipped = shipped_ladder()  # rung 3 made slower: a ladder of its own, not the shipped one
+    ladder = LevelLadder(replace(r, latency_ms=2 * r.latency_ms if i == 3 else r.latency_ms)
+                         for i, r in enumerate(shipped.rungs))
+
+    def arm(level: int, energy: float) -> SimpleNamespace:
+        rec = {"level": [level] * steps, "frequency": [1.0] * steps, "interval": [1] * steps}
+        return SimpleNamespace(rec=rec, world=SimpleNamespace(energy_j=energy))
+
+    arms = {"adaptive": arm(3, 12345.0), "static-max": arm(ladder.full, 0.0)}
+    return SimpleNamespace(arms=arms, adaptive=arms["adaptive"], ladder=ladder, scenario=scn, dt=scn.decision_interval_s)
 
 
-def test_the_oracle_runs_on_the_demos_scenario_ladder_and_device_at_the_policys_energy(monkeypatch):
-    run = _run(_ladder())
+def test_the_oracle_runs_on_the_demos_world_and_each_arm_is_replayed_as_the_simulator_scores(monkeypatch):
+    run = _run()
     calls = []
 
     def fake(name):
         def solve(scenario, ladder, device, **kw):
             calls.append((name, scenario, ladder, device, kw))
             return SimpleNamespace(accuracy=0.8, energy_j=100.0, lifetime_s=None, misses=0, seconds_above_limit=0.0,
-                                   dual_bound=0.81, levels=[0, 1, 1, 0])
+                                   dual_bound=0.81, switches=2, levels=[0, 1, 1, 0])
         return solve
 
     mod = types.ModuleType("adaptive_csp.sim.oracle")
@@ -51,13 +66,17 @@ def test_the_oracle_runs_on_the_demos_scenario_ladder_and_device_at_the_policys_
     monkeypatch.setitem(sys.modules, "adaptive_csp.sim.oracle", mod)
     out = hindsight(run)
     assert [c[0] for c in calls] == ["oracle", "best-static"]
-    for _, scn, lad, dev, kw in calls:
-        assert scn is run.scenario and lad is run.ladder and dev is run.device
-        assert kw == {"energy_budget_j": 123.0, "seed": run.scenario.seed}
-    assert out["oracle"]["accuracy"] == 0.8 and out["oracle"]["switches"] == 2
-    assert out["oracle"]["mean_level"] == pytest.approx(0.5)
-    assert out["arms"]["adaptive"] == pytest.approx(9.5 / 30)
+    for _, scn, lad, dev, kw in calls:  # the demo's own world: its scenario (its dt), its ladder, its device
+        assert scn is run.scenario and lad is run.ladder and dev == run.scenario.device
+        assert kw == {"energy_budget_j": 12345.0, "seed": run.scenario.seed}
+    assert out["oracle"]["accuracy"] == 0.8 and out["oracle"]["mean_level"] == pytest.approx(0.5)
+    # a static arm replayed is the simulator's own run of that level, scored the oracle's way
+    for name, level in (("static-max", run.ladder.full), ("adaptive", 3)):
+        ref = simulate(_Fixed(level), run.scenario, ladder=run.ladder, record=False)
+        assert out[name]["accuracy"] == pytest.approx(ref.on_time_accuracy)
+        assert out[name]["energy_j"] == pytest.approx(ref.energy_j)
+        assert out[name]["misses"] == ref.deadline_misses
 
     monkeypatch.setitem(sys.modules, "adaptive_csp.sim.oracle", None)  # an install without the oracle
     gone = hindsight(run)
-    assert "no oracle" in gone["missing"] and gone["arms"]["adaptive"] == pytest.approx(9.5 / 30)
+    assert "no oracle" in gone["missing"] and "oracle" not in gone and gone["adaptive"] == out["adaptive"]

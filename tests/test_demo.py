@@ -94,6 +94,13 @@ def test_short_mode_summary_numbers_come_from_the_run(tmp_path, capsys):
     assert z == pytest.approx(100 * (acc_a - acc_s), abs=0.06)
     diff = rec["scores"]["difference"]["on_time"]
     assert (zlo, zhi) == pytest.approx((100 * diff["lo"], 100 * diff["hi"]), abs=0.06)
+    # hindsight: each arm's schedule replayed through the simulator is the demo's own world (same energy)
+    hs = rec["hindsight"]
+    for name in ("adaptive", "static-max"):
+        assert hs[name]["energy_j"] == pytest.approx(summ[name]["energy_j"], rel=1e-9)
+    if "oracle" in hs:  # an install with the simulator's oracle: at the policy's energy, printed beside the arms
+        assert hs["energy_budget_j"] == pytest.approx(summ["adaptive"]["energy_j"])
+        assert f"{100 * hs['oracle']['accuracy']:.2f} %" in out
     for name in ("adaptive", "static-max"):
         iv = rec["scores"][name]["on_time"]
         assert f"{100 * iv['estimate']:.1f} % [{100 * iv['lo']:.1f}, {100 * iv['hi']:.1f}]" in out

@@ -3,13 +3,15 @@
 The demo's world *is* a simulator scenario: each step advances the simulator's device, battery and RC
 thermal models (:class:`~adaptive_csp.sim.world.World`) for ``dt`` seconds at the step's background load,
 ambient temperature and frame arrivals, all drawn from the scenario's seed; only the inference is real.
-So the oracle (:func:`adaptive_csp.sim.oracle.oracle`), which knows those traces in advance, can be run on
-the same scenario (``decision_interval_s = dt``), the same ladder and the same device model.
+So the oracle (:func:`adaptive_csp.sim.oracle.oracle`), which knows those traces in advance, runs on the
+same scenario (``decision_interval_s = dt``), the same ladder (:func:`~adaptive_csp.apps.story.world_ladder`)
+and the same device class, at the adaptive arm's energy; the best static level in hindsight likewise.
 
-The oracle scores a schedule by the ladder's measured accuracy of each frame answered within the
-deadline (dropped and late frames score 0), not by the belt's items; to stand beside it, each arm is
-scored the same way from its record: ``Σ arrived·on_time·accuracy(level) / Σ arrived``.  The oracle
-runs at the adaptive arm's energy (equal energy), and the best static level in hindsight likewise.
+The oracle scores a schedule by the ladder's measured accuracy of each frame answered within the deadline
+("right and on time" over all frames that arrived, belt idle or not; late and dropped frames score 0), not
+by the belt's items.  To stand beside it on the same scale, each arm's own schedule (the level, DVFS
+frequency and frame interval it ran at each step) is replayed through :func:`~adaptive_csp.sim.simulate`
+and scored the same way (``SimResult.on_time_accuracy``).
 """
 
 from __future__ import annotations
@@ -19,49 +21,73 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ladder_score", "hindsight"]
+from adaptive_csp.control.policy import Decision, Policy
+
+__all__ = ["Replay", "replay", "hindsight"]
 
 
-def ladder_score(rec: dict[str, list], ladder: Any) -> float | None:
-    """An arm's accuracy of frames answered in time, each frame at its level's ladder accuracy."""
-    accs = [r.accuracy for r in ladder.rungs]
-    if any(a is None for a in accs):
-        return None
-    arrived = np.asarray(rec["arrived"], dtype=float)
-    if not arrived.sum():
-        return None
-    lv = np.asarray(rec["level"])
-    acc = np.where(lv >= 0, np.asarray(accs, dtype=float)[np.clip(lv, 0, None)], 0.0)
-    return float(np.dot(arrived * np.asarray(rec["on_time"], dtype=float), acc) / arrived.sum())
+class Replay(Policy):
+    """Plays a recorded schedule: per step ``k`` (``now // dt``) its level, frequency and frame interval.
+    A step where the arm ran nothing (battery empty: level −1) holds the last level."""
+
+    name = "replay"
+
+    def __init__(self, dt: float, levels: list[int], frequencies: list[float], intervals: list[int]):
+        if not len(levels) == len(frequencies) == len(intervals) or not levels:
+            raise ValueError("Replay needs one level, frequency and interval per step")
+        lv, last = [], max(0, int(levels[0]))
+        for x in levels:
+            last = int(x) if x >= 0 else last
+            lv.append(last)
+        self.dt, self.levels = float(dt), lv
+        self.frequencies = [None if f is None or not math.isfinite(f) else float(f) for f in frequencies]
+        self.intervals = [max(1, int(i)) for i in intervals]
+
+    def decide(self, readings: Any, stats: Any, ladder: Any) -> Decision:
+        k = min(max(0, int(round(stats.now / self.dt))), len(self.levels) - 1)
+        return Decision(self.levels[k], "replay", frequency=self.frequencies[k], frame_interval=self.intervals[k])
+
+
+def replay(run: Any, name: str) -> Any:
+    """Arm ``name``'s schedule through the simulator on the demo's scenario, ladder and device."""
+    from adaptive_csp.sim.simulate import simulate
+
+    rec = run.arms[name].rec
+    pol = Replay(run.dt, rec["level"], rec["frequency"], rec["interval"])
+    return simulate(pol, run.scenario, ladder=run.ladder, device=run.scenario.device, seed=run.scenario.seed,
+                    record=False)
 
 
 def _row(res: Any) -> dict[str, Any]:
-    keys = ("accuracy", "energy_j", "lifetime_s", "misses", "seconds_above_limit", "dual_bound")
+    keys = ("accuracy", "energy_j", "lifetime_s", "misses", "seconds_above_limit", "dual_bound", "switches")
     row = {k: getattr(res, k, None) for k in keys}
     levels = getattr(res, "levels", None)
-    if levels is not None and len(levels):
-        lv = np.asarray(levels, dtype=float).ravel()
-        row["mean_level"] = float(np.mean(lv))
-        row["switches"] = int(np.count_nonzero(np.diff(lv)))
+    row["mean_level"] = float(np.mean(levels)) if levels is not None and len(levels) else None
     return row
 
 
-def hindsight(run: Any) -> dict[str, Any]:
-    """``{"oracle": row, "best-static": row, "arms": {name: ladder score}}``, or ``{"missing": why}``.
+def _sim_row(res: Any) -> dict[str, Any]:
+    return {"accuracy": res.on_time_accuracy, "energy_j": res.energy_j, "lifetime_s": res.battery_life_s,
+            "misses": res.deadline_misses, "seconds_above_limit": res.time_above_tcrit_s, "dual_bound": None,
+            "switches": res.level_switches, "mean_level": res.mean_level}
 
-    A row has the oracle's ``accuracy`` (see the module docstring), ``energy_j``, ``lifetime_s``,
-    ``misses``, ``seconds_above_limit``, ``dual_bound``, and its schedule's ``mean_level`` and ``switches``.
-    """
-    arms = {k: ladder_score(a.rec, run.ladder) for k, a in run.arms.items()}
+
+def hindsight(run: Any) -> dict[str, Any]:
+    """``{name: row}`` for each arm's replay, ``"oracle"`` and ``"best-static"``; ``"missing"`` says why the
+    oracle rows are absent.  A row: ``accuracy`` (right and on time, ladder-scored), ``energy_j``,
+    ``lifetime_s``, ``misses``, ``seconds_above_limit`` (above the scored limit), ``dual_bound``,
+    ``switches``, ``mean_level``."""
     if run.ladder is None or any(r.accuracy is None for r in run.ladder.rungs):
-        return {"missing": "the model's ladder carries no accuracies", "arms": arms}
+        return {"missing": "the model's ladder carries no accuracies"}
+    out: dict[str, Any] = {name: _sim_row(replay(run, name)) for name in run.arms}
     try:
         from adaptive_csp.sim.oracle import best_static, oracle
     except ImportError as e:  # the simulator of this install has no oracle
-        return {"missing": f"no oracle in this install ({e})", "arms": arms}
+        out["missing"] = f"no oracle in this install ({e})"
+        return out
     budget = run.adaptive.world.energy_j
-    kw = {"energy_budget_j": budget if budget > 0 and not math.isnan(budget) else None, "seed": run.scenario.seed}
-    out: dict[str, Any] = {"arms": arms, "energy_budget_j": kw["energy_budget_j"]}
+    kw = {"energy_budget_j": budget if budget > 0 else None, "seed": run.scenario.seed}
+    out["energy_budget_j"] = kw["energy_budget_j"]
     for name, fn in (("oracle", oracle), ("best-static", best_static)):
-        out[name] = _row(fn(run.scenario, run.ladder, run.device, **kw))
+        out[name] = _row(fn(run.scenario, run.ladder, run.scenario.device, **kw))
     return out

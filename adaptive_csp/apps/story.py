@@ -128,7 +128,8 @@ class Arm:
     watch: CapWatch = field(default_factory=CapWatch)
 
     KEYS = ("level", "cap", "reason", "pred", "correct", "on_time", "power_w", "ran_s", "battery_pct",
-            "temperature_c", "cpu_percent", "arrived", "processed", "skipped", "late", "service_ms", "digest")
+            "temperature_c", "cpu_percent", "arrived", "processed", "skipped", "late", "service_ms", "frequency",
+            "interval", "digest")
 
     def __post_init__(self) -> None:
         self.rec = {k: [] for k in self.KEYS}
@@ -144,6 +145,7 @@ class Arm:
         w, r = self.world, self.runner
         w.sense(k, t)
         tick, arrived, skipped, late, on_time = None, int(tr.arrivals[k]), 0, 0, 0.0
+        freq, every = math.nan, 0
         if self.dead:
             level, cap, reason, label, ok = -1, -1, "battery empty", -1, False
         else:
@@ -167,7 +169,7 @@ class Arm:
         vals = (level, cap, reason, label, ok, on_time, tick.power_w if tick else 0.0, tick.ran_s if tick else 0.0,
                 w.battery.percent if w.battery is not None else math.nan, w.thermal.temperature_c, w.last_util,
                 arrived, tick.processed if tick else 0, skipped, late, 1000.0 * tick.service_s if tick else math.nan,
-                zlib.crc32(fr.image.tobytes()))
+                freq, every, zlib.crc32(fr.image.tobytes()))
         for key, v in zip(self.KEYS, vals, strict=True):
             self.rec[key].append(v)
 
@@ -292,6 +294,26 @@ def _with_latencies(eng: Any, model: Any) -> Any:
     return LevelLadder(replace(r, latency_ms=r.latency_ms or t) for r, t in zip(ladder.rungs, ms, strict=True))
 
 
+def world_ladder(eng: Any, model: Any) -> Any:
+    """The ladder the simulated device is built from: the engine's levels, in the engine's order, each with
+    its batch-1 latency *on this engine* as ``latency_ms`` (the ``"<engine>:b1"`` measurement the model or
+    ``runner.calibrate()`` carries; else the profiled batch-1 latency; else measured here), and no other
+    latency fields, so that every consumer (the device model, the oracle, a replay) reads one plain ladder
+    indexed like ``Prediction.level``."""
+    from dataclasses import replace
+
+    from adaptive_csp.levels import LevelLadder, latency_key
+
+    key = latency_key(getattr(eng, "name", "torch"), 1)
+    rungs = eng.ladder.rungs
+    if all(key in r.latency for r in rungs):
+        lat = [r.latency[key] for r in rungs]
+    else:
+        lat = [r.latency_ms for r in _with_latencies(eng, model).rungs]
+    return LevelLadder(replace(r, latency_ms=ms, latency_ms_b32=None, latency={})
+                       for r, ms in zip(rungs, lat, strict=True))
+
+
 def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFAULT_FRAMES, *, model: Any = None,
               engine: Any = "auto", seed: int = 0, content: bool = True,
               on_frame: Callable[[StoryRun, int], None] | None = None, belt: Any = None,
@@ -315,7 +337,7 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     # one frame at a time: one intra-op thread is fastest and does not spin against a busy CPU
     eng = make_engine(model, engine, **({"threads": 1} if engine in ("auto", "onnxruntime") else {}))
     eng.prepare()
-    ladder = _with_latencies(eng, model)
+    ladder = world_ladder(eng, model)
     try:
         dev = device_for(scn, ladder)
     except ValueError as e:
