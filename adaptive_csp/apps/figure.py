@@ -74,16 +74,15 @@ def _figures_panel(axis: Any, run: Any) -> None:
         err = np.array([[100 * (iv.estimate - iv.lo) for iv in ivs], [100 * (iv.hi - iv.estimate) for iv in ivs]])
         pos = np.arange(len(names)) + (j - 0.5) * width
         axis.barh(pos, est, height=width, xerr=np.nan_to_num(err), capsize=4, color=("tab:green", "tab:cyan")[j],
-                  alpha=0.8, label=label)
+                  alpha=0.8)
         for y, v, iv in zip(pos, est, ivs, strict=True):
-            axis.text(1, y, f"{v:.1f} % [{100 * iv.lo:.1f}, {100 * iv.hi:.1f}]", va="center", fontsize=7)
+            axis.text(1, y, f"{label}: {v:.1f} % [{100 * iv.lo:.1f}, {100 * iv.hi:.1f}]", va="center", fontsize=7)
     axis.set_yticks(np.arange(len(names)), [run.arms[k].runner.policy.name for k in names])
     axis.invert_yaxis()
     axis.set_xlim(0, 100)
     first = sc[names[0]]
     axis.set_xlabel(f"% of {first.frames} scored frames ({first.items} distinct items); bars: "
                     f"{100 * first.on_time.level:.0f} % item-cluster bootstrap intervals")
-    axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     axis.grid(alpha=0.3, axis="x")
 
 
