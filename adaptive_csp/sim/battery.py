@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = ["Battery"]
 
 
@@ -59,9 +61,16 @@ class Battery:
     def unplug(self) -> None:
         self.plugged = False
 
-    def effective_power(self, power_w: float) -> float:
-        """Power drawn from the pack's capacity for a load of ``power_w`` (Peukert-corrected)."""
-        if self.peukert == 1.0 or power_w <= 0:
+    def effective_power(self, power_w):
+        """Power drawn from the pack's capacity for a load of ``power_w`` (Peukert-corrected).
+
+        ``power_w`` may be a float or a numpy array (the oracle evaluates every option at once)."""
+        if self.peukert == 1.0:
+            return power_w
+        if isinstance(power_w, np.ndarray):
+            pos = np.maximum(power_w, 0.0)
+            return np.where(power_w > 0, pos * (pos / self._p_rated) ** (self.peukert - 1.0), power_w)
+        if power_w <= 0:
             return power_w
         return power_w * (power_w / self._p_rated) ** (self.peukert - 1.0)
 
