@@ -149,6 +149,7 @@ class Arm:
         if self.dead:
             level, cap, reason, label, ok = -1, -1, "battery empty", -1, False
         else:
+            r.source_fps = float(tr.fps[k])  # the camera's rate: this frame stands for the step's fps·dt frames
             p = r.infer(fr.image)
             level, cap, reason = p.level, r.policy_level, p.reason
             label, ok = self.judge(fr, p)
