@@ -47,6 +47,9 @@ class _Runner:
 
         return SimpleNamespace(level=self.policy_level, label=self.label, reason="scripted")
 
+    def note_latency(self, ms):
+        self.latency_ms = ms
+
 
 def test_a_step_served_late_answers_nothing_in_the_story():
     from adaptive_csp.models.pretrained import shipped_ladder
@@ -83,3 +86,28 @@ def test_the_default_belt_shows_over_200_distinct_items_on_scored_frames():
     items = [f.item for f in frames if f.scored]
     per = np.bincount(np.unique(items, return_inverse=True)[1])
     assert len(per) >= 200 and per.max() <= 3
+
+
+def test_the_policy_reads_the_simulated_devices_latency_not_this_machines():
+    from adaptive_csp.apps.story import run_story
+    from adaptive_csp.control.policy import Decision, Policy
+
+    class Seen(Policy):
+        name = "seen"
+
+        def __init__(self):
+            self.windows = []
+
+        def decide(self, readings, stats, ladder):
+            self.windows.append(stats.latencies_ms)
+            return Decision(len(stats.latencies_ms) % len(ladder), "cycling")  # a different rung each frame
+
+    pol = Seen()
+    run = run_story(pol, "conveyor", 12, engine="torch")
+    svc = run.adaptive.rec["service_ms"]
+    assert len(pol.windows) == 12 and pol.windows[0] == ()
+    for k, window in enumerate(pol.windows):  # step k sees the simulated service times of steps 0..k-1
+        assert window == pytest.approx(tuple(svc[:k]))
+    assert len(set(svc)) > 3 and min(svc) > 5.0  # the simulated board's ms at several rungs, not this CPU's
+    with pytest.raises(ValueError, match="latency"):
+        run.adaptive.runner.note_latency(float("nan"))

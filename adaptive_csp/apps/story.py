@@ -13,7 +13,10 @@ Inference is real (the model on this CPU).  Each arm's battery, temperature and 
 runner chose runs for the step at the scenario's frame rate, under its background load and ambient
 temperature, and the runner's policy reads the world's sensors on the next step.  Deadline misses are
 the world's: frames dropped because the level's service time did not keep up, plus frames served later
-than the deadline.  An arm whose battery empties stops: it classifies nothing more.
+than the deadline.  The latency the policy reads for a frame is the simulated device's service time of
+that step (``runner.note_latency``), not this machine's, so a governor judges the world it is scored in
+and the run does not depend on how busy this machine is.  An arm whose battery empties stops: it
+classifies nothing more.
 
 What a user gets (:mod:`adaptive_csp.apps.score`) is counted on the frames where an item rests under the
 camera (``Frame.scored``).  Each step's real frame stands for the step's ``fps·dt`` camera frames; its
@@ -159,6 +162,7 @@ class Arm:
             tick = w.advance(t, level, freq, arrived, float(tr.load[k]), float(tr.ambient_c[k]), tr.dt,
                              interval=every)
             skipped = tick.skipped
+            r.note_latency(1000.0 * tick.service_s)  # the policy judges the simulated device's latency
             in_time = tick.service_s * 1000.0 <= deadline_ms
             switch_late = tick.switch_extra and tick.service_s * (1.0 + tick.switch_extra) * 1000.0 > deadline_ms
             late = tick.processed if not in_time else int(bool(switch_late and tick.processed))

@@ -271,6 +271,17 @@ class AdaptiveRunner:
 
     __call__ = infer
 
+    def note_latency(self, ms: float) -> None:
+        """Replace the newest latency in the window the policy reads with ``ms``: a caller that plays the
+        runner on a simulated device (the demo's story) reports what that device's frame took, so the
+        governors judge the simulated world, not this machine.  Telemetry keeps the measured latency."""
+        ms = float(ms)
+        if not ms >= 0.0:
+            raise ValueError(f"latency must be a number >= 0 ms, got {ms!r}")
+        with self._lock:
+            if self._lat:
+                self._lat[-1] = ms
+
     def _detect(self, frame: Any, x: np.ndarray, batched: bool, level: int, reason: str, readings: Any,
                 t0: float) -> Detections | list[Detections]:
         """The detector's half of ``infer``: run, decode into frame coordinates, record."""
