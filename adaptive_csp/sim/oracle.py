@@ -477,7 +477,8 @@ class OracleProblem:
         def run(lam):
             choice = self._viterbi(lam, mu, lifetime)
             t = self._totals(choice, np.zeros((len(choice), 1)), lam, mu, lifetime, horizon)
-            ok = not math.isfinite(budget) or (t["cost"] <= budget and (not lifetime or t["end"] >= horizon))
+            fits = t["cost"] <= budget * (1 + 1e-9) and (not lifetime or t["end"] >= horizon)
+            ok = not math.isfinite(budget) or fits
             return choice, ok
 
         lam = best["lam"]
@@ -523,7 +524,7 @@ class OracleProblem:
             c = hi.copy()
             c[ks[:mid]] = lo[ks[:mid]]
             t = self._totals(c, zero, 0.0, 0.0, lifetime, horizon)
-            if t["cost"] <= budget and (not lifetime or t["end"] >= horizon):
+            if t["cost"] <= budget * (1 + 1e-9) and (not lifetime or t["end"] >= horizon):
                 lo_n = mid
             else:
                 hi_n = mid - 1
@@ -600,7 +601,7 @@ class OracleProblem:
     def _solve_mu(self, budget, cap, lifetime, horizon):
         """Bisection on the miss multiplier μ (only when the cap binds), each with its λ search."""
         def run(mu):
-            ok = lambda r: r["cost"] <= budget and (not lifetime or r["end"] >= horizon)  # noqa: E731
+            ok = lambda r: r["cost"] <= budget * (1 + 1e-9) and (not lifetime or r["end"] >= horizon)  # noqa: E731
             sched, best, seen = self._plan(ok, mu, lifetime, horizon, budget, fill=True)
             return self._replay(sched), seen, mu, best["lam"]
 
