@@ -70,7 +70,8 @@ class ImageSet:
         """The model metadata's ``preprocess`` entry (read by ``AdaptiveRunner``'s preprocessing)."""
         return {"input_size": list(self.input_size), "in_chans": self.in_chans,
                 "color": "grey" if self.in_chans == 1 else "rgb", "mean": list(self.mean),
-                "std": list(self.std), "scale": 1 / 255}
+                "std": list(self.std), "scale": 1 / 255,
+                "resize": "stretch"}  # how the images were fitted to input_size (folder.py, from_dataset)
 
 
 def channel_stats(images: torch.Tensor, limit: int = 20000) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from adaptive_csp.data.preprocess_spec import describe
 from adaptive_csp.engines.base import model_device_dtype
 
 __all__ = ["OPSET", "input_shape", "output_spec", "static_module", "export_onnx", "export_torchscript",
@@ -105,6 +106,7 @@ def sidecar(model: torch.nn.Module, level: int, files: dict[str, str], dtype: di
         "rung": rung.to_dict() if rung is not None else None,
         "class_names": list(meta.get("class_names") or []),
         "preprocess": meta.get("preprocess"),
+        "preprocessing": describe(meta["preprocess"]) if meta.get("preprocess") else None,
         "input": {"name": "input", "shape": ["batch", c, h, w], "layout": "NCHW"},
         "task": str(meta.get("task", "classify")),
         "output": output_spec(model),

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from adaptive_csp.data.preprocess_spec import PreprocessSpec
 from adaptive_csp.runtime.resize import check_mode, fit, resize
 
 try:  # optional extra `video`
@@ -59,17 +60,22 @@ class Preprocessor:
     ``color``: channel order of numpy frames; ``tensor_color``: of torch tensors; ``backend``: how frames
     are resized (``"auto"``: cv2 when importable, ``"cv2"``, ``"torch"``: numpy, the same numbers);
     ``resize``: ``"stretch"`` / ``"letterbox"`` / ``"center_crop"`` (None: the spec's ``"resize"``, else
-    stretch); ``pad``: the letterbox fill, a pixel value on the 0..255 scale (None: the spec's, else 0).
+    stretch); ``pad``: the letterbox fill, a pixel value on the 0..255 scale (None: the spec's, else 0);
+    ``roi``: ``(x, y, w, h)`` in frame pixels, cut out before resizing (None: the spec's, else the whole
+    frame).  Every spec key is validated (:class:`~adaptive_csp.data.preprocess_spec.PreprocessSpec`).
     """
 
     def __init__(self, spec: dict[str, Any] | None = None, color: str = "bgr", backend: str = "auto",
-                 tensor_color: str = "rgb", resize: str | None = None, pad: float | None = None):
+                 tensor_color: str = "rgb", resize: str | None = None, pad: float | None = None,
+                 roi: Sequence[int] | None = None):
         spec = dict(spec or {})
-        self.resize = check_mode(resize if resize is not None else spec.get("resize", "stretch"))
-        pad = float(pad if pad is not None else spec.get("pad", 0.0))
-        if not 0.0 <= pad <= 255.0:
-            raise ValueError(f"pad must be a pixel value in [0, 255], got {pad!r}")
-        self.pad = pad
+        for key, val in (("resize", resize), ("pad", pad), ("roi", roi)):
+            if val is not None:
+                spec[key] = check_mode(val) if key == "resize" else val
+        checked = PreprocessSpec(**spec)  # unknown keys and bad values fail here, by name
+        self.resize = checked.resize
+        self.pad = float(checked.pad)
+        self.roi = checked.roi
         for what, val in (("color", color), ("tensor_color", tensor_color)):
             if val not in ("bgr", "rgb"):
                 raise ValueError(f"{what} must be 'bgr' or 'rgb', got {val!r}")
@@ -102,6 +108,7 @@ class Preprocessor:
         self._mul_f = (inv * self.scale * 255.0).astype(np.float32)
         self._add = (-self.mean / self.std).reshape(-1, 1, 1).astype(np.float32)
         self._grey = self.mode == "grey"
+        self._fast = self._grey and self.roi is None
         self._hw = (self.h, self.w)
         self._mul_u8_s, self._mul_f_s = np.float32(self._mul_u8.flat[0]), np.float32(self._mul_f.flat[0])
         self._add_s = np.float32(self._add.flat[0])
@@ -115,7 +122,7 @@ class Preprocessor:
     def array(self, frame: Any) -> tuple[np.ndarray, bool]:
         """Like ``__call__`` but a float32 C-contiguous numpy ``N×C×H×W`` array (no torch on the way)."""
         if isinstance(frame, np.ndarray):
-            if self._grey and frame.dtype == np.uint8 and frame.shape == self._hw:  # the camera-loop case
+            if self._fast and frame.dtype == np.uint8 and frame.shape == self._hw:  # the camera-loop case
                 x = np.multiply(frame, self._mul_u8_s, dtype=np.float32, order="C")
                 x += self._add_s
                 return x.reshape(1, 1, self.h, self.w), False
@@ -151,7 +158,19 @@ class Preprocessor:
         ``letterbox`` one scale ``frame / content`` and a negative offset (the pad band maps outside)."""
         if isinstance(frame_h, bool) or isinstance(frame_w, bool) or int(frame_h) < 1 or int(frame_w) < 1:
             raise ValueError(f"frame size must be positive integers, got {frame_h!r} × {frame_w!r}")
-        return fit(int(frame_h), int(frame_w), self.h, self.w, self.resize).geometry()
+        y0, x0, hh, ww = self._roi(int(frame_h), int(frame_w))
+        ox, oy, sx, sy = fit(hh, ww, self.h, self.w, self.resize).geometry()
+        return ox + x0, oy + y0, sx, sy
+
+    def _roi(self, H: int, W: int) -> tuple[int, int, int, int]:
+        """``(y0, x0, h, w)`` of the region of interest clipped to an ``H×W`` frame (the whole frame if none)."""
+        if self.roi is None:
+            return 0, 0, H, W
+        x, y, w, h = self.roi
+        x1, y1 = min(x + w, W), min(y + h, H)
+        if x >= W or y >= H:
+            raise ValueError(f"roi {list(self.roi)} (x, y, w, h) lies outside the {W}×{H} frame")
+        return y, x, y1 - y, x1 - x
 
     def sizes(self, frame: Any) -> list[tuple[int, int]]:
         """``(H, W)`` of each image of ``frame`` (one for a single frame; call after :meth:`array` accepted
@@ -194,7 +213,7 @@ class Preprocessor:
             a = a.astype(np.float32)
         if a.ndim == 3 and c == 1:
             a = a[:, :, 0]
-        if a.shape[0] != self.h or a.shape[1] != self.w:
+        if a.shape[0] != self.h or a.shape[1] != self.w or self.roi is not None:
             a = self._resize_np(a, is_u8)
         if a.ndim == 2 and self._grey:  # the common case: a few in-place ops on the small image
             small = a.astype(np.float32, order="C")
@@ -213,7 +232,10 @@ class Preprocessor:
         return self._finish(small, is_u8, where)
 
     def _resize_np(self, a: np.ndarray, is_u8: bool) -> np.ndarray:
-        """``a`` (H×W or H×W×C) → ``h×w`` under the mode: crop (a view), resize, pad."""
+        """``a`` (H×W or H×W×C) → ``h×w`` under the mode: region of interest and crop (views), resize, pad."""
+        if self.roi is not None:
+            y0, x0, hh, ww = self._roi(a.shape[0], a.shape[1])
+            a = a[y0:y0 + hh, x0:x0 + ww]
         f = fit(a.shape[0], a.shape[1], self.h, self.w, self.resize)
         if (f.ch, f.cw) != a.shape[:2]:
             a = a[f.y0:f.y0 + f.ch, f.x0:f.x0 + f.cw]
@@ -241,7 +263,7 @@ class Preprocessor:
         if t.device.type != "cpu":
             t = t.cpu()
         x = (t if is_u8 else t.float()).numpy()
-        if x.shape[1] != self.h or x.shape[2] != self.w:  # resize channel-last, like a numpy frame
+        if x.shape[1] != self.h or x.shape[2] != self.w or self.roi is not None:  # channel-last, like numpy
             x = self._resize_np(x.transpose(1, 2, 0), is_u8).transpose(2, 0, 1)
         small = np.ascontiguousarray(x, np.float32)
         if self.tensor_color == "bgr" and small.shape[0] >= 3:

@@ -64,6 +64,7 @@ import torch
 
 from adaptive_csp.control.policy import Policy, RuntimeStats
 from adaptive_csp.control.presets import DEFAULT_POLICY, get_policy
+from adaptive_csp.data.preprocess_spec import merge_spec
 from adaptive_csp.engines import Engine, make_engine, model_device_dtype
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.runtime.content import ContentDemand
@@ -162,6 +163,9 @@ class AdaptiveRunner:
         distorted to the input's aspect), "letterbox" (the whole frame, one scale, padded with ``pad``, a
         0..255 pixel value, default 0) or "center_crop" (only the aspect excess dropped); None: the model's
         ``meta["preprocess"]["resize"]``, else "stretch".  See :mod:`adaptive_csp.runtime.resize`.
+    roi: ``(x, y, w, h)`` in frame pixels: only that region is looked at (boxes still come back in frame
+        pixels).  preprocess: keys merged over the model's ``meta["preprocess"]`` and validated (an unknown
+        key or a bad value raises, naming it), e.g. ``{"resize": "letterbox"}``.
     policy_tick_ms: the policy decides at most once per tick (default 10 ms: every frame of a camera up
         to 100 fps), and at once when a new sensor snapshot arrives; 0 decides on every call.  Content
         demand, when on, still looks at every frame.
@@ -175,7 +179,7 @@ class AdaptiveRunner:
                  policy_tick_ms: float = 10.0, latency_window: int = 120, telemetry_size: int = 4096,
                  sensor_rate_hz: float = 2.0, clock: Callable[[], float] = time.monotonic, dvfs: Any = None,
                  score_thresh: float = 0.25, iou_thresh: float = 0.6, max_det: int = 100, multi_label: bool = False,
-                 resize: str | None = None, pad: float | None = None):
+                 resize: str | None = None, pad: float | None = None, roi: Any = None):
         if model is None or (isinstance(model, str) and model == "default"):
             from adaptive_csp.models.pretrained import pretrained
             model = pretrained()
@@ -187,12 +191,12 @@ class AdaptiveRunner:
             raise ValueError(f"policy_tick_ms must be >= 0, got {policy_tick_ms!r}")
         self.model = model
         self.meta: dict = dict(getattr(model, "meta", None) or {})
-        spec = preprocess or self.meta.get("preprocess")
-        if not spec:
+        spec = merge_spec(self.meta.get("preprocess"), preprocess)  # validated: unknown keys are errors
+        if "input_size" not in spec:
             raise ValueError("the model has no meta['preprocess']; pass preprocess={'input_size': [H, W], "
                              "'in_chans': C, 'color': 'grey'|'rgb'|'bgr', 'mean': [...], 'std': [...]}")
         self.pre = Preprocessor(spec, color=color, backend=backend, tensor_color=tensor_color, resize=resize,
-                                pad=pad)
+                                pad=pad, roi=roi)
         self.engine: Engine = make_engine(model, engine, device, **(engine_options or {}))
         self.elastic = self.engine.elastic
         self.ladder: LevelLadder = self.engine.ladder
