@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adaptive_csp.apps.conveyor import Frame
-from adaptive_csp.apps.score import score_arm, score_difference
+from adaptive_csp.apps.score import score_arm, score_both_answered, score_difference
 from adaptive_csp.apps.story import DEFAULT_FRAMES, Arm, belt_busy, demo_belt
 from adaptive_csp.sim import load_scenario
 from adaptive_csp.sim.world import ScenarioTraces, World, device_for
@@ -28,6 +28,13 @@ def test_late_or_dropped_frames_are_wrong_on_time_and_left_out_when_answered():
     d = score_difference((correct, on_time), (correct, [1.0] * 6), scored, items, resamples=500)
     assert d["on_time"].estimate == pytest.approx(s.on_time.estimate - 4 / 5)
     assert d["answered"].estimate == pytest.approx(s.when_answered.estimate - 4 / 5)
+    # like for like: only the frames both arms answered in time count (weights multiply)
+    b_correct = [True, False, True, True, True, True]
+    both = score_both_answered((correct, on_time), (b_correct, [1.0] * 6), scored, items, resamples=500)
+    assert both.frames == pytest.approx(3.5)
+    assert both.a.estimate == pytest.approx((1 + 1 + 0 + 0.5) / 3.5)  # frame 2: a answered late, left out
+    assert both.b.estimate == pytest.approx((1 + 1 + 1 + 0.5) / 3.5)
+    assert both.difference.estimate == pytest.approx(both.a.estimate - both.b.estimate)
     with pytest.raises(ValueError, match="on_time"):
         score_arm(correct, [1.5] * 6, scored, items)
     with pytest.raises(ValueError, match="one length"):

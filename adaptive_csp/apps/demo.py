@@ -247,6 +247,11 @@ def summary_lines(run: Any) -> list[str]:
     for k, v in (("adaptive", a), ("static-max", s)):
         if v["battery_empty_at_s"] is not None:
             out.append(f"  {k}: battery empty after {_dur(v['battery_empty_at_s'])}")
+    both = sc.get("both_answered")
+    if both is not None and both.frames > 0:
+        out.append(f"  right when answered, on the {both.frames:.0f} scored frames both answered in time: "
+                   f"{a['policy']} {_ci(both.a)}, static-max {_ci(both.b)}, difference {_ci(both.difference, sign=True)} "
+                   "points")
     causes: dict[str, int] = {}
     for c in run.adaptive.changes:
         causes[c.cause] = causes.get(c.cause, 0) + 1

@@ -13,6 +13,11 @@ has emptied answers nothing).
 Intervals are 95 % item-cluster bootstrap intervals (:mod:`adaptive_csp.util.bootstrap`): frames of one
 item are right or wrong together, so items are resampled, not frames.  The difference of two arms is
 paired by item (the same items in one draw for both arms).
+
+Each arm's "right when answered" is over the frames *it* answered, so two arms' figures can differ because
+they answered different frames (an arm that answers under load answers harder moments too).
+:func:`score_both_answered` compares them on the frames both answered in time (weight ``on_time_a ·
+on_time_b``): the model's accuracy alone, like for like.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 
 from adaptive_csp.util.bootstrap import RESAMPLES, Interval, difference_interval, ratio_interval
 
-__all__ = ["ArmScore", "score_arm", "score_difference", "FIGURES"]
+__all__ = ["ArmScore", "BothAnswered", "score_arm", "score_difference", "score_both_answered", "FIGURES"]
 
 FIGURES = {"on_time": "right and on time", "answered": "right when answered"}
 
@@ -75,3 +80,29 @@ def score_difference(a: tuple[Any, Any], b: tuple[Any, Any], scored: Any, items:
     ones = np.ones_like(na)
     return {"on_time": difference_interval((na, ones, it), (nb, ones, it), **kw),
             "answered": difference_interval((na, wa, it), (nb, wb, it), **kw)}
+
+
+@dataclass(frozen=True)
+class BothAnswered:
+    frames: float  # scored frames both arms answered in time (Σ on_time_a · on_time_b)
+    a: Interval  # arm a right on them
+    b: Interval
+    difference: Interval  # a − b, paired by item
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"frames": self.frames, "a": vars(self.a), "b": vars(self.b), "difference": vars(self.difference)}
+
+
+def score_both_answered(a: tuple[Any, Any], b: tuple[Any, Any], scored: Any, items: Any, *,
+                        resamples: int = RESAMPLES, seed: int = 0) -> BothAnswered:
+    """Both arms' "right when answered" on the frames both answered in time, and a − b."""
+    na, wa, it = _terms(*a, scored, items)
+    nb, wb, _ = _terms(*b, scored, items)
+    if not it.size:
+        raise ValueError("no scored frames: nothing to compare")
+    w = wa * wb
+    with np.errstate(invalid="ignore", divide="ignore"):  # right·on_time / on_time, per arm, times both weights
+        ra, rb = np.where(wa > 0, na / np.where(wa > 0, wa, 1), 0) * w, np.where(wb > 0, nb / np.where(wb > 0, wb, 1), 0) * w
+    kw = {"resamples": resamples, "seed": seed}
+    return BothAnswered(float(w.sum()), ratio_interval(ra, w, it, **kw), ratio_interval(rb, w, it, **kw),
+                        difference_interval((ra, w, it), (rb, w, it), **kw))

@@ -249,9 +249,10 @@ class StoryRun:
         return {k: a.summary(sim_s) for k, a in self.arms.items()}
 
     def scores(self, *, seed: int = 0) -> dict[str, Any]:
-        """Per arm an :class:`~adaptive_csp.apps.score.ArmScore` (both figures with item-bootstrap intervals)
-        and ``"difference"``: adaptive minus static-max, paired by item, in both figures."""
-        from adaptive_csp.apps.score import score_arm, score_difference
+        """Per arm an :class:`~adaptive_csp.apps.score.ArmScore` (both figures with item-bootstrap intervals),
+        ``"difference"``: adaptive minus static-max, paired by item, in both figures, and ``"both_answered"``:
+        both arms on the frames both answered in time."""
+        from adaptive_csp.apps.score import score_arm, score_both_answered, score_difference
 
         out: dict[str, Any] = {k: score_arm(a.rec["correct"], a.rec["on_time"], self.scored, self.items, seed=seed)
                                for k, a in self.arms.items()}
@@ -259,6 +260,8 @@ class StoryRun:
             a, s = self.adaptive.rec, self.static.rec
             out["difference"] = score_difference((a["correct"], a["on_time"]), (s["correct"], s["on_time"]),
                                                  self.scored, self.items, seed=seed)
+            out["both_answered"] = score_both_answered((a["correct"], a["on_time"]), (s["correct"], s["on_time"]),
+                                                       self.scored, self.items, seed=seed)
         return out
 
     def gains(self) -> dict[str, float | None]:
