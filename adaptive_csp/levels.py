@@ -241,7 +241,8 @@ class LevelLadder:
             raise ValueError("a ladder must not repeat a level")
         self.rungs = rs
         self._costs = self._compute_costs()
-        self._parent: tuple[int, ...] = tuple(range(len(rs)))
+        self._parent: tuple[int, ...] = tuple(range(len(rs)))  # view index -> root ladder index
+        self._from_root: tuple[int, ...] = self._parent  # root ladder index -> view index
 
     def _compute_costs(self) -> tuple[float, ...]:
         for attr in ("latency_ms_b32", "latency_ms", "macs"):
@@ -296,31 +297,39 @@ class LevelLadder:
 
     # views per engine and batch --------------------------------------------------------------------
     def view(self, engine: str, batch: int) -> LevelLadder:
-        """The ladder as it runs on ``engine`` at ``batch``: the rungs on that key's Pareto front.
+        """The ladder as it runs on ``engine`` at ``batch``: the rungs on that key's Pareto front, the full
+        (last) rung always last.
 
-        A rung stays when no other rung is at most as slow on this key and at least as accurate (one of
-        them strictly); ties in both keep the cheaper-indexed.  Accuracy is the rungs' own where every rung
-        has one, else the ladder index (the ladder's promise: a higher rung is better).  Each kept rung is
-        copied with ``latency_ms`` = this key's ms and ``latency_ms_b32`` = None, so ``costs`` are ratios on
-        this engine and batch.  When not every rung has the key, the ladder itself comes back
-        (``view_key`` stays as it is, ``parent_index`` the identity)."""
+        Below the full rung, a rung stays when it is faster and less accurate than the full one (as profiling
+        keeps its ladder) and no other rung is at most as slow on this key and at least as accurate (one of
+        them strictly; a tie in both keeps the lower index).  Accuracy is the rungs' own where every rung has
+        one, else the ladder index (the ladder's promise: a higher rung is better).  The view is ordered by
+        this key's latency; each kept rung is copied with ``latency_ms`` = this key's ms and
+        ``latency_ms_b32`` = None, so ``costs`` are ratios on this engine and batch.  When not every rung has
+        the key, the ladder itself comes back (``view_key`` as it is, ``parent_index`` the identity)."""
         key = latency_key(engine, batch)
         if key == self.view_key or not all(key in r.latency for r in self.rungs):
             return self
         lat = [r.latency[key] for r in self.rungs]
         accs = [r.accuracy for r in self.rungs]
         acc = accs if all(a is not None for a in accs) else list(range(len(self.rungs)))
-        order = sorted(range(len(lat)), key=lambda i: (lat[i], -acc[i], i))
+        top = len(self.rungs) - 1
+        below = [i for i in range(top) if lat[i] < lat[top] and acc[i] < acc[top]]
         keep, best = [], -math.inf
-        for i in order:
+        for i in sorted(below, key=lambda i: (lat[i], -acc[i], i)):
             if acc[i] > best:
                 keep.append(i)
                 best = acc[i]
+        keep.append(top)
         out = LevelLadder(Rung(level=self.rungs[i].level, macs=self.rungs[i].macs, params=self.rungs[i].params,
                                latency_ms=lat[i], latency_ms_b32=None, accuracy=self.rungs[i].accuracy,
                                extra=dict(self.rungs[i].extra), latency=dict(self.rungs[i].latency))
                           for i in keep)
+        # a rung off the view stands for the most expensive view rung not slower than it (it dominates it)
+        local = [keep.index(i) if i in keep else max([j for j, k in enumerate(keep) if lat[k] <= lat[i]] or [0])
+                 for i in range(len(self.rungs))]
         out._parent = tuple(self._parent[i] for i in keep)
+        out._from_root = tuple(local[v] for v in self._from_root)
         out.view_key = key
         return out
 
@@ -330,8 +339,14 @@ class LevelLadder:
 
     @property
     def parent_indices(self) -> tuple[int, ...]:
-        """``parent_index(i)`` for every rung of this view, ascending."""
+        """``parent_index(i)`` for every rung of this view, in view order (cheapest first on this key, so
+        not necessarily ascending)."""
         return self._parent
+
+    def view_index(self, parent: int) -> int:
+        """The view rung standing for rung ``parent`` of the ladder the view was taken from: that rung
+        itself when on the view, else the most expensive view rung not slower than it on this key."""
+        return self._from_root[parent]
 
     def with_latency(self, measured: Sequence[Mapping[str, float]]) -> LevelLadder:
         """A copy whose rung ``i`` has ``measured[i]`` merged into its ``latency`` (new keys win); the
@@ -342,7 +357,7 @@ class LevelLadder:
                                latency_ms_b32=r.latency_ms_b32, accuracy=r.accuracy, extra=dict(r.extra),
                                latency={**r.latency, **m})
                           for r, m in zip(self.rungs, measured))
-        out._parent, out.view_key = self._parent, self.view_key
+        out._parent, out._from_root, out.view_key = self._parent, self._from_root, self.view_key
         return out
 
     # serialisation ---------------------------------------------------------------------------------

@@ -45,6 +45,17 @@ def test_view_follows_engine_and_batch():
     assert lad.view_key is None and lad.parent_index(2) == 2
 
 
+def test_view_keeps_the_full_rung_last_and_orders_by_its_own_latency():
+    acc = [0.80, 0.86, 0.85, 0.92, 0.90]  # rung 3 beats the full level's accuracy: off the view (as profiling)
+    b1 = [1.0, 2.0, 1.5, 2.5, 4.0]  # rung 2 is faster than rung 1 here
+    lad = LevelLadder(Rung(LV[i], accuracy=acc[i], latency={"ort:b1": b1[i]}) for i in range(5))
+    v = lad.view("ort", 1)
+    assert v.parent_indices == (0, 2, 1, 4) and v.parent_index(-1) == lad.full
+    assert [r.latency_ms for r in v.rungs] == [1.0, 1.5, 2.0, 4.0] and list(v.costs) == sorted(v.costs)
+    assert [v.view_index(p) for p in range(5)] == [0, 2, 1, 2, 3]  # rung 3 -> the view rung not slower
+    assert lad.view_index(3) == 3
+
+
 def test_view_of_an_unmeasured_key_is_the_ladder_itself():
     lad = synthetic()
     assert lad.view("torch", 32) is lad and lad.view("cuda", 1) is lad

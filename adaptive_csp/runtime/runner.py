@@ -373,9 +373,8 @@ class AdaptiveRunner:
     # the ladder the policy sees ------------------------------------------------------------------------------
     def _set_view(self, view: LevelLadder) -> None:
         """Make ``view`` (a view of ``self.ladder``) what the policy sees; ``_to_view[p]`` is the view index
-        of engine level ``p`` (a level off the view maps to the view's next cheaper rung, else its cheapest)."""
-        par = view.parent_indices
-        self._to_view = tuple(max([j for j, q in enumerate(par) if q <= p] or [0]) for p in range(len(self.ladder)))
+        of engine level ``p`` (:meth:`LevelLadder.view_index`)."""
+        self._to_view = tuple(view.view_index(p) for p in range(len(self.ladder)))
         self.view = view
 
     @property

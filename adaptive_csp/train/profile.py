@@ -99,7 +99,7 @@ def _engine_names(model: torch.nn.Module, engines: Sequence[str]) -> list[str]:
 
 def measure_engines(model: torch.nn.Module, engines: Sequence[str] = ("auto", "torch"),
                     batches: Sequence[int] = (1, 32), threads: int | None = None, rounds: int | None = None,
-                    cache: str | Path | None = None, keyed: bool = False):
+                    cache: str | Path | None = None, keyed: bool = False, stat: str = "median"):
     """Every level of ``model.levels`` timed on each engine (``"auto"`` = the runner's choice) at each
     batch size, ``threads`` intra-op threads, all interleaved: one ``{"ort:b1": ms, ...}`` per level.
     ONNX files go to ``cache`` (default: a temporary folder, removed after).  ``keyed=True`` also returns
@@ -120,7 +120,7 @@ def measure_engines(model: torch.nn.Module, engines: Sequence[str] = ("auto", "t
                 keys = {engine_key(e.name): LatencyCache.entry_keys(e) for e in engs}
             finally:
                 torch.set_num_threads(saved)
-            out = measure(engs, batches, threads=threads, rounds=rounds)
+            out = measure(engs, batches, threads=threads, rounds=rounds, stat=stat)
         finally:
             for e in engs:
                 e.close()
@@ -311,6 +311,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batches", default="1,32", help="batch sizes to time with --latency-only")
     p.add_argument("--latency-rounds", type=int, default=None,
                    help="interleaved timing rounds (default 9 at batch 1, 5 above)")
+    p.add_argument("--latency-stat", choices=("median", "min"), default="median",
+                   help="with --latency-only: per level, the median round or the fastest (min: nearer the "
+                   "level's own cost on a CPU other processes share)")
     p.add_argument("--plot", default=None, help="write accuracy-vs-latency PNG here")
     p.add_argument("--threads", type=int, default=None, help="threads for BN calibration and accuracy")
     p.add_argument("--latency-threads", type=int, default=None, help="threads for the latency measurements")
@@ -364,7 +367,8 @@ def _csv(text: str, kind: type = str) -> list:
 
 def latency_only(checkpoint: str | Path, *, engines: Sequence[str] = ("auto", "torch"),
                  batches: Sequence[int] = (1, 32), threads: int | None = None, rounds: int | None = None,
-                 out: str | Path | None = None, to_cache: bool = False, command: str | None = None):
+                 out: str | Path | None = None, to_cache: bool = False, command: str | None = None,
+                 stat: str = "median"):
     """Re-measure a checkpoint's ladder latencies here (:func:`measure_engines`) and store them: in the
     checkpoint's JSON (or ``out``'s, the weights copied beside it), or with ``to_cache`` in this device's
     latency cache.  Returns (ladder with the new ``Rung.latency``, the path written)."""
@@ -373,7 +377,7 @@ def latency_only(checkpoint: str | Path, *, engines: Sequence[str] = ("auto", "t
 
     model = load_model(checkpoint)
     threads = int(threads or torch.get_num_threads())
-    measured, keys = measure_engines(model, engines, batches, threads, rounds, keyed=True)
+    measured, keys = measure_engines(model, engines, batches, threads, rounds, keyed=True, stat=stat)
     ladder = model.levels.with_latency(measured)
     if to_cache:
         lc = LatencyCache()
@@ -385,8 +389,8 @@ def latency_only(checkpoint: str | Path, *, engines: Sequence[str] = ("auto", "t
     doc["ladder"] = ladder.to_dict()
     doc.setdefault("profile", {})["latency"] = {
         "keys": sorted(set().union(*measured)), "device": device_id().split("|")[0], "threads": threads,
-        "method": "interleaved round-robin over every (engine, level), warm, median of rounds "
-                  "(adaptive_csp.runtime.calibrate.measure)",
+        "method": f"interleaved round-robin over every (engine, level), warm, {stat} of "
+                  f"{rounds or 'default'} rounds (adaptive_csp.runtime.calibrate.measure)",
         "time": time.strftime("%Y-%m-%d %H:%M:%S"), **({"command": command} if command else {})}
     if out is not None:
         otpath, jpath = _paths(out)
@@ -406,7 +410,7 @@ def _run_latency_only(a: argparse.Namespace) -> int:
     command = "adaptive-csp profile " + shlex.join(getattr(a, "_argv", sys.argv[2:]))
     ladder, path = latency_only(a.checkpoint, engines=_csv(a.engines), batches=_csv(a.batches, int),
                                 threads=a.latency_threads, rounds=a.latency_rounds, out=a.out,
-                                to_cache=a.latency_cache, command=command)
+                                to_cache=a.latency_cache, command=command, stat=a.latency_stat)
     keys = sorted(set().union(*(r.latency for r in ladder.rungs)))
     print(f"latencies of {len(ladder)} rungs (ms) -> {path}")
     print("  " + f"{'level':<36}" + "".join(f"{k:>11}" for k in keys))
