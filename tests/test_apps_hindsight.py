@@ -44,7 +44,7 @@ def _run(steps: int = 120) -> SimpleNamespace:
 
     def arm(level: int, energy: float) -> SimpleNamespace:
         rec = {"level": [level] * steps, "frequency": [1.0] * steps, "interval": [1] * steps}
-        return SimpleNamespace(rec=rec, world=SimpleNamespace(energy_j=energy))
+        return SimpleNamespace(rec=rec, world=SimpleNamespace(energy_j=energy, died_at=None))
 
     arms = {"adaptive": arm(3, 12345.0), "static-max": arm(ladder.full, 0.0)}
     return SimpleNamespace(arms=arms, adaptive=arms["adaptive"], ladder=ladder, scenario=scn, dt=scn.decision_interval_s)
@@ -76,6 +76,13 @@ def test_the_oracle_runs_on_the_demos_world_and_each_arm_is_replayed_as_the_simu
         assert out[name]["accuracy"] == pytest.approx(ref.on_time_accuracy)
         assert out[name]["energy_j"] == pytest.approx(ref.energy_j)
         assert out[name]["misses"] == ref.deadline_misses
+
+    # the policy's battery emptied: the oracle must last as long instead of spending as much
+    calls.clear()
+    run.adaptive.world.died_at = 4000.0
+    assert hindsight(run)["min_lifetime_s"] == 4000.0
+    assert all(c[4] == {"min_lifetime_s": 4000.0, "seed": run.scenario.seed} for c in calls) and len(calls) == 2
+    run.adaptive.world.died_at = None
 
     monkeypatch.setitem(sys.modules, "adaptive_csp.sim.oracle", None)  # an install without the oracle
     gone = hindsight(run)

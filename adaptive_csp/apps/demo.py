@@ -285,8 +285,10 @@ def hindsight_lines(run: Any, bounds: dict[str, Any]) -> list[str]:
             (f"time above {lim:g} °C", "seconds_above_limit"), ("level switches", "switches"),
             ("mean level", "mean_level")]
     w = max(len(r[0]) for r in rows) + 2
-    out = ["  hindsight: " + ("the simulator's oracle and the best static level on this day's known traces at "
-                          f"{names[cols[0]]}'s energy, and " if "oracle" in cols else "")
+    at = (f"lasting as long as {names[cols[0]]}'s battery ({_dur(bounds['min_lifetime_s'])})"
+          if "min_lifetime_s" in bounds else f"at {names[cols[0]]}'s energy")
+    out = ["  hindsight: " + ("the simulator's oracle and the best static level on this day's known traces "
+                          f"{at}, and " if "oracle" in cols else "")
            + "each arm's own schedule replayed through the simulator;",
            "  scored alike: frames answered in time (all frames, belt idle or not) at their level's test accuracy",
            f"  {'':<{w}}" + "".join(f"{names[c]:>14}" for c in cols)]
@@ -294,7 +296,8 @@ def hindsight_lines(run: Any, bounds: dict[str, Any]) -> list[str]:
     o = bounds.get("oracle")
     if o and o.get("dual_bound") is not None:
         gap = 100 * (o["dual_bound"] - o["accuracy"])
-        out.append(f"  oracle: dual bound {100 * o['dual_bound']:.2f} % (within {gap:.2f} points of optimal)")
+        out.append(f"  oracle: dual bound {100 * o['dual_bound']:.2f} % ({gap:+.2f} points above its schedule"
+                   + ("; below it, so no bound here)" if gap < 0 else ")"))
     if "missing" in bounds:
         out.append(f"  oracle: not shown: {bounds['missing']}")
     return out

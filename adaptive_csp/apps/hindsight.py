@@ -5,7 +5,8 @@ thermal models (:class:`~adaptive_csp.sim.world.World`) for ``dt`` seconds at th
 ambient temperature and frame arrivals, all drawn from the scenario's seed; only the inference is real.
 So the oracle (:func:`adaptive_csp.sim.oracle.oracle`), which knows those traces in advance, runs on the
 same scenario (``decision_interval_s = dt``), the same ladder (:func:`~adaptive_csp.apps.story.world_ladder`)
-and the same device class, at the adaptive arm's energy; the best static level in hindsight likewise.
+and the same device class, at the adaptive arm's energy (or, when the adaptive arm's battery emptied, with
+a battery that lasts at least as long); the best static level in hindsight likewise.
 
 The oracle scores a schedule by the ladder's measured accuracy of each frame answered within the deadline
 ("right and on time" over all frames that arrived, belt idle or not; late and dropped frames score 0), not
@@ -85,9 +86,12 @@ def hindsight(run: Any) -> dict[str, Any]:
     except ImportError as e:  # the simulator of this install has no oracle
         out["missing"] = f"no oracle in this install ({e})"
         return out
-    budget = run.adaptive.world.energy_j
-    kw = {"energy_budget_j": budget if budget > 0 else None, "seed": run.scenario.seed}
-    out["energy_budget_j"] = kw["energy_budget_j"]
+    w = run.adaptive.world
+    kw: dict[str, Any] = {"seed": run.scenario.seed}
+    if w.died_at is not None:  # the policy's battery emptied: the oracle must last at least as long
+        kw["min_lifetime_s"] = out["min_lifetime_s"] = float(w.died_at)
+    else:  # equal energy
+        kw["energy_budget_j"] = out["energy_budget_j"] = w.energy_j if w.energy_j > 0 else None
     for name, fn in (("oracle", oracle), ("best-static", best_static)):
         out[name] = _row(fn(run.scenario, run.ladder, run.scenario.device, **kw))
     return out
