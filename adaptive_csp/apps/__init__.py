@@ -2,6 +2,8 @@
 
 - :mod:`.conveyor` — a simulated conveyor-belt camera (Fashion-MNIST items on a dark belt);
 - :mod:`.story` — the demo's simulated day: the same frames through a policy and ``static-max``;
+- :mod:`.score` — what a user gets: "right and on time" and "right when answered", item-bootstrap intervals;
+- :mod:`.hindsight` — the simulator's oracle and each arm's replayed schedule beside the demo's arms;
 - :mod:`.demo` — ``adaptive-csp demo``; :mod:`.camera` — the demo on real frames and sensors;
 - :mod:`.live`, :mod:`.figure` — its live terminal view and its picture.
 """
