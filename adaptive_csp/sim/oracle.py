@@ -594,9 +594,22 @@ class OracleProblem:
             out = self._result(res, seen, budget, lifetime, horizon, min_lifetime_s, cap, mu, lam)
             short = self._shortfall(out, budget, lifetime, min_lifetime_s)
             if short <= 0 or not math.isfinite(budget):
-                return out
+                return self._or_static(out, budget, lifetime, min_lifetime_s, cap)
             target -= 1.05 * short
         return out
+
+    def _or_static(self, out: OracleResult, budget, lifetime, min_lifetime_s, cap) -> OracleResult:
+        """The model counts expected frames; a replay counts whole ones.  Where a static level's replay meets
+        the constraints and beats the schedule, it is the oracle's answer (cheap: the replays are cached)."""
+        if self.heat and len(self.tr) > 20000:
+            return out
+        best = out
+        for lv in range(len(self.lad)):
+            r = self._wrap("oracle", self.static(lv), out.dual_bound, budget, lifetime, min_lifetime_s, cap,
+                           out.method, out.multiplier)  # fmt: skip
+            if r.feasible and r.accuracy > best.accuracy:
+                best = r
+        return best
 
     def _solve_mu(self, budget, cap, lifetime, horizon):
         """Bisection on the miss multiplier μ (only when the cap binds), each with its λ search."""
