@@ -484,7 +484,7 @@ class OracleProblem:
         lam = best["lam"]
         choice, ok = run(lam)
         if ok:
-            return self._fill_between(choice, run(lo["lam"])[0], budget, lifetime, horizon) if fill and lo else choice
+            return self._fill_between(choice, lo["choice"], budget, lifetime, horizon) if fill and lo else choice
         lo_lam, hi_lam = lam, max(lam, self._scale() * 1e-6)
         for _ in range(12):
             hi_lam *= 1.5
@@ -500,7 +500,8 @@ class OracleProblem:
             else:
                 lo_lam = mid
         if fill:
-            return self._fill_between(hi_choice, run(lo_lam)[0], budget, lifetime, horizon)
+            return self._fill_between(hi_choice, self._per_tick(lo_lam, mu, lifetime, horizon)["choice"], budget,
+                                      lifetime, horizon)  # fmt: skip
         return hi_choice
 
     def _fill_between(self, hi: np.ndarray, lo: np.ndarray, budget, lifetime, horizon) -> np.ndarray:
