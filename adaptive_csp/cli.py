@@ -32,8 +32,37 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("adaptive_csp.engines.cli", "export ladder levels to ONNX / TorchScript with a JSON sidecar"),
 }
 
+class DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults in the help, each once: not when the help text already says its default, nor
+    for a flag's False, a None or a suppressed default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text.lower() or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 #: the help style every subcommand shares: defaults are printed by argparse, not written into help texts
-FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+FORMATTER = DefaultsOnce
+
+#: errors a user's input causes (a missing folder, a bad value, a file that cannot be read): one line and
+#: exit status 2 at the command line; ``--debug`` shows the traceback instead
+USER_ERRORS = (ValueError, OSError)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _guarded(command: str, call: Callable[[], int | None], debug: bool) -> int:
+    try:
+        return int(call() or 0)
+    except USER_ERRORS as e:
+        if debug:
+            raise
+        print(f"adaptive-csp {command}: error: {_one_line(e)} (--debug shows the traceback)", file=sys.stderr)
+        return 2
 
 
 def _version() -> str:
@@ -50,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="adaptive-csp", formatter_class=FORMATTER,
                                  description="Adaptive-inference runtime for vision on edge devices.")
     ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    ap.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (target, help_) in COMMANDS.items():
         module, _, legacy = target.partition(":")
@@ -60,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_, formatter_class=FORMATTER)
         mod = importlib.import_module(module)
         mod.configure(p)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
         p.set_defaults(_run=mod.run)
     return ap
 
@@ -74,11 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_legacy", None):
         module, fn = args._legacy
         legacy: Callable[[list[str]], int | None] = getattr(importlib.import_module(module), fn)
-        return int(legacy(rest) or 0)
+        debug = args.debug or "--debug" in rest
+        return _guarded(args.command, lambda: legacy([r for r in rest if r != "--debug"]), debug)
     if rest:
         ap.error(f"unrecognized arguments: {' '.join(rest)}")
-    args._argv = argv[1:]  # the sub-command's own arguments, for the commands recorded in metadata
-    return int(args._run(args) or 0)
+    args._argv = [x for x in argv[argv.index(args.command) + 1:] if x != "--debug"]  # recorded in metadata
+    return _guarded(args.command, lambda: args._run(args), bool(args.debug))
 
 
 if __name__ == "__main__":

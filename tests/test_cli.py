@@ -72,3 +72,25 @@ def test_legacy_main_gets_the_rest_of_the_line(monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "old", ("fake_legacy:main", "a legacy command"))
     assert cli.main(["old", "--frames", "5", "-h", "x"]) == 0
     assert got == [["--frames", "5", "-h", "x"]]  # its own options and --help, untouched
+
+
+def test_bad_user_input_is_one_line_and_status_2(capsys, tmp_path):
+    missing = tmp_path / "no-such-folder"
+    assert cli.main(["train", "--data", str(missing), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a folder" in err and str(missing) in err
+    assert err.startswith("adaptive-csp train: error:")
+    with pytest.raises(ValueError, match="not a folder"):  # --debug: the traceback, before or after the command
+        cli.main(["--debug", "train", "--data", str(missing), "--out", str(tmp_path / "run")])
+    with pytest.raises(ValueError, match="not a folder"):
+        cli.main(["train", "--data", str(missing), "--out", str(tmp_path / "run"), "--debug"])
+
+
+@pytest.mark.parametrize("name", [n for n, (t, _) in cli.COMMANDS.items() if ":" not in t])
+def test_each_default_is_shown_once(name, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([name, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for opt in re.split(r"\s(?=--?[a-z])", out):  # one chunk per option
+        assert len(re.findall(r"\bdefault\b", opt, flags=re.I)) <= 1, opt
+    assert "(default: None)" not in out and "(default: False)" not in out
