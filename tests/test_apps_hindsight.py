@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from adaptive_csp.apps.hindsight import Replay, hindsight
+from adaptive_csp.apps.hindsight import ORACLE_GRID_C, Replay, hindsight
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.models.pretrained import shipped_ladder
@@ -68,7 +68,7 @@ def test_the_oracle_runs_on_the_demos_world_and_each_arm_is_replayed_as_the_simu
     assert [c[0] for c in calls] == ["oracle", "best-static"]
     for _, scn, lad, dev, kw in calls:  # the demo's own world: its scenario (its dt), its ladder, its device
         assert scn is run.scenario and lad is run.ladder and dev == run.scenario.device
-        assert kw == {"energy_budget_j": 12345.0, "seed": run.scenario.seed}
+        assert kw == {"energy_budget_j": 12345.0, "seed": run.scenario.seed, "grid_c": ORACLE_GRID_C}
     assert out["oracle"]["accuracy"] == 0.8 and out["oracle"]["mean_level"] == pytest.approx(0.5)
     # a static arm replayed is the simulator's own run of that level, scored the oracle's way
     for name, level in (("static-max", run.ladder.full), ("adaptive", 3)):
@@ -81,7 +81,8 @@ def test_the_oracle_runs_on_the_demos_world_and_each_arm_is_replayed_as_the_simu
     calls.clear()
     run.adaptive.world.died_at = 4000.0
     assert hindsight(run)["min_lifetime_s"] == 4000.0
-    assert all(c[4] == {"min_lifetime_s": 4000.0, "seed": run.scenario.seed} for c in calls) and len(calls) == 2
+    assert all(c[4] == {"min_lifetime_s": 4000.0, "seed": run.scenario.seed, "grid_c": ORACLE_GRID_C}
+               for c in calls) and len(calls) == 2
     run.adaptive.world.died_at = None
 
     monkeypatch.setitem(sys.modules, "adaptive_csp.sim.oracle", None)  # an install without the oracle

@@ -24,7 +24,11 @@ import numpy as np
 
 from adaptive_csp.control.policy import Decision, Policy
 
-__all__ = ["Replay", "replay", "hindsight"]
+__all__ = ["Replay", "replay", "hindsight", "ORACLE_GRID_C"]
+
+#: the oracle's temperature grid in the demo (°C; the oracle's default is 0.2): on the default day the same
+#: schedule and dual bound as 0.2 °C at ~60 % of the time (6.6 s against 11.5 s of CPU on the DP)
+ORACLE_GRID_C = 0.5
 
 
 class Replay(Policy):
@@ -87,7 +91,7 @@ def hindsight(run: Any) -> dict[str, Any]:
         out["missing"] = f"no oracle in this install ({e})"
         return out
     w = run.adaptive.world
-    kw: dict[str, Any] = {"seed": run.scenario.seed}
+    kw: dict[str, Any] = {"seed": run.scenario.seed, "grid_c": ORACLE_GRID_C}
     if w.died_at is not None:  # the policy's battery emptied: the oracle must last at least as long
         kw["min_lifetime_s"] = out["min_lifetime_s"] = float(w.died_at)
     else:  # equal energy
