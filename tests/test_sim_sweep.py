@@ -96,7 +96,12 @@ def test_compare_cli_table_and_csv(tmp_path, capsys):
                        "--pivot", "time_above_tcrit_s"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
-    assert "| scenario | policy |" in out and out.count("\n| hot-car |") == 2
+    assert "| scenario | policy |" in out and out.count("\n| hot-car |") == 4  # + oracle, best-static
+    assert "| hot-car | oracle |" in out and "| factory | best-static |" in out
+    assert "acc gap to oracle pt" in out
     assert "| time_above_tcrit_s | hot-car | factory |" in out
     rows = list(csv.DictReader(out_csv.open()))
-    assert len(rows) == 4 and {"policy", "scenario", "energy_j", "p95_latency_ms"} <= set(rows[0])
+    assert len(rows) == 8 and {"policy", "scenario", "energy_j", "p95_latency_ms", "oracle_gap_pt"} <= set(rows[0])
+    for r in rows:
+        if r["label"] in ("static-max", "static-min"):  # the oracle is at least as accurate at equal energy
+            assert float(r["oracle_gap_pt"]) >= -1e-6

@@ -42,18 +42,36 @@ COLUMNS = [
 ]
 
 
+def _num(digits: int):
+    return lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:+.{digits}f}"
+
+
+#: the oracle columns (``adaptive_csp.sim.regret``), shown when the rows carry them
+GAP_COLUMNS = [
+    ("right & on time %", "on_time_accuracy", _fmt_acc),
+    ("acc gap to oracle pt", "oracle_gap_pt", _num(2)),
+    ("oracle saving at equal acc %", "oracle_saving_pct", _num(1)),
+    ("regret (answers)", "regret", lambda v: "n/a" if v is None else f"{v:.0f}"),
+]
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """One row per (scenario, policy[params], seed) with the headline metrics."""
+    """One row per (scenario, policy[params], seed) with the headline metrics (and the oracle's columns
+    when the rows carry them: :func:`adaptive_csp.sim.regret.oracle_rows`)."""
     keys = [(r["scenario"], r["label"]) for r in rows]
     cols = list(COLUMNS) + ([("seed", "seed", str)] if len(set(keys)) < len(keys) else [])
+    if any("oracle_gap_pt" in r for r in rows):
+        cols += GAP_COLUMNS
     lines = ["| " + " | ".join(c[0] for c in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for r in rows:
         cells = []
         for _, key, fmt in cols:
             if key is None:
                 cells.append(_fmt_life(r["battery_life_s"], r["battery_life_projected"]))
+            elif r.get(key) is None and key in ("oracle_gap_pt", "oracle_saving_pct", "regret"):
+                cells.append("-")
             else:
-                cells.append(fmt(r[key]))
+                cells.append(fmt(r.get(key)))
         lines.append("| " + " | ".join(cells) + " |")
     if any(r["battery_life_projected"] for r in rows):
         lines.append("")
