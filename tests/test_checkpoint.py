@@ -124,9 +124,24 @@ def test_shipped_accuracy_matches_metadata_through_the_runner():
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:1000]
     frames = list(test.images[idx, 0].numpy())
     labels = test.labels[idx].tolist()
-    for i in (0, len(m.levels) - 1):
-        claimed = m.levels.rungs[i].extra["test_accuracy"]
+    for i in (0, -1):  # the cheapest and the full rung of the view the runner hands its policy
         with AdaptiveRunner(m, policy=StaticPolicy(i), sensors=None, engine="torch") as runner:
             preds = runner.infer(frames)
+        ran = preds[0].level
+        assert ran == runner.view.parent_index(i) and (i == 0 or ran == m.levels.full)
+        claimed = m.levels.rungs[ran].extra["test_accuracy"]
         got = sum(int(p.label == y) for p, y in zip(preds, labels)) / len(labels)
-        assert abs(got - claimed) <= 0.015, (m.levels[i].key, got, claimed)
+        assert abs(got - claimed) <= 0.015, (m.levels[ran].key, got, claimed)
+
+
+def test_weight_files_get_the_users_mode_not_0600(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = save_model(create_model("plain_small"), tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # like the JSON beside it
+    assert stat.S_IMODE(path.with_suffix(".json").stat().st_mode) == 0o644

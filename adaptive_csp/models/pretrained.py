@@ -16,6 +16,7 @@ from typing import Any
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.models.config import ModelCfg
 from adaptive_csp.models.net import ElasticNet
+from adaptive_csp.util.files import as_user_file
 
 __all__ = ["save_model", "load_model", "load_checkpoint", "pretrained", "shipped_ladder", "ASSETS", "DEFAULT_MODEL",
            "CheckpointError"]
@@ -58,6 +59,7 @@ def save_model(model: Any, path: str | Path, **meta: Any) -> Path:
             tensors[f"{_BN}{key}/{name}.mean"] = mean.contiguous()
             tensors[f"{_BN}{key}/{name}.var"] = var.contiguous()
     save_file(tensors, str(tpath), metadata={"format": FORMAT})
+    as_user_file(tpath)  # safetensors writes 0600 through a temporary file
     doc = {
         "format": FORMAT,
         "config": model.cfg.model_dump(mode="json"),

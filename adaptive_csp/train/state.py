@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from adaptive_csp.util.files import as_user_file
+
 __all__ = ["save_state", "load_state"]
 
 
@@ -33,7 +35,7 @@ def save_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, g
     tensors["gen_state"] = gen.get_state()
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp))
-    tmp.replace(path)
+    as_user_file(tmp).replace(path)
     record = {**meta, "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in sd["param_groups"]],
               "rng_state": repr(rng.getstate())}
     path.with_suffix(".json").write_text(json.dumps(record, indent=1))

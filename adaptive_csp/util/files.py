@@ -1,0 +1,34 @@
+"""File modes: what we write is readable like any other file the user makes (their umask), not 0600.
+
+safetensors writes through a private temporary file, so its files came out ``-rw-------`` while the JSON
+beside them was ``-rw-r--r--``: a model copied to another user or served from a shared folder could not be
+read.  :func:`as_user_file` gives a written file the mode ``open()`` would have given it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+__all__ = ["as_user_file", "user_mode"]
+
+_lock = threading.Lock()
+
+
+def user_mode() -> int:
+    """``0o666`` less the process umask (read once per call; os.umask is process-wide, hence the lock)."""
+    with _lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def as_user_file(path: str | Path) -> Path:
+    """chmod ``path`` to :func:`user_mode`; a filesystem that refuses chmod keeps what it has."""
+    p = Path(path)
+    try:
+        os.chmod(p, user_mode())
+    except OSError:
+        pass
+    return p
