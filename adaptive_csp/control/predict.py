@@ -28,12 +28,15 @@ runner adds one per frame; the simulator a tick's worth), at most ``window`` per
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
 
 from adaptive_csp.control.policy import RuntimeStats
 from adaptive_csp.levels import LevelLadder
 
 __all__ = ["ServiceModel", "profiled_ms"]
+
+_INF = float("inf")
 
 
 def profiled_ms(ladder: LevelLadder) -> tuple[float, ...]:
@@ -58,6 +61,8 @@ class ServiceModel:
 
     def reset(self) -> None:
         self.ratios: deque[float] = deque(maxlen=self.window)
+        self._sorted: list[float] = []  # the same slowdowns, sorted (for the percentile)
+        self._sum = 0.0
         self._ladder: LevelLadder | None = None
         self.prof: tuple[float, ...] = ()
         self._stats: RuntimeStats | None = None
@@ -95,7 +100,7 @@ class ServiceModel:
         self._stats = stats
         self.bind(ladder)
         fps = stats.fps
-        self.fps = float(fps) if fps is not None and fps > 0 and fps < float("inf") else None
+        self.fps = float(fps) if fps is not None and 0 < fps < _INF else None
         lat = stats.latencies_ms
         k = self._new_count(lat)
         if lat:
@@ -103,10 +108,17 @@ class ServiceModel:
         if not k:
             return
         prof = self.prof[ladder.clamp(stats.level)]
-        add = self.ratios.append
+        q, srt, full = self.ratios, self._sorted, self.window
         for x in lat[len(lat) - k:]:
-            if 0.0 < x < float("inf"):
-                add(x / prof)
+            if 0.0 < x < _INF:
+                r = x / prof
+                if len(q) == full:
+                    old = q[0]
+                    del srt[bisect_left(srt, old)]
+                    self._sum -= old
+                q.append(r)
+                insort(srt, r)
+                self._sum += r
         self._p = self._mean = None
 
     # predicting -------------------------------------------------------------------------------------
@@ -117,7 +129,7 @@ class ServiceModel:
     def slowdown_p(self) -> float | None:
         """The ``percentile`` slowdown (second-largest below 20 samples); None without samples."""
         if self._p is None and self.ratios:
-            s = sorted(self.ratios)
+            s = self._sorted
             n = len(s)
             k = -(-int(self.p * n) // 100)  # ceil(p·n/100), 1-based
             k = min(k, n - 1) if n >= 2 and n < 20 else max(1, min(k, n))
@@ -127,7 +139,7 @@ class ServiceModel:
     @property
     def slowdown_mean(self) -> float | None:
         if self._mean is None and self.ratios:
-            self._mean = sum(self.ratios) / len(self.ratios)
+            self._mean = self._sum / len(self.ratios)
         return self._mean
 
     def predict_ms(self, j: int) -> float | None:

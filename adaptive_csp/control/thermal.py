@@ -12,12 +12,14 @@ the highest rung whose predicted power fits it (dead-banded).
     full-level power the device can dissipate at T_control), ``k_po = SP/ΔT`` (overshoot, e < 0),
     ``k_pu = 2·SP/ΔT`` (undershoot), ``k_i = k_pu/10``, ``k_d = 0``, ``ΔT = T_control − T_switch_on``.
     Below T_switch_on the governor is off and its integral reset, as in IPA.  Anti-windup: the integral
-    term is clamped so that, at zero error, the budget stays between the cheapest rung's predicted power and
+    term does not grow while the temperature already moves toward T_control (faster than
+    ``SETTLE_C_PER_S``: the cut that suffices is not cut again while the board's lag plays out), is clamped
+    so that, at zero error, the budget stays between the cheapest rung's predicted power and
     the full rung's (so it cannot wind down to nothing while the cheapest rung already runs: no collapse
     to the bottom and climb back), and it does not grow while the budget is saturated in the error's
     direction;
-    Σe integrates over the actual sample spacing (≤ 10·``sample_s`` per sample).  The proportional error uses a forecast ``T + max(0, slope)·forecast_s`` where the slope is the
-    least-squares slope over ≤ 30 one-second samples (ADPF thermal headroom).  Updates only on a new
+    Σe integrates over the actual sample spacing (≤ 10·``sample_s`` per sample).  The proportional error uses a forecast ``T + slope·forecast_s`` (falling as well as rising) where
+    the slope is the least-squares slope over ≤ 30 one-second samples (ADPF thermal headroom).  Updates only on a new
     sensor sample at most once per ``sample_s`` (never faster than the sensor updates).
 :class:`ThermalStepWise` (step_wise)
     Above the trip and rising → one level cooler; below ``trip − hysteresis`` and not rising → one level
@@ -37,6 +39,11 @@ from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
 
 __all__ = ["ThermalPI", "ThermalStepWise"]
+
+#: a temperature already moving toward T_control faster than this (°C/s) is not integrated further: on a
+#: board with minutes of thermal lag the integral would otherwise keep cutting after the cut that suffices
+#: (the limit cycle to the cheapest rung and back).  0.005 °C/s is 0.3 °C a minute, above sensor noise.
+SETTLE_C_PER_S = 0.005
 
 
 class _Thermal(Governor):
@@ -88,6 +95,7 @@ class ThermalPI(_Thermal):
                  k_pu: float | None = None, k_i: float | None = None, idle_fraction: float = 0.2):
         super().__init__(critical_c, sample_s, forecast_samples)
         self.idle = float(idle_fraction)
+        self.settle_c_per_s = SETTLE_C_PER_S
         self.service = ServiceModel()
         self.control_c, self.switch_on_c = float(control_c), float(switch_on_c)
         self.sp = float(sustainable)
@@ -107,7 +115,8 @@ class ThermalPI(_Thermal):
         self.budget = 1.0
 
     def _control(self, t: float, stats: RuntimeStats, ladder: LevelLadder) -> int | None:
-        forecast = t + max(0.0, self.slope.slope()) * self.forecast_s
+        slope = self.slope.slope()
+        forecast = t + slope * self.forecast_s  # falling counts too: a cooling board needs no further cut
         if t < self.switch_on_c and forecast < self.switch_on_c:
             self.integral, self.budget = 0.0, 1.0
             self.reason = f"thermal: {t:.1f}C below switch-on {self.switch_on_c:g}C"
@@ -119,7 +128,8 @@ class ThermalPI(_Thermal):
         p_part = self.sp + k_p * e_p
         budget = p_part + self.k_i * self.integral
         lo = powers[0]
-        if not ((budget >= 1.0 and e > 0) or (budget <= lo and e < 0)):  # anti-windup
+        moving = (e < 0 and slope < -self.settle_c_per_s) or (e > 0 and slope > self.settle_c_per_s)
+        if not ((budget >= 1.0 and e > 0) or (budget <= lo and e < 0) or moving):  # anti-windup
             self.integral += e * self.dt
             if self.k_i > 0:  # at zero error the budget stays within [cheapest rung, full rung]
                 self.integral = max((min(lo, self.sp) - self.sp) / self.k_i,

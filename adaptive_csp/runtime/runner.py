@@ -350,11 +350,15 @@ class AdaptiveRunner:
 
     def _ask_policy(self, readings: Any, now: float) -> tuple[int, str]:
         view = self.view  # the policy decides in view indices; mapped to the engine's ladder below
+        c, k = self.content, getattr(self, "frame_interval", 1)  # frame interval: set here, honoured by stream()
         stats = RuntimeStats(now, self._to_view[self._policy_level], tuple(self._lat), self._conf,
-                             self.deadline_ms, self.frequency)
+                             self.deadline_ms, self.frequency, getattr(self, "source_fps", None),
+                             None if c is None else bool(c.empty or c.demand <= c.min_level), k)
+        self.frame_interval = 1
         try:
             d = self.policy.decide(readings, stats, view)
             level, reason = d.level, d.reason
+            self.frame_interval = max(1, int(getattr(d, "frame_interval", 1)))
             self.frequency = d.frequency if self.dvfs is None else self._apply_dvfs(d.frequency, now)
         except Exception as e:  # noqa: BLE001 - a policy must never take the loop down
             self._fault(f"policy:{type(e).__name__}", "policy %s raised %s: %s -> safe level",

@@ -5,6 +5,14 @@ debt; every whole deadline of debt drops the next frame (``grab()`` without deco
 slow level does not let the loop fall further and further behind a live camera.  Skipped frames are
 counted in ``runner.stats()["skipped"]``; ``frame_index`` on each Prediction keeps the source's numbering.
 
+Frame interval (the policy's second knob, ``Decision.frame_interval``): after each inference the runner's
+``frame_interval`` k (1 = every frame) holds; the next k − 1 frames are not inferred (``grab()`` without
+decoding for a capture).  Each is answered by the last result (``repeat=True``, the default: the same
+label and probabilities, ``latency_ms`` 0, ``reason`` saying it is a repeat, the frame's own
+``frame_index``) or not yielded (``repeat=False``), and counted in ``runner.stats()["skipped"]``.  The
+policy needs the source's frame rate to keep its ``min_fps``: ``fps=`` or a capture's ``CAP_PROP_FPS``;
+without it the policy runs every frame.
+
 A frame the runner rejects (ValueError) is skipped and counted as bad (``on_error="skip"``, logged once)
 or re-raised (``on_error="raise"``).
 """
@@ -62,15 +70,40 @@ def open_source(source: Any) -> tuple[Any, bool, bool]:
                          "a camera index or an iterable of frames") from None
 
 
+def _source_fps(reader: Any, is_cap: bool, fps: float | None) -> float | None:
+    if fps is not None:
+        if not (isinstance(fps, (int, float)) and 0 < fps < float("inf")):
+            raise ValueError(f"fps must be a positive number, got {fps!r}")
+        return float(fps)
+    if is_cap and hasattr(reader, "get"):
+        try:
+            v = float(reader.get(5))  # cv2.CAP_PROP_FPS
+        except Exception:  # noqa: BLE001 - a capture without the property
+            return None
+        return v if 0 < v < 1000 else None
+    return None
+
+
+def _repeat(pred: Any, index: int, k: int) -> Any:
+    """The last result answering a frame that did not run (frame interval ``k``)."""
+    why = f"repeat (every {k}th frame)"
+    if isinstance(pred, list):
+        return [replace(p, frame_index=index, latency_ms=0.0, reason=f"{why}; {p.reason}") for p in pred]
+    return replace(pred, frame_index=index, latency_ms=0.0, reason=f"{why}; {pred.reason}")
+
+
 def stream(runner: Any, source: Any, *, skip: bool = False, deadline_ms: float | None = None,
-           max_frames: int | None = None, on_error: str = "skip") -> Iterator[Any]:
-    """Yield one Prediction per processed frame of ``source`` (see the module docstring)."""
+           max_frames: int | None = None, on_error: str = "skip", fps: float | None = None,
+           repeat: bool = True) -> Iterator[Any]:
+    """Yield one Prediction per frame of ``source`` that ran, and (``repeat``) one per frame the policy's
+    frame interval left out (see the module docstring)."""
     if on_error not in ("skip", "raise"):
         raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
     deadline = deadline_ms if deadline_ms is not None else runner.deadline_ms
     if skip and not (deadline and deadline > 0):
         raise ValueError("frame skipping needs a deadline: AdaptiveRunner(deadline_ms=...) or deadline_ms=")
     reader, is_cap, owned = open_source(source)
+    runner.source_fps = _source_fps(reader, is_cap, fps)
     index, done, debt = 0, 0, 0.0
 
     def drop() -> bool:
@@ -101,10 +134,22 @@ def stream(runner: Any, source: Any, *, skip: bool = False, deadline_ms: float |
                 log.debug("stream: frame %d rejected: %s", index, e)
                 index += 1
                 continue
-            yield replace(pred, frame_index=index) if not isinstance(pred, list) else \
+            pred = replace(pred, frame_index=index) if not isinstance(pred, list) else \
                 [replace(p, frame_index=index) for p in pred]
+            yield pred
             index += 1
             done += 1
+            k = int(getattr(runner, "frame_interval", 1) or 1)
+            for _ in range(k - 1):
+                if max_frames is not None and done >= max_frames:
+                    break
+                if not drop():
+                    return
+                runner.add_skipped(1)
+                if repeat:
+                    yield _repeat(pred, index, k)
+                    done += 1
+                index += 1
             if skip:
                 debt = max(0.0, debt + (pred[-1] if isinstance(pred, list) else pred).latency_ms - deadline)
                 n = 0
