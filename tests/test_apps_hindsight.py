@@ -85,6 +85,13 @@ def test_the_oracle_runs_on_the_demos_world_and_each_arm_is_replayed_as_the_simu
                for c in calls) and len(calls) == 2
     run.adaptive.world.died_at = None
 
+    def unsolvable(*a, **kw):
+        raise ValueError("a lifetime target where heat can reach the trip point is not supported")
+
+    mod.oracle = mod.best_static = unsolvable
+    out2 = hindsight(run)
+    assert "cannot solve" in out2["missing"] and "oracle" not in out2 and out2["adaptive"] == out["adaptive"]
+
     monkeypatch.setitem(sys.modules, "adaptive_csp.sim.oracle", None)  # an install without the oracle
     gone = hindsight(run)
     assert "no oracle" in gone["missing"] and "oracle" not in gone and gone["adaptive"] == out["adaptive"]

@@ -49,14 +49,15 @@ class Conveyor:
 
     def _belt(self, shift: int) -> np.ndarray:
         n = self.size
-        stripes = 3.0 * (((np.arange(n) + shift) // 7) % 2)  # belt texture, moves with the belt
-        base = self.belt_level + stripes[None, :] + self.rng.normal(0.0, self.noise, (n, n))
+        stripes = np.float32(3.0) * (((np.arange(n) + shift) // 7) % 2).astype(np.float32)  # moves with the belt
+        base = self.rng.standard_normal((n, n), dtype=np.float32) * np.float32(self.noise)
+        base += np.float32(self.belt_level) + stripes[None, :]
         return np.repeat(base[:, :, None], 3, axis=2)
 
     def _item(self, idx: int) -> np.ndarray:
         g = self.images[idx].astype(np.float32)
         big = np.repeat(np.repeat(g, self.scale, 0), self.scale, 1)
-        tint = self.rng.uniform(0.85, 1.0, 3) * self.rng.uniform(0.92, 1.05)
+        tint = (self.rng.uniform(0.85, 1.0, 3) * self.rng.uniform(0.92, 1.05)).astype(np.float32)
         return big[:, :, None] * tint[None, None, :]
 
     def _compose(self, item: np.ndarray | None, x: int, shift: int) -> np.ndarray:
@@ -66,8 +67,10 @@ class Conveyor:
             lo, hi = max(0, x), min(n, x + n)
             if lo < hi:
                 frame[:, lo:hi] = np.maximum(frame[:, lo:hi], item[:, lo - x:hi - x])
-        frame += self.rng.normal(0.0, self.noise / 2, frame.shape)  # per-channel sensor noise
-        return np.clip(frame, 0, 255).astype(np.uint8)
+        noise = self.rng.standard_normal(frame.shape, dtype=np.float32)  # per-channel sensor noise
+        noise *= np.float32(self.noise / 2)
+        frame += noise
+        return np.clip(frame, 0, 255, out=frame).astype(np.uint8)
 
     def frames(self, count: int | None = None, busy: Callable[[int], bool] | None = None) -> Iterator[Frame]:
         """Yield ``count`` frames (forever for None).

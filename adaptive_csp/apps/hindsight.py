@@ -97,5 +97,10 @@ def hindsight(run: Any) -> dict[str, Any]:
     else:  # equal energy
         kw["energy_budget_j"] = out["energy_budget_j"] = w.energy_j if w.energy_j > 0 else None
     for name, fn in (("oracle", oracle), ("best-static", best_static)):
-        out[name] = _row(fn(run.scenario, run.ladder, run.scenario.device, **kw))
+        try:
+            out[name] = _row(fn(run.scenario, run.ladder, run.scenario.device, **kw))
+        except ValueError as e:  # a constraint the oracle cannot solve on this day: say so, keep the rest
+            out["missing"] = f"the oracle cannot solve this day: {e}"
+            out.pop("oracle", None)
+            break
     return out
