@@ -351,6 +351,13 @@ def test_cli_once_json(capsys):
     assert set(out["policies"]) == {"performance", "powersave", "battery", "thermal", "latency", "balanced"}
     assert all(0 <= d["level"] <= d["of"] and d["reason"] for d in out["policies"].values())
     assert out["readings"]["battery_percent"] is None
+    from adaptive_csp.models.pretrained import pretrained
+
+    shipped = pretrained().levels
+    view = shipped.view("ort", 1) if hasattr(shipped, "view") else shipped
+    assert {d["of"] for d in out["policies"].values()} == {view.full}  # the shipped model's ladder, not 5 made up
+    assert main(["sensors", "--once", "--json", "--source", "none", "--levels", "3"]) == 0
+    assert {d["of"] for d in json.loads(capsys.readouterr().out)["policies"].values()} == {2}
 
 
 def test_cli_text_and_errors(capsys):

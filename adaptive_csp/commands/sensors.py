@@ -28,11 +28,20 @@ __all__ = ["configure", "run", "snapshot", "render"]
 
 
 def _ladder(args: argparse.Namespace):
+    """``--ladder FILE`` (a ladder JSON or a model's JSON), ``--levels N`` (a synthetic even spread), else the
+    shipped model's ladder, as a camera frame's runner on this machine would see it (batch 1)."""
     if args.ladder:
         with open(args.ladder) as f:
-            return LevelLadder.from_json(f.read())
-    n = max(1, args.levels)
-    return LevelLadder.from_costs([(i + 1) / n for i in range(n)])
+            doc = json.loads(f.read())
+        return LevelLadder.from_dict(doc.get("ladder", doc) if isinstance(doc, dict) else doc)
+    if args.levels:
+        n = max(1, args.levels)
+        return LevelLadder.from_costs([(i + 1) / n for i in range(n)])
+    from adaptive_csp.models.pretrained import pretrained
+
+    ladder = pretrained().levels
+    view = getattr(ladder, "view", None)
+    return view("ort", 1) if callable(view) else ladder
 
 
 def _absent(source: Any) -> list[str]:
@@ -116,8 +125,10 @@ def configure(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--rate", type=_positive, default=2.0, help="refresh rate in Hz")
     ap.add_argument("--count", type=int, default=0, help="stop after N refreshes (0 = until Ctrl-C)")
     ap.add_argument("--policies", default="", help="comma-separated policy names (empty: all presets)")
-    ap.add_argument("--ladder", default=None, help="ladder JSON (LevelLadder.to_json)")
-    ap.add_argument("--levels", type=int, default=5, help="synthetic ladder size without --ladder")
+    ap.add_argument("--ladder", default=None, help="ladder JSON (LevelLadder.to_json) or a model's JSON "
+                    "(default: the shipped model's ladder)")
+    ap.add_argument("--levels", type=int, default=0, help="a synthetic ladder of N evenly spaced costs instead "
+                    "of the shipped model's (0: off)")
 
 
 def run(args: argparse.Namespace) -> int:
