@@ -63,6 +63,7 @@ from adaptive_csp.sim.world import ScenarioTraces, World, device_for
 __all__ = ["OracleResult", "OracleProblem", "oracle", "best_static"]
 
 _NEG = -1e18  # infeasible value (finite, so interpolation stays finite)
+TILT = 0.02  # DP: spread of the per-block multiplier that orders blocks tied at one λ (see _tilt)
 
 
 @dataclass
@@ -148,6 +149,7 @@ class OracleProblem:
         self.seed = scn.seed if seed is None else int(seed)
         self.tr = ScenarioTraces.sample(scn, self.seed)
         self.dt, self.grid_c, self.dp_step_s = self.tr.dt, float(grid_c), float(dp_step_s)
+        self.tilt = 0.0  # DP only: see _tilt
         self.options = [(lv, iv) for iv in sorted(set(intervals)) for lv in range(len(self.lad))]
         self.world = World(scn, self.dev, ambient_c=float(self.tr.ambient_c[0]) if len(self.tr) else None)
         self._terms()
@@ -155,6 +157,7 @@ class OracleProblem:
         self._grid()
         if self.heat:
             self._blocks()
+            self.tilt = TILT
         self._cache: dict[float, dict] = {}
 
     # option terms ----------------------------------------------------------------------------------
@@ -315,6 +318,13 @@ class OracleProblem:
         f = np.array([self.dev.effective_frequency(1.0, float(t)) for t in temps])
         return 1.0 / f, np.array([self.dev.active_power_w(float(x)) for x in f]) - self.dev.device.idle_power_w
 
+    def _tilt(self, b: int) -> float:
+        """DP: the multiplier of block ``b`` relative to λ, 1 ± TILT/2 from first to last block.  Where many
+        blocks tie at one λ (a jump in the frontier), the tilt orders them, so the search can stop between
+        (earlier blocks get the richer option first).  ``tilt = 0`` gives the plain Lagrangian."""
+        nb = len(self.bstart)
+        return 1.0 + self.tilt * ((b + 0.5) / nb - 0.5)
+
     def _interp(self, nxt: np.ndarray):
         pos = (nxt - self.tg[0]) / self.grid_c
         i0 = np.clip(np.floor(pos).astype(np.int64), 0, len(self.tg) - 2)
@@ -331,7 +341,7 @@ class OracleProblem:
         for b in range(nb - 1, -1, -1):
             val, miss, energy, nxt = self._block_terms(b, self.tg, self.hot)
             i0, w, ok = self._interp(nxt)
-            r = val[None] - lams[:, None, None] * energy[None] - mu * miss[None]
+            r = val[None] - (lams * self._tilt(b))[:, None, None] * energy[None] - mu * miss[None]
             q = np.where(ok[None], r + V[:, i0] * (1.0 - w) + V[:, i0 + 1] * w, _NEG)
             o = np.argmax(q, axis=1)
             V = np.take_along_axis(q, o[:, None, :], axis=1)[:, 0, :]
@@ -368,7 +378,7 @@ class OracleProblem:
             slow, pex = prob.slow_at(np.array([t]))
             sw = (prob.lv != prev) & (prob.wanted[k] > 0)
             pen = lam * prob.dev.switch_cost * prob.svc0[k] * slow[0] * pex[0] * sw
-            q = np.where(ok, val - lam * en - mu * miss - pen + vn, _NEG)
+            q = np.where(ok, val - lam * prob._tilt(b) * en - mu * miss - pen + vn, _NEG)
             o = int(np.argmax(q))
             return o if q[o] > _NEG / 2 else int(np.argmin(nxt))
 
@@ -377,7 +387,7 @@ class OracleProblem:
 
     # searching the multiplier -------------------------------------------------------------------------
     def _eval(self, lams, mu: float, lifetime: bool, horizon: int) -> list[dict]:
-        key = (mu, lifetime, horizon)
+        key = (mu, lifetime, horizon, self.tilt)
         todo = [float(x) for x in lams if (float(x), key) not in self._cache]
         if todo:
             if self.heat:
@@ -387,7 +397,7 @@ class OracleProblem:
             else:
                 res = [self._per_tick(x, mu, lifetime, horizon) for x in todo]
             for x, r in zip(todo, res, strict=True):
-                r["lam"] = x
+                r["lam"], r["tilt"] = x, self.tilt
                 self._cache[x, key] = r
         return [self._cache[float(x), key] for x in lams]
 
@@ -571,6 +581,7 @@ class OracleProblem:
               largest: bool = False) -> tuple[_Schedule, dict, list[dict]]:  # fmt: skip
         best, lo, seen = self._search(ok, mu, lifetime, horizon, largest)
         if self.heat:
+            seen = seen + self._untilted([r["lam"] for r in (best, lo) if r is not None], mu)
             self._dp(np.array([best["lam"]]), mu, keep=True)
             sched = _Schedule(self.dt, np.zeros(len(self.tr)), np.zeros(0), self._chooser(best["lam"], mu, self._stored))
             if lo is not None and math.isfinite(budget) and not lifetime:
@@ -579,6 +590,15 @@ class OracleProblem:
             choice = self._switch_aware(best, lo, mu, budget, lifetime, horizon, fill)
             sched = _Schedule(self.dt, self.lv[choice], np.array([self.options[c][1] for c in choice]))
         return sched, best, seen
+
+    def _untilted(self, lams: list[float], mu: float) -> list[dict]:
+        """Plain-Lagrangian DP runs (no tilt) around the chosen multipliers: their bounds are valid duals."""
+        tilt, self.tilt = self.tilt, 0.0
+        try:
+            pts = sorted(set(lams) | {x * f for x in lams for f in (0.99, 1.01)})
+            return self._eval(pts, mu, False, len(self.tr))
+        finally:
+            self.tilt = tilt
 
     def _split(self, sched: _Schedule, best: dict, lo: dict, mu: float, budget: float) -> _Schedule:
         """DP: spend the budget's slack by running the richer multiplier's rule (``lo``) for the first part of
@@ -618,13 +638,13 @@ class OracleProblem:
             raise ValueError(f"max_misses must be >= 0, got {max_misses!r}")
         cap = math.inf if max_misses is None else float(max_misses)
         target = budget
-        for _ in range(3):  # the replay charges switches the model relaxes: tighten the budget and retry
+        for attempt in range(6):  # the replay charges switches the model relaxes: tighten the budget, retry
             res, seen, mu, lam = self._solve_mu(target, cap, lifetime, horizon)
             out = self._result(res, seen, budget, lifetime, horizon, min_lifetime_s, cap, mu, lam)
             short = self._shortfall(out, budget, lifetime, min_lifetime_s)
             if short <= 0 or not math.isfinite(budget):
                 return self._or_static(out, budget, lifetime, min_lifetime_s, cap)
-            target -= 1.05 * short
+            target -= 1.05 * short * 2**attempt
         return out
 
     def _or_static(self, out: OracleResult, budget, lifetime, min_lifetime_s, cap) -> OracleResult:
@@ -677,7 +697,7 @@ class OracleProblem:
         n_h = float(self.n[:horizon].sum()) if lifetime else self.N
         extra = mu * cap if math.isfinite(cap) else 0.0
         duals = [(r["lagrangian"] + (r["lam"] * budget if r["lam"] else 0.0) + extra) / n_h
-                 for r in seen if math.isfinite(budget) or r["lam"] == 0.0]  # fmt: skip
+                 for r in seen if (math.isfinite(budget) or r["lam"] == 0.0) and not r.get("tilt")]  # fmt: skip
         return self._wrap("oracle", res, min(duals) if duals else None, budget, lifetime, min_lifetime_s, cap,
                           "dp" if self.heat else "per-tick", lam)  # fmt: skip
 
@@ -708,13 +728,13 @@ class OracleProblem:
         method = "dp" if self.heat else "per-tick"
         if self.heat:
             lam = best["lam"]
-            for _ in range(5):  # the replay falls short of the model: a smaller multiplier, more accuracy
+            for _ in range(8):  # the replay falls short of the model: a smaller multiplier, more accuracy
                 self._dp(np.array([lam]), 0.0, keep=True)
                 res = self._replay(_Schedule(self.dt, np.zeros(len(self.tr)), np.zeros(0),
                                              self._chooser(lam, 0.0, self._stored)))  # fmt: skip
                 if res.on_time_accuracy >= target - 1e-12 or lam == 0.0:
                     break
-                lam = 0.0 if lam < self._scale() * 1e-6 else lam * 0.7
+                lam = 0.0 if lam < self._scale() * 1e-6 else lam * 0.97
         else:
             want = target
             for _ in range(4):
