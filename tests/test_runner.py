@@ -221,21 +221,25 @@ def test_telemetry_ring_stats_and_export(run_with, model, frames, tmp_path):
     with run_with(model, policy=Cycle(), sensors=None, telemetry_size=10, policy_tick_ms=0) as r:
         for f in frames[:14]:
             r.infer(f)
-        r.infer(frames[:3])
+        batch = r.infer(frames[:3])
         s = r.stats()
         jl = r.export_jsonl(tmp_path / "t.jsonl")
         cv = r.export_csv(tmp_path / "t.csv")
-    n = len(model.levels)
+    n, par = len(r.view), r.view.parent_index  # Cycle walks the view the runner hands it
     assert s["calls"] == 15 and s["frames"] == 17 and s["window"] == 10
-    assert sum(s["per_level"].values()) == 15 and s["per_level"][0] == len(range(0, 15, n))
+    assert sum(s["per_level"].values()) == 15 and s["per_level"][par(0)] == len(range(0, 15, n))
     assert s["switches"] == 14
     assert s["p50_ms"] <= s["p95_ms"]
     rows = [json.loads(line) for line in jl.read_text().splitlines()]
-    assert len(rows) == 10 and [r_["level"] for r_ in rows] == [i % n for i in range(5, 15)]
+    assert len(rows) == 10 and [r_["level"] for r_ in rows] == [par(i % n) for i in range(5, 15)]
     assert rows[-1]["batch"] == 3 and rows[-1]["reason"] == "cycle 14"
     with cv.open() as f:
         table = list(csv.DictReader(f))
     assert len(table) == 10 and float(table[0]["latency_ms"]) == pytest.approx(rows[0]["latency_ms"])
+    # what each call answered: the predicted class(es) and score (a batch: its lowest)
+    assert rows[-1]["class"] == "|".join(p.class_name for p in batch) and rows[-1]["detections"] is None
+    assert rows[-1]["score"] == pytest.approx(min(p.score for p in batch))
+    assert table[-1]["class"] == rows[-1]["class"] and float(table[-1]["score"]) == pytest.approx(rows[-1]["score"])
 
 
 def _write_video(path, n: int, frames) -> None:

@@ -221,6 +221,9 @@ def test_policy_levels_reach_labels_telemetry_and_confidence(run_with, model):
     assert [d.labels.tolist() for d in ds] == [[0, 0], [1, 1], [0, 0], [1, 1]]
     assert [d.class_names[0] for d in ds] == ["shirt", "boot", "shirt", "boot"]
     assert stats["per_level"] == {0: 3, 1: 3} and [row["level"] for row in rows] == [0, 1, 0, 1, 0, 1]
+    assert [row["detections"] for row in rows[:5]] == [len(d) for d in ds] + [0]  # count and mean score
+    assert rows[0]["score"] == pytest.approx(float(ds[0].scores.mean())) and rows[4]["score"] is None
+    assert rows[0]["class"] is None
     assert pol.seen[0].confidence is None
     assert pol.seen[1].confidence == pytest.approx(float(ds[0].scores.mean()))  # mean detection score
     assert len(empty) == 0 and pol.seen[5].confidence == 1.0  # nothing detected: nothing uncertain

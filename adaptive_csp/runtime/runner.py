@@ -218,7 +218,7 @@ class AdaptiveRunner:
         if content:
             self.content = content if isinstance(content, ContentDemand) else ContentDemand()
             self.content.bind(self.ladder.full, [float(s) for s in self.pre.std])
-        self.telemetry = Telemetry(telemetry_size)
+        self.telemetry = Telemetry(telemetry_size, self.class_names)
         self._lock = threading.Lock()
         self._once = OnceLogger(log)
         self._lat: deque[float] = deque(maxlen=int(latency_window))
@@ -267,7 +267,7 @@ class AdaptiveRunner:
             self._conf = conf = min(scores)
             if self.content is not None:
                 self.content.result(conf, level)
-            self.telemetry.record(self.clock(), level, lat, reason, readings, len(labels))
+            self.telemetry.record(self.clock(), level, lat, reason, readings, len(labels), ("cls", labels, scores))
         names = self.class_names
         out = [Prediction(lb, names[lb] if names and lb < len(names) else str(lb), sc, pr, level, lat, reason)
                for pr, lb, sc in zip(pa, labels, scores, strict=True)]
@@ -297,7 +297,9 @@ class AdaptiveRunner:
             self._conf = conf = min(confs)
             if self.content is not None:
                 self.content.result_detections(max(len(d[1]) for d in per), conf, level)
-            self.telemetry.record(self.clock(), level, lat, reason, readings, len(per))
+            n = sum(len(d[1]) for d in per)
+            mean = float(sum(float(d[1].sum()) for d in per) / n) if n else None
+            self.telemetry.record(self.clock(), level, lat, reason, readings, len(per), ("det", n, mean))
         out = [Detections(b, s, lb, names, level, lat, reason) for b, s, lb, names in per]
         return out if batched else out[0]
 

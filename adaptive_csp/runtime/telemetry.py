@@ -1,6 +1,8 @@
 """Telemetry: a bounded ring buffer of recent calls, running counters, stats and JSONL / CSV export.
 
-Each record is ``(time, level, latency_ms, reason, readings summary, batch)``; the buffer keeps the last
+Each record is ``(time, level, latency_ms, reason, readings summary, batch, result)``; ``result`` is what the
+call answered — a classifier's predicted class and score (a batch: classes joined by ``|``, the lowest
+score), a detector's number of detections and their mean score.  The buffer keeps the last
 ``capacity`` of them (memory stays bounded however long the camera runs).  Counters (calls, frames, calls
 per level, level switches, skipped and bad frames, faults) cover the whole run.  ``stats()`` reports them
 with p50 / p95 latency over the buffer.  The caller serialises ``record`` (the runner holds its lock).
@@ -18,14 +20,17 @@ from adaptive_csp.util.stats import percentile
 
 __all__ = ["Telemetry"]
 
-COLUMNS = ("time", "level", "latency_ms", "reason", "batch", "readings")
+COLUMNS = ("time", "level", "latency_ms", "reason", "batch", "class", "score", "detections", "readings")
 
 
 class Telemetry:
-    def __init__(self, capacity: int = 4096):
+    """``class_names``: to name a classifier's predicted labels in exports (None: the label number)."""
+
+    def __init__(self, capacity: int = 4096, class_names: list[str] | None = None):
         if capacity < 1:
             raise ValueError(f"telemetry capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
+        self.class_names = list(class_names) if class_names else None
         self.records: deque[tuple] = deque(maxlen=self.capacity)
         self.reset()
 
@@ -54,14 +59,17 @@ class Telemetry:
                 self._summary = {}
         return self._summary
 
-    def record(self, t: float, level: int, latency_ms: float, reason: str, readings: Any, batch: int) -> None:
+    def record(self, t: float, level: int, latency_ms: float, reason: str, readings: Any, batch: int,
+               result: tuple | None = None) -> None:
+        """``result``: ``("cls", labels, scores)`` or ``("det", count, mean score or None)``, kept raw (named
+        only on export, off the hot path)."""
         self.calls += 1
         self.frames += batch
         self.per_level[level] += 1
         if self.last_level is not None and level != self.last_level:
             self.switches += 1
         self.last_level, self.last_reason = level, reason
-        self.records.append((t, level, latency_ms, reason, self.summarize(readings), batch))
+        self.records.append((t, level, latency_ms, reason, self.summarize(readings), batch, result))
 
     def fault(self, kind: str) -> None:
         self.faults[kind] += 1
@@ -88,8 +96,20 @@ class Telemetry:
             "mean_ms": sum(lat) / len(lat) if lat else None,
         }
 
+    def _result(self, res: tuple | None) -> tuple[Any, Any, Any]:
+        """``(class, score, detections)`` of one record's result."""
+        if res is None:
+            return None, None, None
+        if res[0] == "det":
+            return None, res[2], res[1]
+        _, labels, scores = res
+        names = self.class_names
+        text = "|".join(names[int(k)] if names and 0 <= int(k) < len(names) else str(int(k)) for k in labels)
+        return text, float(min(scores)) if len(scores) else None, None
+
     def rows(self) -> list[dict[str, Any]]:
-        return [dict(zip(COLUMNS, (t, lv, lat, why, b, dict(s)), strict=True)) for t, lv, lat, why, s, b in self.records]
+        return [dict(zip(COLUMNS, (t, lv, lat, why, b, *self._result(res), dict(s)), strict=True))
+                for t, lv, lat, why, s, b, res in self.records]
 
     def export_jsonl(self, path: str | Path) -> Path:
         p = Path(path)
@@ -107,10 +127,10 @@ class Telemetry:
         p = Path(path)
         with p.open("w", newline="") as f:
             w = csv.writer(f)
-            w.writerow([*COLUMNS[:5], *(f"r.{k}" for k in keys)])
+            w.writerow([*COLUMNS[:-1], *(f"r.{k}" for k in keys)])
             for row in rows:
                 r = row["readings"]
-                w.writerow([row["time"], row["level"], row["latency_ms"], row["reason"], row["batch"],
+                w.writerow([*("" if row[c] is None else row[c] for c in COLUMNS[:-1]),
                             *("" if r.get(k) is None else r[k] for k in keys)])
         return p
 
