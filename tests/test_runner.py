@@ -273,6 +273,24 @@ def test_stream_video_one_prediction_per_frame(run_with, model, frames, tmp_path
     assert all(p.label == q.label for p, q in zip(preds[:5], again, strict=True))
 
 
+@pytest.mark.skipif(not HAVE_CV2, reason="needs opencv")
+def test_stream_reads_an_image_folder_in_name_order(run_with, model, frames, tmp_path):
+    import cv2
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i in range(4):  # written out of order; a non-image and a broken image are skipped
+        cv2.imwrite(str(folder / f"img_{3 - i:02d}.png"), np.kron(frames[3 - i], np.ones((3, 3), np.uint8)))
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "img_99.png").write_bytes(b"broken")
+    with run_with(model, policy=Fixed(-1), sensors=None) as r:
+        preds = list(r.stream(folder))
+        want = [r.infer(np.kron(frames[i], np.ones((3, 3), np.uint8))).label for i in range(4)]
+        with pytest.raises(ValueError, match="no images"):
+            list(r.stream(tmp_path))  # a folder without images
+    assert [p.label for p in preds] == want and [p.frame_index for p in preds] == [0, 1, 2, 3]
+
+
 def test_stream_iterable_skipping_and_bad_frames(run_with, model, frames):
     with run_with(model, policy=Fixed(0), sensors=None) as r:
         src = [frames[0], np.zeros((3, 3, 2), np.uint8), frames[1]]

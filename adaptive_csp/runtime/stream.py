@@ -1,4 +1,5 @@
-"""``runner.stream(source)``: predictions for a video file, a camera, a cv2.VideoCapture or any iterable.
+"""``runner.stream(source)``: predictions for a video file, a camera, a cv2.VideoCapture, a folder of images
+(name order, :mod:`adaptive_csp.runtime.sources`) or any iterable.
 
 Frame skipping (``skip=True``, needs a deadline): each call's latency beyond the deadline accumulates as
 debt; every whole deadline of debt drops the next frame (``grab()`` without decoding for a capture), so a
@@ -28,6 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from adaptive_csp.runtime.sources import image_folder
+
 __all__ = ["stream", "open_source"]
 
 log = logging.getLogger("adaptive_csp.runtime")
@@ -49,8 +52,10 @@ def open_source(source: Any) -> tuple[Any, bool, bool]:
         return source, True, False
     if isinstance(source, (str, Path)):
         p = Path(source)
+        if p.is_dir():  # a folder of images, in name order
+            return image_folder(p), False, False
         if not p.exists():
-            raise ValueError(f"no video file {str(p)!r}")
+            raise ValueError(f"no video file or image folder {str(p)!r}")
         cap = _cv2().VideoCapture(str(p))
         if not cap.isOpened():
             raise ValueError(f"cannot open video {str(p)!r} (unsupported format or codec?)")
