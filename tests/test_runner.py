@@ -128,7 +128,7 @@ def test_threads_match_sequential(run_with, model, frames):
         assert not errors
         assert r.stats()["calls"] == 1600
     levels = {p.level for res in out.values() for _, p in res}
-    assert levels == set(range(len(model.levels)))  # every level ran concurrently with others
+    assert levels == set(r.view.parent_indices)  # every level the policy can pick ran concurrently
     ref: dict[tuple[int, int], Prediction] = {}
     fixed = Fixed(0)
     with run_with(model, policy=fixed, sensors=None, policy_tick_ms=0) as seq:
@@ -136,7 +136,7 @@ def test_threads_match_sequential(run_with, model, frames):
             for j, p in res:
                 key = (j, p.level)
                 if key not in ref:
-                    fixed.level = p.level
+                    fixed.level = seq.view.view_index(p.level)  # the policy picks in the view's indices
                     ref[key] = seq.infer(frames[j])
                 q = ref[key]
                 assert q.level == p.level and q.label == p.label
@@ -200,7 +200,7 @@ def test_latency_reaches_the_policy(run_with, model, frames):
     for i in range(1, 12):
         want = tuple(p.latency_ms for p in preds[max(0, i - 8):i])
         assert pol.seen[i].latencies_ms == want
-        assert pol.seen[i].level == preds[i - 1].level
+        assert pol.seen[i].level == r.view.view_index(preds[i - 1].level)  # the view's index of what ran
         assert pol.seen[i].confidence == pytest.approx(preds[i - 1].score)
         assert pol.seen[i].deadline_ms == 33.0
 
@@ -370,8 +370,8 @@ def test_every_level_matches_the_torch_reference(run_with, model, frames):
     """Through the runner, each engine gives the probabilities of ``softmax(model(x, level))``."""
     pol = Fixed(0)
     with run_with(model, policy=pol, sensors=None, policy_tick_ms=0) as r:
-        for lv in range(len(model.levels)):
-            pol.level = lv
+        for vi in range(len(r.view)):  # every level the policy can pick (its view of the ladder)
+            pol.level, lv = vi, r.view.parent_index(vi)
             preds = r.infer(frames[:4])
             x = r.pre(frames[:4])[0]
             with torch.inference_mode():
@@ -424,8 +424,8 @@ def test_double_model_end_to_end(run_with, frames):
     ref = pretrained()
     pol = Fixed(0)
     with run_with(m, policy=pol, sensors=None, policy_tick_ms=0) as r:
-        for lv in range(len(m.levels)):
-            pol.level = lv
+        for vi in range(len(r.view)):
+            pol.level, lv = vi, r.view.parent_index(vi)
             p = r.infer(frames[1])
             with torch.inference_mode():
                 want = torch.softmax(ref.prepared(lv)(r.pre(frames[1])[0]), 1)[0].numpy()

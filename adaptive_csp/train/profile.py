@@ -129,13 +129,15 @@ def measure_engines(model: torch.nn.Module, engines: Sequence[str] = ("auto", "t
 
 def _measure_candidates(model: ElasticNet, levels: list[Level], engines: Sequence[str], threads: int | None,
                         rounds: int | None) -> list[dict[str, float]]:
-    """:func:`measure_engines` over candidate levels (the model's ladder is swapped in and restored)."""
-    saved = model.levels
-    model.levels = LevelLadder(levels)
+    """:func:`measure_engines` over candidate levels (the model's ladder is swapped in and restored; a
+    level given twice is measured once)."""
+    saved, uniq = model.levels, list(dict.fromkeys(levels))
+    model.levels = LevelLadder(uniq)
     try:
-        return measure_engines(model, engines, (1, 32), threads, rounds)
+        by = dict(zip(uniq, measure_engines(model, engines, (1, 32), threads, rounds), strict=True))
     finally:
         model.levels = saved
+    return [dict(by[lv]) for lv in levels]
 
 
 def pareto(points: list[tuple[float, float]]) -> list[int]:
