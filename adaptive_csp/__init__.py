@@ -12,8 +12,10 @@ from adaptive_csp.detect import Detector, load_detector, pretrained_detector
 from adaptive_csp.engines import available_engines, make_engine
 from adaptive_csp.levels import Level, LevelLadder, Rung, StageLevel
 from adaptive_csp.models import create_model, list_models
+from adaptive_csp.models.ladder import ModelLadder
 from adaptive_csp.models.pretrained import load_model, pretrained, save_model
 from adaptive_csp.runtime import AdaptiveRunner, Detections, Prediction
+from adaptive_csp.runtime.model_profile import profile_ladder
 from adaptive_csp.sensors import Readings, make_source
 from adaptive_csp.sim import simulate
 
@@ -23,5 +25,5 @@ __all__ = [
     "AdaptiveRunner", "Prediction", "Detections", "create_model", "list_models", "pretrained", "load_model", "save_model",
     "simulate", "get_policy", "register_policy", "Policy", "Decision", "RuntimeStats", "Level", "LevelLadder",
     "Rung", "StageLevel", "Readings", "make_source", "ImageSet", "available_engines", "make_engine", "__version__",
-    "Detector", "load_detector", "pretrained_detector",
+    "Detector", "load_detector", "pretrained_detector", "ModelLadder", "profile_ladder",
 ]

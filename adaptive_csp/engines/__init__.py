@@ -47,9 +47,12 @@ def _runs_installed_modules(model: torch.nn.Module) -> bool:
 
 
 def choose_engine(model: torch.nn.Module, device: str | torch.device | None = None) -> str:
-    """The ``auto`` rule: ``cuda`` when the device (or, without one, the model) is a CUDA device; else
-    ``onnxruntime`` when it is installed and the model is elastic, exportable and runs no installed
-    torch modules; else ``torch``."""
+    """The ``auto`` rule: ``onnxruntime`` when some level is an ONNX file (a ModelLadder member; with the
+    CUDA / TensorRT providers where the build has them); ``cuda`` when the device (or, without one, the
+    model) is a CUDA device; else ``onnxruntime`` when it is installed and the model is elastic,
+    exportable and runs no installed torch modules; else ``torch``."""
+    if getattr(model, "needs_onnxruntime", False):
+        return "onnxruntime"  # the only engine that runs ONNX files (it says how to install it when absent)
     dev = torch.device(device) if device is not None else model_device_dtype(model)[0]
     if dev.type == "cuda" and have_cuda():
         return "cuda"

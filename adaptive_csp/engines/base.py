@@ -22,7 +22,7 @@ import torch
 
 from adaptive_csp.levels import LevelLadder
 
-__all__ = ["Engine", "model_device_dtype", "as_numpy"]
+__all__ = ["Engine", "model_device_dtype", "as_numpy", "refuse_onnx_levels"]
 
 
 def model_device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -34,6 +34,15 @@ def model_device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dtyp
         if b.is_floating_point():
             return b.device, b.dtype
     return torch.device("cpu"), torch.float32
+
+
+def refuse_onnx_levels(model: torch.nn.Module, engine: str) -> None:
+    """ValueError when some level of ``model`` is an ONNX file (a
+    :class:`~adaptive_csp.models.ladder.ModelLadder` member): only the onnxruntime engine runs those."""
+    if getattr(model, "needs_onnxruntime", False):
+        onnx = [i for i in range(len(model.levels)) if model.onnx_file(i) is not None]
+        raise ValueError(f"engine {engine!r} runs torch modules, but level(s) {onnx} of this ladder are ONNX "
+                         "files: use engine='onnxruntime' (or 'auto')")
 
 
 def as_numpy(x: Any) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from adaptive_csp.engines.base import Engine
+from adaptive_csp.engines.base import Engine, refuse_onnx_levels
 from adaptive_csp.engines.export import input_shape, static_module
 
 __all__ = ["CudaEngine", "have_cuda", "DTYPES"]
@@ -77,6 +77,7 @@ class CudaEngine(Engine):
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cuda", dtype: str | torch.dtype = "fp32",
                  graphs: bool = True, graph_factory: Callable[..., Any] | None = None, tf32: bool = False):
         super().__init__(model)
+        refuse_onnx_levels(model, self.name)
         self.device = torch.device(device)
         if self.device.type == "cuda" and not have_cuda():
             raise ValueError("engine='cuda' needs a CUDA device: torch.cuda.is_available() is False here")

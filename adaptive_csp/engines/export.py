@@ -23,8 +23,9 @@ import torch
 
 from adaptive_csp.data.preprocess_spec import describe
 from adaptive_csp.engines.base import model_device_dtype
+from adaptive_csp.levels import LevelLadder
 
-__all__ = ["OPSET", "input_shape", "output_spec", "static_module", "export_onnx", "export_torchscript",
+__all__ = ["OPSET", "AtLevel", "input_shape", "output_spec", "static_module", "export_onnx", "export_torchscript",
            "export_levels", "sidecar"]
 
 OPSET = 17
@@ -51,10 +52,29 @@ def output_spec(model: torch.nn.Module) -> dict[str, Any]:
     return {"name": "logits", "shape": ["batch", "classes"], "note": "apply softmax for probabilities"}
 
 
+class AtLevel(torch.nn.Module):
+    """``model(x, level)`` as a one-input module: a wrapper with ``levels`` (a LevelLadder) and a
+    ``forward(x, level)`` but no ``prepared`` / ``export`` runs through this at each level."""
+
+    def __init__(self, model: torch.nn.Module, level: int):
+        super().__init__()
+        self.inner = model
+        self.level = int(level)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x, self.level)
+
+
 def static_module(model: torch.nn.Module, level: int, float32_cpu: bool = False) -> torch.nn.Module:
     """The level's static module (a fresh export: never the model's prepared cache, never an installed
-    int8 module), optionally as a float32 CPU copy."""
-    net = model.export(level) if hasattr(model, "export") else copy.deepcopy(model)
+    int8 module), optionally as a float32 CPU copy.  A module with ``levels`` but no ``export`` is copied
+    and called as ``model(x, level)`` (:class:`AtLevel`); a plain module is copied."""
+    if hasattr(model, "export"):
+        net = model.export(level)
+    elif isinstance(getattr(model, "levels", None), LevelLadder):
+        net = AtLevel(copy.deepcopy(model), model.levels.index(level))
+    else:
+        net = copy.deepcopy(model)
     if float32_cpu:
         dev, dt = model_device_dtype(net)
         if dev.type != "cpu" or dt != torch.float32:

@@ -11,6 +11,10 @@
   (:mod:`adaptive_csp.quant.ort_int8`) calibrated on ``calib`` (batches, or ``level -> batches``); it is
   cached too, keyed additionally by a digest of the calibration data.  Without ``calib`` such a rung runs
   in float32 (logged once).
+* A ladder of separate models (:class:`~adaptive_csp.models.ladder.ModelLadder`): a level that is an ONNX
+  file runs that file as given (its first input and first output; no export, no cache, no int8); a torch
+  level is exported and cached as above.  A file whose input does not fit the ladder's N×C×H×W, or is not
+  float32, is refused naming the file; a file with a fixed batch of 1 runs a batch row by row.
 * The engine snapshots the weights when it is built: after training or recalibrating, call
   :meth:`refresh` (or build a new runner).
 """
@@ -114,7 +118,15 @@ class OrtEngine(Engine):
         return "int8" if self.ladder.rungs[level].extra.get("precision") == "int8" else "fp32"
 
     def onnx_path(self, level: int) -> tuple[Path, bool]:
-        """The cached ONNX file of ``level`` and whether it was built now (False: found in the cache)."""
+        """The cached ONNX file of ``level`` and whether it was built now (False: found in the cache); for a
+        level that is the user's own ONNX file, that file (never built)."""
+        own = getattr(self.model, "onnx_file", None)
+        path = own(level) if callable(own) else None
+        if path is not None:
+            if self.precision(level) == "int8":
+                log.warning("engine onnxruntime: rung %d is your own ONNX file %s; it runs as given, not "
+                            "int8-quantised", level, Path(path).name)
+            return Path(path), False
         if self._weights is None:
             self._weights = weights_digest(self.model)
         lv = self.ladder[level]
@@ -152,9 +164,26 @@ class OrtEngine(Engine):
         s = ort.InferenceSession(str(path), sess_options=self._opts, providers=self.providers)
         inp, out = s.get_inputs()[0].name, [o.name for o in s.get_outputs()][:1]
         run = s.run
-        self._runs[level] = lambda x: run(out, {inp: x})[0]
+        if self._check_input(s, path) == 1:  # a fixed batch of 1: one row at a time
+            self._runs[level] = lambda x: np.concatenate([run(out, {inp: x[i:i + 1]})[0] for i in range(len(x))])
+        else:
+            self._runs[level] = lambda x: run(out, {inp: x})[0]
         self._sessions[level] = s
         return s
+
+    def _check_input(self, session: Any, path: Path) -> int | None:
+        """The session's fixed batch size (None: dynamic); ValueError when its input does not fit."""
+        i = session.get_inputs()[0]
+        dims = list(i.shape)
+        if i.type != "tensor(float)":
+            raise ValueError(f"{path.name}: input {i.name!r} is {i.type}; the runner feeds float32 (tensor(float))")
+        want = (None, *self.shape)
+        fits = len(dims) == 4 and all(not isinstance(d, int) or w is None or d == w for d, w in zip(dims, want))
+        fixed = dims[0] if dims and isinstance(dims[0], int) else None
+        if not fits or fixed not in (None, 1):
+            raise ValueError(f"{path.name}: input {i.name!r} has shape {dims}, which does not fit the model's "
+                             f"N×{self.shape[0]}×{self.shape[1]}×{self.shape[2]} (a dynamic or 1 batch axis)")
+        return fixed
 
     def run(self, x: np.ndarray, level: int) -> np.ndarray:
         fn = self._runs[level]

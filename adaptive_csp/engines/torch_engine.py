@@ -2,8 +2,10 @@
 
 Runs on the device and dtype of the module that runs (the model's own weights): the input is moved and
 cast to match, never the model.  An elastic model runs ``model.prepared(level)`` — which also runs a
-module installed for a level with ``ElasticNet.install`` (a torch.ao int8 rung) — and a plain module runs
-``model(x)`` as given (put it in eval mode yourself).
+module installed for a level with ``ElasticNet.install`` (a torch.ao int8 rung); a
+:class:`~adaptive_csp.models.ladder.ModelLadder` runs its torch model of that level (ONNX files are
+refused: they run on ``onnxruntime``); a wrapper with ``levels`` (a LevelLadder) but no ``prepared`` runs
+``model(x, level)``; a plain module runs ``model(x)`` as given (put it in eval mode yourself).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from adaptive_csp.engines.base import Engine, model_device_dtype
+from adaptive_csp.engines.base import Engine, model_device_dtype, refuse_onnx_levels
+from adaptive_csp.engines.export import AtLevel
 
 __all__ = ["TorchEngine"]
 
@@ -27,12 +30,19 @@ class TorchEngine(Engine):
 
     def __init__(self, model: torch.nn.Module):
         super().__init__(model)
+        refuse_onnx_levels(model, self.name)
         self._io: dict[int, tuple[Any, torch.device, torch.dtype]] = {}  # level -> (module, device, dtype)
-        if not self.elastic and model.training:
-            log.warning("engine torch: the plain module %s is in training mode (BatchNorm and dropout "
+        self._wrapper = self.elastic and not hasattr(model, "prepared")  # levels + forward(x, level)
+        if (not self.elastic or self._wrapper) and model.training:
+            log.warning("engine torch: the module %s is in training mode (BatchNorm and dropout "
                         "behave as in training); call .eval() on it first", type(model).__name__)
 
     def _module(self, level: int) -> tuple[Any, torch.device, torch.dtype]:
+        if self._wrapper:
+            io = self._io.get(level)
+            if io is None:
+                io = self._io[level] = (AtLevel(self.model, self._check_level(level)), *model_device_dtype(self.model))
+            return io
         net = self.model.prepared(level) if self.elastic else self.model
         io = self._io.get(level)
         if io is None or io[0] is not net:  # first use, or the model rebuilt / replaced the level's module
@@ -58,7 +68,7 @@ class TorchEngine(Engine):
 
     def refresh(self) -> None:
         self._io.clear()
-        if self.elastic:
+        if self.elastic and hasattr(self.model, "invalidate"):
             self.model.invalidate()
 
     def describe(self) -> dict[str, Any]:

@@ -136,8 +136,11 @@ class _NoSensors:
 class AdaptiveRunner:
     """Wrap an elastic model for a camera loop (see the module docstring).
 
-    model: an ElasticNet (or any module with ``levels`` and ``meta``; a plain module runs as one level);
-        None or "default" loads the shipped model.
+    model: an ElasticNet, a module with ``levels`` (a LevelLadder), ``meta`` and ``prepared(i)`` or
+        ``forward(x, level)``, or a plain module (one level); a ladder of separate models — a
+        :class:`~adaptive_csp.models.ladder.ModelLadder`, a list of torch modules / ONNX files (cheapest →
+        full) or a folder with ``ladder.json`` — measured on the engine first when it has no latency there
+        (:mod:`adaptive_csp.runtime.model_source`); None or "default" loads the shipped model.
     policy: anything ``get_policy`` takes (default ``DEFAULT_POLICY``, the ``balanced`` preset); a Policy
         object is used as is, state included.
     sensors: "auto" / "psutil" / ... or a source (``read()``): polled on a thread the runner owns;
@@ -183,8 +186,9 @@ class AdaptiveRunner:
         if model is None or (isinstance(model, str) and model == "default"):
             from adaptive_csp.models.pretrained import pretrained
             model = pretrained()
-        if not isinstance(model, torch.nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        from adaptive_csp.runtime.model_source import resolve_model
+        model = resolve_model(model, preprocess=preprocess, engine=engine, device=device,
+                              engine_options=engine_options)  # a module; a ladder of models measured
         if deadline_ms is not None and not deadline_ms > 0:
             raise ValueError(f"deadline_ms must be > 0, got {deadline_ms!r}")
         if not policy_tick_ms >= 0:
