@@ -12,8 +12,8 @@ Prediction.  The full level's drain ``D_full`` is the observed discharge (``batt
 capacity_wh`` when both are known, else the least-squares SoC slope over ``window_s``) divided by the
 predicted power share of the rungs that ran meanwhile; rung ``j``'s drain is ``D_full · p_j`` with
 ``p_j`` the shared power model (:meth:`~adaptive_csp.control.predict.ServiceModel.powers`: idle share
-``idle_fraction`` plus the busy share, predicted latency × frame rate).  The cap is the highest rung whose
-predicted drain fits the budget (dead-banded): the level holds at the rung (or the mix of two adjacent
+``idle_fraction`` plus the busy share, predicted latency × frame rate).  The cap is the most accurate rung
+on the accuracy/power hull whose predicted drain fits the budget (dead-banded): the level holds at the rung (or the mix of two adjacent
 rungs, as the budget re-plans) that lasts, instead of full-then-cheapest.  When even the cheapest rung
 does not fit, :attr:`interval` asks for running every k-th frame (the policy bounds it by ``min_fps``).
 
@@ -30,9 +30,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from adaptive_csp.control.governors import Governor
-from adaptive_csp.control.ladder import Slope, level_for_budget
+from adaptive_csp.control.ladder import Slope
 from adaptive_csp.control.policy import RuntimeStats
-from adaptive_csp.control.predict import ServiceModel
+from adaptive_csp.control.predict import ServiceModel, efficient_rungs, rung_for_power
+from adaptive_csp.control.predict import accuracies as _accuracies
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
 
@@ -162,7 +163,7 @@ class BatteryGovernor(Governor):
             self.budget = b = self.required / self.drain_full
             why = (f"battery: {soc:.0f}% for {hours:.1f} h more: {self.required:.2f}%/h allowed = "
                    f"{b:.2f} of the full level's {self.drain_full:.2f}%/h")
-        cap = level_for_budget(powers, b, cur, self.dead_band)
+        cap = rung_for_power(powers, efficient_rungs(powers, _accuracies(ladder)), b, cur, self.dead_band)
         if b < powers[0]:
             self.interval = interval_for_budget(powers[0], sm.idle_share(self.idle), b)
         return (None if cap >= ladder.full else cap), f"{why}, L{cap} predicted {powers[cap]:.2f}"

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Sequence
 
 from adaptive_csp.control.policy import RuntimeStats
 from adaptive_csp.levels import LevelLadder
 
-__all__ = ["ServiceModel", "profiled_ms"]
+__all__ = ["ServiceModel", "profiled_ms", "accuracies", "efficient_rungs", "rung_for_power"]
 
 _INF = float("inf")
 
@@ -49,6 +50,50 @@ def profiled_ms(ladder: LevelLadder) -> tuple[float, ...]:
         v = r.latency_ms
         out.append(float(v) if v is not None and v > 0 else c * ref)
     return tuple(out)
+
+
+def accuracies(ladder: LevelLadder) -> tuple[float | None, ...]:
+    """Each rung's measured accuracy (None where not measured)."""
+    return tuple(r.accuracy for r in ladder.rungs)
+
+
+def efficient_rungs(powers: Sequence[float], accuracies: Sequence[float | None]) -> tuple[int, ...]:
+    """Rungs on the upper concave hull of accuracy against predicted power, cheapest first.
+
+    A rung below the chord between two others is never worth holding: a mix of those two gives more
+    accuracy for the same energy; a rung that costs more power than another for no more accuracy neither.
+    Every rung when an accuracy is unknown."""
+    n = len(powers)
+    if any(a is None for a in accuracies):
+        return tuple(range(n))
+    pts = sorted(range(n), key=lambda j: (powers[j], -accuracies[j]))
+    hull: list[int] = []
+    for j in pts:
+        if hull and accuracies[j] <= accuracies[hull[-1]]:
+            continue  # more power, no more accuracy
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            # b under the chord a-j: (acc_b - acc_a)·(p_j - p_a) <= (acc_j - acc_a)·(p_b - p_a)
+            if (accuracies[b] - accuracies[a]) * (powers[j] - powers[a]) <= \
+                    (accuracies[j] - accuracies[a]) * (powers[b] - powers[a]):
+                hull.pop()
+            else:
+                break
+        hull.append(j)
+    return tuple(hull)
+
+
+def rung_for_power(powers: Sequence[float], rungs: Sequence[int], budget: float, current: int,
+                   dead_band: float = 0.05) -> int:
+    """The most accurate of ``rungs`` (cheapest first) whose predicted power fits ``budget``; a rung above
+    ``current`` must fit with ``dead_band`` to spare (no flipping on a budget hovering at a rung's power).
+    The cheapest of ``rungs`` when none fits."""
+    up = 1.0 + dead_band
+    for j in reversed(rungs):
+        p = powers[j] * up if j > current else powers[j]
+        if p <= budget:
+            return j
+    return rungs[0]
 
 
 class ServiceModel:

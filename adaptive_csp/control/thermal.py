@@ -5,7 +5,9 @@ Power is normalised: the full level at the frame rate in force costs 1.0; rung `
 ``p_j = (i + (1 − i)·busy_j) / (i + (1 − i)·busy_full)`` with ``busy_j`` = its predicted latency × the frame
 rate and ``i = idle_fraction`` (idle / active board power), from the shared
 :class:`~adaptive_csp.control.predict.ServiceModel` (:meth:`~ServiceModel.powers`).  The PI's budget maps to
-the highest rung whose predicted power fits it (dead-banded).
+the most accurate rung whose predicted power fits it (dead-banded), among the rungs on the accuracy/power
+hull (:func:`~adaptive_csp.control.predict.efficient_rungs`: a rung below the chord of two others is
+never worth holding).
 
 :class:`ThermalPI` (power_allocator / IPA)
     ``P_budget = SP + k_p·e + k_i·Σe`` with ``e = T_control − T``, ``SP`` = sustainable power (share of
@@ -32,9 +34,10 @@ Both: at or above ``critical_c`` the cap is the cheapest level at once (urgent).
 from __future__ import annotations
 
 from adaptive_csp.control.governors import Governor
-from adaptive_csp.control.ladder import Slope, level_for_budget
+from adaptive_csp.control.ladder import Slope
 from adaptive_csp.control.policy import RuntimeStats
-from adaptive_csp.control.predict import ServiceModel
+from adaptive_csp.control.predict import ServiceModel, efficient_rungs, rung_for_power
+from adaptive_csp.control.predict import accuracies as _accuracies
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
 
@@ -137,7 +140,7 @@ class ThermalPI(_Thermal):
             budget = p_part + self.k_i * self.integral
         self.budget = max(0.0, min(1.0, budget))
         cur = ladder.clamp(stats.level)
-        cap = level_for_budget(powers, self.budget, cur, self.dead_band)
+        cap = rung_for_power(powers, efficient_rungs(powers, _accuracies(ladder)), self.budget, cur, self.dead_band)
         self.reason = (f"thermal: {t:.1f}C (forecast {forecast:.1f}C, control {self.control_c:g}C) "
                        f"budget {self.budget:.2f}, L{cap} predicted {powers[cap]:.2f}")
         return None if cap >= ladder.full else cap
