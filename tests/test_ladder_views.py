@@ -206,6 +206,10 @@ def test_measure_times_every_level_of_every_engine_at_every_batch():
     assert len(out) == 5 and all(set(m) == {"fake:b1", "fake:b2"} for m in out)
     assert all(v > 0 for m in out for v in m.values())
     assert sorted(set(eng.ran)) == [0, 1, 2, 3, 4]
+    med = cal.measure([eng], (1,), rounds=3, warmup=0, stat="median")
+    assert all(m["fake:b1"] > 0 for m in med)
+    with pytest.raises(ValueError, match="stat"):
+        cal.measure([eng], (1,), stat="mean")
 
 
 def test_calibrate_caches_per_device_and_heals_a_corrupt_cache(tmp_path, monkeypatch, caplog):

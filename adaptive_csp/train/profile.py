@@ -4,7 +4,8 @@ Pareto-optimal ones (latency ↓, accuracy ↑) as the model's ladder, recalibra
 Latency is measured on the engines given (default: the one the runner picks, ``auto`` — ONNX Runtime on a
 CPU where installed — and eager torch), at batch 1 and batch 32, with ``latency_threads`` threads, by
 :func:`adaptive_csp.runtime.calibrate.measure`: warm, interleaved round-robin over every (engine,
-candidate) pair, median of several rounds — so drift of the machine hits every candidate alike.  Every
+candidate) pair, the fastest of several rounds (its module docstring says why) — so drift of the machine
+hits every candidate alike.  Every
 rung stores each measurement in ``Rung.latency`` (``"ort:b1"``, ``"ort:b32"``, ``"torch:b1"``,
 ``"torch:b32"``); ``latency_ms`` / ``latency_ms_b32`` stay the eager-torch ones, as before.
 
@@ -99,7 +100,7 @@ def _engine_names(model: torch.nn.Module, engines: Sequence[str]) -> list[str]:
 
 def measure_engines(model: torch.nn.Module, engines: Sequence[str] = ("auto", "torch"),
                     batches: Sequence[int] = (1, 32), threads: int | None = None, rounds: int | None = None,
-                    cache: str | Path | None = None, keyed: bool = False, stat: str = "median"):
+                    cache: str | Path | None = None, keyed: bool = False, stat: str = "min"):
     """Every level of ``model.levels`` timed on each engine (``"auto"`` = the runner's choice) at each
     batch size, ``threads`` intra-op threads, all interleaved: one ``{"ort:b1": ms, ...}`` per level.
     ONNX files go to ``cache`` (default: a temporary folder, removed after).  ``keyed=True`` also returns
@@ -128,13 +129,13 @@ def measure_engines(model: torch.nn.Module, engines: Sequence[str] = ("auto", "t
 
 
 def _measure_candidates(model: ElasticNet, levels: list[Level], engines: Sequence[str], threads: int | None,
-                        rounds: int | None) -> list[dict[str, float]]:
+                        rounds: int | None, stat: str = "min") -> list[dict[str, float]]:
     """:func:`measure_engines` over candidate levels (the model's ladder is swapped in and restored; a
     level given twice is measured once)."""
     saved, uniq = model.levels, list(dict.fromkeys(levels))
     model.levels = LevelLadder(uniq)
     try:
-        by = dict(zip(uniq, measure_engines(model, engines, (1, 32), threads, rounds), strict=True))
+        by = dict(zip(uniq, measure_engines(model, engines, (1, 32), threads, rounds, stat=stat), strict=True))
     finally:
         model.levels = saved
     return [dict(by[lv]) for lv in levels]
@@ -179,7 +180,7 @@ def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int
             calib_images: int = 2048, screen_val: int = 2500, progress: bool = True,
             max_candidates: int | None = None, screen_calib_batches: int = 4,
             latency_threads: int | None = None, engines: Sequence[str] = ("auto", "torch"),
-            latency_rounds: int | None = None) -> tuple[LevelLadder, list[dict]]:
+            latency_rounds: int | None = None, latency_stat: str = "min") -> tuple[LevelLadder, list[dict]]:
     """Measure all candidates; returns (ladder, per-candidate records).  ``engines``: where latency is
     measured (torch is always added: ``latency_ms`` / ``latency_ms_b32`` are its)."""
     from tqdm import tqdm
@@ -196,7 +197,7 @@ def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int
         records.append({"level": lv, "val_acc_screen": evaluate(model, screen, lv)})
     lat_threads = int(latency_threads or torch.get_num_threads())
     measured = _measure_candidates(model, [r["level"] for r in records], (*engines, "torch"), lat_threads,
-                                   latency_rounds)
+                                   latency_rounds, latency_stat)
     for r, lat in zip(records, measured, strict=True):
         r["latency"], r["latency_ms"], r["latency_ms_b32"] = lat, lat[TORCH_B1], lat[TORCH_B32]
     keys = sorted(set.intersection(*(set(r["latency"]) for r in records)))
@@ -313,9 +314,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batches", default="1,32", help="batch sizes to time with --latency-only")
     p.add_argument("--latency-rounds", type=int, default=None,
                    help="interleaved timing rounds (default 9 at batch 1, 5 above)")
-    p.add_argument("--latency-stat", choices=("median", "min"), default="median",
-                   help="with --latency-only: per level, the median round or the fastest (min: nearer the "
-                   "level's own cost on a CPU other processes share)")
+    p.add_argument("--latency-stat", choices=("median", "min"), default="min",
+                   help="per level, the fastest interleaved round (the level's own cost "
+                   "on a CPU other processes share) or the median one")
     p.add_argument("--plot", default=None, help="write accuracy-vs-latency PNG here")
     p.add_argument("--threads", type=int, default=None, help="threads for BN calibration and accuracy")
     p.add_argument("--latency-threads", type=int, default=None, help="threads for the latency measurements")
@@ -370,7 +371,7 @@ def _csv(text: str, kind: type = str) -> list:
 def latency_only(checkpoint: str | Path, *, engines: Sequence[str] = ("auto", "torch"),
                  batches: Sequence[int] = (1, 32), threads: int | None = None, rounds: int | None = None,
                  out: str | Path | None = None, to_cache: bool = False, command: str | None = None,
-                 stat: str = "median"):
+                 stat: str = "min"):
     """Re-measure a checkpoint's ladder latencies here (:func:`measure_engines`) and store them: in the
     checkpoint's JSON (or ``out``'s, the weights copied beside it), or with ``to_cache`` in this device's
     latency cache.  Returns (ladder with the new ``Rung.latency``, the path written)."""
@@ -446,7 +447,8 @@ def run(a: argparse.Namespace) -> int:
     ladder, records = profile(model, train, val, min_rungs=a.min_rungs, max_rungs=a.max_rungs,
                               latency_threads=a.latency_threads, screen_val=a.screen_val,
                               max_candidates=a.max_candidates, screen_calib_batches=a.screen_calib_batches,
-                              engines=_csv(a.engines), latency_rounds=a.latency_rounds)
+                              engines=_csv(a.engines), latency_rounds=a.latency_rounds,
+                              latency_stat=a.latency_stat)
     meta = {"profile": {"candidates": len(records), "device": ladder.rungs[-1].extra["device"],
                         "pareto_on": "every latency key (Rung.latency); order: latency_ms_b32",
                         "time": time.strftime("%Y-%m-%d %H:%M:%S")}}
