@@ -2,7 +2,8 @@
 
 Values are read as JSON where they parse (numbers, ``true``/``false``, ``null``, lists) and validated by
 pydantic, so a bad value is reported with the field's name.  ``--data DIR`` trains on your own images
-(one sub-folder per class); without it the model learns Fashion-MNIST.
+(one sub-folder per class); without it the model learns Fashion-MNIST.  ``--init pretrained`` (or a
+checkpoint path) starts from trained weights (:mod:`adaptive_csp.train.transfer`).
 """
 
 from __future__ import annotations
@@ -32,13 +33,17 @@ def add_cfg_flags(parser: argparse.ArgumentParser, model) -> None:
         ann = field.annotation
         shown = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
         args = typing.get_args(ann)
+        if typing.get_origin(ann) is typing.Literal:
+            shown = " | ".join(map(str, args))
         if ann is bool:
+            note = f"{field.description}; " if field.description else ""
             group.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction,
-                               default=argparse.SUPPRESS, help=f"(bool, default {field.default})")
+                               default=argparse.SUPPRESS, help=f"{note}(bool, default {field.default})")
             continue
         metavar = "JSON" if (list in args or dict in args or ann in (list, dict)) else name.upper()
+        note = f"{field.description}; " if field.description else ""
         group.add_argument(_flag(name), dest=name, default=argparse.SUPPRESS, metavar=metavar,
-                           help=f"({shown}, default {field.default!r})")
+                           help=f"{note}({shown}, default {field.default!r})")
 
 
 def _value(text: str):
@@ -74,8 +79,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adaptive_csp.models.pretrained import save_model
-    from adaptive_csp.train.sandwich import TrainCfg, train
+    from adaptive_csp.train.api import train
+    from adaptive_csp.train.sandwich import TrainCfg
 
     try:
         cfg = cfg_from_args(args, TrainCfg)
@@ -95,10 +100,9 @@ def run(args: argparse.Namespace) -> int:
         print("adaptive-csp train: --val needs --data", file=sys.stderr)
         return 2
     command = "adaptive-csp train " + shlex.join(getattr(args, "_argv", sys.argv[2:]))
-    model = train(cfg, args.out, resume=not args.no_resume, progress=not args.quiet, dataset=dataset,
-                  val_dataset=val, command=command)
-    path = save_model(model, Path(args.out) / "model", command=command)
-    print(f"saved {path}")
+    train(cfg, args.out, dataset, val_dataset=val, resume=not args.no_resume, progress=not args.quiet,
+          command=command)
+    print(f"saved {Path(args.out) / 'model.safetensors'}")
     return 0
 
 

@@ -21,6 +21,7 @@ import math
 import random
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -35,19 +36,31 @@ from adaptive_csp.models import create_model
 from adaptive_csp.models.net import ElasticNet
 from adaptive_csp.train.state import load_state, save_state
 
-__all__ = ["TrainCfg", "train", "evaluate", "sample_level", "resolve_device", "train_meta", "plan_epochs"]
+__all__ = ["TrainCfg", "train", "evaluate", "sample_level", "resolve_device", "train_meta", "plan_epochs",
+           "resolve_cfg"]
 
 
 class TrainCfg(BaseModel):
+    """The training recipe.  Fields left at None are planned by :func:`resolve_cfg` from the data's size
+    and from whether the run starts from trained weights (``init``); the resolved values are recorded."""
+
     model_config = ConfigDict(extra="forbid")
-    model: str = "csp_small"
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(0.1, gt=0)
+    model: str = Field("csp_small", description="architecture preset (with init: the init model's)")
+    init: str | None = Field(None, description="start from trained weights: 'pretrained' (the shipped "
+                             "model), 'pretrained:NAME', or a checkpoint path; None: from scratch")
+    init_head: Literal["probe", "random"] = Field("probe", description="with init: the new head fitted as a "
+                                                  "linear probe on the source's features, or random")
+    epochs: int | None = Field(None, ge=1, description="None: at least 30, and enough for min-steps "
+                               "optimizer steps")
+    min_steps: int = Field(500, ge=1, description="planned epochs give at least this many optimizer steps")
+    batch_size: int | None = Field(None, ge=1, description="None: the power of two nearest to "
+                                   "training images / 8, within 16 … 128")
+    lr: float | None = Field(None, gt=0, description="None: 0.1 from scratch, 0.02 with init")
     weight_decay: float = Field(5e-4, ge=0)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     warmup_epochs: float = Field(1.0, ge=0)
-    full_only_epochs: int = Field(3, ge=0)
+    full_only_epochs: int | None = Field(None, ge=0, description="plain epochs of the full level before the "
+                                         "sandwich; None: 3 from scratch, 0 with init")
     n_random: int = Field(2, ge=0)
     kd_weight: float = Field(1.0, ge=0)
     full_weight: float = Field(1.0, ge=0)  # weight of the full level's label loss in sandwich steps
@@ -62,7 +75,35 @@ class TrainCfg(BaseModel):
     camera_aug: bool = True  # camera photometrics + geometry (data/camera.py); False: shift + flip only
     calib_images: int = Field(2000, ge=1)  # training images for the per-epoch BN re-estimation
     val_fraction: float = Field(0.1, gt=0, lt=1)  # held out when a dataset comes without validation data
-    budget_minutes: float | None = Field(None, gt=0)  # wall-clock cap (all resumes): see plan_epochs
+    budget_minutes: float | None = Field(None, gt=0, description="wall-clock cap over all resumes, "
+                                         "transfer preparation included (see plan_epochs)")
+
+
+def resolve_cfg(cfg: TrainCfg, n_train: int) -> TrainCfg:
+    """``cfg`` with every None planned from the training set's size ``n_train``:
+
+    * ``batch_size``: the power of two nearest to ``n_train / 8``, within 16 … 128 (a folder of a few
+      hundred images still gets several steps an epoch; Fashion-MNIST gets 128);
+    * ``epochs``: at least 30, and enough that the run makes ``min_steps`` optimizer steps
+      (``ceil(min_steps / steps_per_epoch)``), so a small folder trains as long as a large one needs;
+    * ``lr``: 0.1 from scratch, 0.02 with ``init`` (fine-tuning trained features);
+    * ``full_only_epochs``: 3 from scratch, 0 with ``init`` (the source already trains every level).
+
+    ``budget_minutes`` then shortens the planned epochs (:func:`plan_epochs`)."""
+    if n_train < 1:
+        raise ValueError("no training images")
+    up: dict = {}
+    bs = cfg.batch_size
+    if bs is None:
+        bs = int(min(128, max(16, 2 ** round(math.log2(max(1.0, n_train / 8))))))
+        up["batch_size"] = bs
+    if cfg.epochs is None:
+        up["epochs"] = max(30, math.ceil(cfg.min_steps / math.ceil(n_train / bs)))
+    if cfg.lr is None:
+        up["lr"] = 0.02 if cfg.init else 0.1
+    if cfg.full_only_epochs is None:
+        up["full_only_epochs"] = 0 if cfg.init else 3
+    return cfg.model_copy(update=up)
 
 
 def sample_level(model: ElasticNet, rng: random.Random, depth_bias: float) -> Level:
@@ -96,7 +137,7 @@ def evaluate(model: ElasticNet, split, level, batch_size: int = 500, limit: int 
     return correct / max(1, n)
 
 
-def plan_epochs(cfg: TrainCfg, history: list[dict]) -> int:
+def plan_epochs(cfg: TrainCfg, history: list[dict], spent_before: float = 0.0) -> int:
     """How many epochs the run will have, re-planned after every epoch when ``cfg.budget_minutes`` is set.
 
     A learning-rate schedule that is cut off is not annealed: a run that must end by a deadline (a lent
@@ -104,12 +145,14 @@ def plan_epochs(cfg: TrainCfg, history: list[dict]) -> int:
     plus as many more as the remaining budget holds at the last epoch's wall time (training + BN
     calibration + validation, ``history[i]["seconds"]``), at most ``cfg.epochs``; the cosine decay is then
     stretched over that many epochs.  An epoch after the full-only ones is costed at (2 + ``n_random``)
-    full-only epochs, a conservative guess corrected one epoch later.
+    full-only epochs, a conservative guess corrected one epoch later.  ``spent_before``: seconds spent
+    outside the epochs (a transfer start's BN re-estimation and probe), charged to the budget.  ``cfg``
+    must be resolved (:func:`resolve_cfg`).
     """
     done = len(history)
     if cfg.budget_minutes is None or not history:
         return cfg.epochs
-    spent = sum(float(r.get("seconds", 0.0)) for r in history)
+    spent = spent_before + sum(float(r.get("seconds", 0.0)) for r in history)
     per = float(history[-1].get("seconds", 0.0))
     if cfg.static_level is None and done == cfg.full_only_epochs:
         per *= 2 + cfg.n_random
@@ -129,15 +172,15 @@ def _param_groups(model: ElasticNet, wd: float):
 
 
 def _save(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, epoch: int, cfg: TrainCfg,
-          history: list, gen: torch.Generator, rng: random.Random, runs: list) -> None:
+          history: list, gen: torch.Generator, rng: random.Random, runs: list, init: dict | None = None) -> None:
     save_state(path, model, opt, gen, rng, {"epoch": epoch, "cfg": cfg.model_dump(), "history": history,
-                                            "runs": runs})
+                                            "runs": runs, **({"init": init} if init else {})})
 
 
 def _load(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, gen: torch.Generator,
-          rng: random.Random) -> tuple[int, list, list]:
+          rng: random.Random) -> tuple[int, list, list, dict | None]:
     meta = load_state(path, model, opt, gen, rng)
-    return int(meta["epoch"]), list(meta["history"]), list(meta.get("runs", []))
+    return int(meta["epoch"]), list(meta["history"]), list(meta.get("runs", [])), meta.get("init")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -183,15 +226,43 @@ def _batch(data: ImageSet, idx: torch.Tensor, cfg: TrainCfg, gen: torch.Generato
     return data.normalize(x)
 
 
+def _build(cfg: TrainCfg, train_set: ImageSet, val_set: ImageSet):
+    """The model to train (fresh, or adapted from ``cfg.init``) and the data normalised for it."""
+    names, c, size = train_set.class_names, train_set.in_chans, train_set.input_size
+    if not cfg.init:
+        return create_model(cfg.model, num_classes=len(names), in_chans=c, input_size=size), train_set, val_set, None
+    from adaptive_csp.models.transfer import adapt_model, adapt_norm, load_init
+
+    source, info = load_init(cfg.init)
+    if "model" in cfg.model_fields_set and cfg.model != source.cfg.name:
+        raise ValueError(f"--model {cfg.model} conflicts with --init {cfg.init} (a {source.cfg.name}): with "
+                         "init the architecture is the init model's")
+    model = adapt_model(source, len(names), c, size)
+    pre = source.meta.get("preprocess") or {}
+    if pre.get("mean") and pre.get("std"):  # the source's normalisation: its features see what they saw
+        m, s = adapt_norm(list(pre["mean"]), list(pre["std"]), c)
+        train_set, val_set = (ImageSet(d.images, d.labels, d.class_names, m, s, d.info) for d in (train_set, val_set))
+    stem = "copied"
+    if source.cfg.in_chans == 1 and c > 1:
+        stem = f"grey kernel replicated over {c} channels, divided by {c}"
+    elif c == 1 and source.cfg.in_chans > 1:
+        stem = f"kernels summed over the source's {source.cfg.in_chans} channels"
+    info.update({"stem": stem, "head": "new", "normalisation": "the source's" if pre.get("mean") else "the data's"})
+    return model, train_set, val_set, info
+
+
 def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: bool = True,
           dataset=None, val_dataset=None, command: str | None = None) -> ElasticNet:
     """Train and return the model; ``out_dir/last.safetensors`` (+ .json) after every epoch.
 
     ``dataset``: any map-style Dataset of ``(image tensor, label)`` or an :class:`ImageSet` (default:
     Fashion-MNIST); the model's classes, input size, channels and normalisation come from it and land
-    in ``model.meta`` for the runner's preprocessing.  ``command``: how this invocation was started; every
-    invocation (first run and each resume) is listed in ``model.meta["train"]["runs"]`` with its device
-    and first epoch.
+    in ``model.meta`` for the runner's preprocessing.  ``cfg.init``: start from a trained model instead
+    (:mod:`adaptive_csp.train.transfer`: stem adapted, new head, BN re-estimated; the source's
+    normalisation kept), recorded in ``model.meta["train"]["init"]``.  ``command``: how this invocation
+    was started; every invocation (first run and each resume) is listed in ``model.meta["train"]["runs"]``
+    with its device, first epoch and init.  Fields of ``cfg`` left at None are planned by
+    :func:`resolve_cfg`; ``model.meta["train"]["cfg"]`` holds the resolved recipe.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,19 +273,40 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     gen = torch.Generator().manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
     train_set, val_set = _data(cfg, dataset, val_dataset)
-    model = create_model(cfg.model, num_classes=len(train_set.class_names), in_chans=train_set.in_chans,
-                         input_size=train_set.input_size)
+    cfg = resolve_cfg(cfg, len(train_set))
+    model, train_set, val_set, init = _build(cfg, train_set, val_set)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=fmt)
     opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=0.9, nesterov=True)
-    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
-    warm = int(cfg.warmup_epochs * steps_per_epoch)
     start, history, runs = 0, [], []
     ckpt = out / "last.safetensors"
     if resume and ckpt.exists():
-        start, history, runs = _load(ckpt, model, opt, gen, rng)
-    runs.append({"command": command, "device": str(device), "start_epoch": start})
-    planned = plan_epochs(cfg, history)
+        start, history, runs, init = _load(ckpt, model, opt, gen, rng)
+    runs.append({"command": command, "device": str(device), "start_epoch": start, "init": cfg.init})
+    calib = [train_set.normalized(slice(i, min(cfg.calib_images, i + 250))).to(device)
+             for i in range(0, min(cfg.calib_images, len(train_set)), 250)]
+    if init is not None and start == 0 and "bn" not in init:
+        from adaptive_csp.train.transfer import prepare_finetune
+
+        init.update(prepare_finetune(model, train_set, calib, cfg.init_head))
+        if progress:
+            tqdm.write(json.dumps({"init": init}))
+    history = _epochs(cfg, model, opt, train_set, val_set, calib, (start, history, runs, init),
+                      (ckpt, device, fmt, gen, rng), progress)
+    model.eval()
+    model.meta.update(train_meta(train_set, cfg, history, device, runs, init))
+    return model
+
+
+def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set: ImageSet, calib: list,
+            state: tuple, env: tuple, progress: bool) -> list[dict]:
+    """The epoch loop of :func:`train` (from ``state = (start, history, runs, init)``); returns history."""
+    start, history, runs, init = state
+    ckpt, device, fmt, gen, rng = env
+    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
+    warm = int(cfg.warmup_epochs * steps_per_epoch)
+    before = float((init or {}).get("seconds", 0.0))
+    planned = plan_epochs(cfg, history, before)
 
     def lr_at(step: int) -> float:
         if step < warm:
@@ -225,15 +317,13 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     if static is not None:
         model.validate(static)
     full, cheap = model.full_level(), model.cheapest_level()
-    calib = [train_set.normalized(slice(i, min(cfg.calib_images, i + 250))).to(device)
-             for i in range(0, min(cfg.calib_images, len(train_set)), 250)]
     for epoch in range(start, cfg.epochs):
         if epoch >= planned:  # the budget re-planned a shorter run
             break
         model.train()
         perm = torch.randperm(len(train_set), generator=gen)
         sandwich = static is None and epoch >= cfg.full_only_epochs
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{planned}", disable=not progress,
                    mininterval=2.0)
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
         for s in bar:
@@ -262,18 +352,20 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
         rec.update({k: evaluate(model, val_set, lv) for k, lv in evals.items()})
         rec["seconds"] = time.perf_counter() - t0
         history.append(rec)
-        planned = plan_epochs(cfg, history)
+        planned = plan_epochs(cfg, history, before)
         rec["planned_epochs"] = planned
         if progress:
             tqdm.write(json.dumps(rec))
-        _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng, runs)
-    model.eval()
-    model.meta.update(train_meta(train_set, cfg, history, device, runs))
-    return model
+        _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng, runs, init)
+    return history
 
 
 def train_meta(data: ImageSet, cfg: TrainCfg, history: list, device: torch.device,
-               runs: list | None = None) -> dict:
-    """What a trained model's JSON carries: classes, preprocessing, data provenance, the recipe."""
+               runs: list | None = None, init: dict | None = None) -> dict:
+    """What a trained model's JSON carries: classes, preprocessing, data provenance, the recipe (and, for
+    a transfer start, ``train.init``: the source model, its file's SHA-256, what was adapted)."""
+    rec = {"cfg": cfg.model_dump(), "history": history, "device": str(device), "runs": runs or []}
+    if init:
+        rec["init"] = init
     return {"class_names": list(data.class_names), "preprocess": data.preprocess_meta(), "data": dict(data.info),
-            "train": {"cfg": cfg.model_dump(), "history": history, "device": str(device), "runs": runs or []}}
+            "train": rec}
