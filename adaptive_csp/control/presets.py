@@ -8,7 +8,9 @@
 - a path to a TOML file; a dict or :class:`PolicyConfig`; a Policy class or any factory returning one;
 - a Policy object (returned as is: the same object and state; overrides raise ValueError).
 
-Without ``spec``: :data:`DEFAULT_POLICY` (``balanced``), the default of every entry point.
+Without ``spec``: :data:`DEFAULT_POLICY` (``balanced``), the default of every entry point.  Each preset's
+``description`` states its decision rule in one sentence (``load_config(name).description``); the governors
+behind them predict each rung's cost (:mod:`adaptive_csp.control.predict`) and pick the highest that fits.
 
 ``overrides`` are merged into the preset before validation: ``safe_level=1``,
 ``battery={"target_hours": 8}`` or ``battery__target_hours=8``; ``thermal=None`` drops a section.
