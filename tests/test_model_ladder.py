@@ -176,6 +176,7 @@ def test_profile_orders_by_latency_and_scores_each_model_on_a_folder(tmp_path, m
     assert out.levels.rungs[-1].accuracy == 1.0 and out.levels.rungs[0].accuracy < 1.0
     sc = out.meta["switch_cost"]["ort:b1"]
     assert sc["switched_ms"] > 0 and sc["held_ms"] > 0 and sc["switch_cost"] == max(0.0, round(sc["ratio"] - 1, 4))
+    assert "switch (ort:b1)" in out.report() and "| 2 | good | onnx |" in out.report()
     with pytest.raises(ValueError, match="differ"):
         ac.profile_ladder([good, swapped], data, preprocess=spec, class_names=["a", "b", "c"], switch_pairs=0)
 
@@ -223,9 +224,12 @@ def test_torch_modules_and_onnx_files_mixed(three, tmp_path):
     with ac.AdaptiveRunner(ModelLadder([small, big], preprocess=SPEC), engine="torch", policy=Cycle(),
                            sensors=None, policy_tick_ms=0) as r:
         q0, q1 = r.infer(frame), r.infer(frame)
+    eager = ac.make_engine(ModelLadder([small, big], preprocess=SPEC), "cuda", device="cpu", graphs=False)
     with torch.inference_mode():
         for q, net in ((q0, small), (q1, big)):
-            np.testing.assert_allclose(q.probs, softmax(net(torch.from_numpy(x)).numpy())[0], atol=1e-6, rtol=0)
+            want = net(torch.from_numpy(x)).numpy()
+            np.testing.assert_allclose(q.probs, softmax(want)[0], atol=1e-6, rtol=0)
+            np.testing.assert_allclose(eager.run(x, q.level), want, atol=1e-6, rtol=0)
 
 
 def test_fixed_batch_onnx_runs_a_batch_row_by_row(tmp_path):
@@ -262,6 +266,10 @@ def test_plain_module_and_a_wrapper_with_levels_and_meta():
         for p in got:
             np.testing.assert_allclose(p.probs, softmax(w.nets[p.level](x).numpy())[0], atol=1e-6, rtol=0)
     assert [p.level for p in got] == [0, 1]
+    eager = ac.make_engine(w, "cuda", device="cpu", graphs=False)  # copies each level: AtLevel(copy, i)
+    with torch.inference_mode():
+        for lv in (0, 1):
+            np.testing.assert_allclose(eager.run(x.numpy(), lv), w.nets[lv](x).numpy(), atol=1e-6, rtol=0)
     plain = conv_net(4, 0, seed=8)
     with ac.AdaptiveRunner(plain, preprocess=SPEC, sensors=None) as r:
         assert len(r.ladder) == 1 and r.engine.name == "torch"

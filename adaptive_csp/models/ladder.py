@@ -372,7 +372,8 @@ class ModelLadder(nn.Module):
         return all(key in r.latency for r in self._levels.rungs)
 
     def report(self) -> str:
-        """A markdown table of the levels: model, kind, params, measured latencies, accuracy."""
+        """A markdown table of the levels (model, kind, params, measured latencies, accuracy), then the
+        measured switch cost per engine key."""
         keys = sorted({k for r in self._levels.rungs for k in r.latency})
         head = ["level", "model", "kind", "params"] + [f"{k} ms" for k in keys] + ["accuracy"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -381,6 +382,9 @@ class ModelLadder(nn.Module):
             cells += [f"{r.latency[k]:.3f}" if k in r.latency else "–" for k in keys]
             cells.append("–" if r.accuracy is None else f"{100 * r.accuracy:.1f} %")
             lines.append("| " + " | ".join(cells) + " |")
+        for key, sw in sorted((self.meta.get("switch_cost") or {}).items()):
+            lines.append(f"switch ({key}): {sw['switched_ms']:.3f} ms right after a level change vs "
+                         f"{sw['held_ms']:.3f} ms held, median ratio {sw['ratio']:.3f} ({sw['pairs']} pairs)")
         return "\n".join(lines)
 
     def extra_repr(self) -> str:
