@@ -3,8 +3,10 @@
 >>> import adaptive_csp as ac
 >>> runner = ac.AdaptiveRunner(ac.pretrained(), policy="battery")   # doctest: +SKIP
 >>> pred = runner.infer(frame)                                        # doctest: +SKIP
+>>> model = ac.train(out_dir="runs/mine", dataset="my_images/", init="pretrained")  # doctest: +SKIP
 """
 
+from adaptive_csp import train  # the callable package: adaptive_csp.train(cfg, out_dir, dataset)
 from adaptive_csp.control import get_policy, register_policy
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
 from adaptive_csp.data.images import ImageSet
@@ -26,4 +28,5 @@ __all__ = [
     "simulate", "get_policy", "register_policy", "Policy", "Decision", "RuntimeStats", "Level", "LevelLadder",
     "Rung", "StageLevel", "Readings", "make_source", "ImageSet", "available_engines", "make_engine", "__version__",
     "Detector", "load_detector", "pretrained_detector", "ModelLadder", "profile_ladder",
+    "train",
 ]
