@@ -317,3 +317,6 @@ def test_bad_input_is_named(three, tmp_path):
         ac.AdaptiveRunner(three, sensors=None)
     with pytest.raises(ValueError, match="got int"):
         ac.AdaptiveRunner(3, sensors=None)
+    with pytest.raises(ValueError, match="for classifiers"):
+        ac.profile_ladder(ModelLadder([three[2]], preprocess=SPEC, task="detect"), tmp_path, batches=(1,),
+                          switch_pairs=0, rounds=1)

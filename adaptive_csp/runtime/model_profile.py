@@ -89,6 +89,8 @@ def ladder_accuracy(engine: Engine, ladder: ModelLadder, data: Any, *, max_image
     data's class names (None when it has none)."""
     if "preprocess" not in ladder.meta:
         raise ValueError("the ladder has no preprocessing spec: ModelLadder(..., preprocess={...})")
+    if ladder.meta.get("task", "classify") != "classify":
+        raise ValueError(f"accuracy on labelled images is for classifiers; this ladder's task is {ladder.meta['task']!r}")
     ds = _images(data, ladder, max_side)
     images, labels = ds.images, np.asarray(ds.labels).reshape(-1)
     n = len(labels) if max_images is None else min(len(labels), int(max_images))
