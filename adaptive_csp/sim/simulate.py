@@ -52,7 +52,9 @@ LATENCY_WINDOW = 120  # latencies handed to the policy: a rolling window, oldest
 # ladder resolution (policies: adaptive_csp.control.get_policy, the one lookup)
 # --------------------------------------------------------------------------------------------------------
 def resolve_ladder(ladder: LevelLadder | str | Path | None) -> LevelLadder:
-    """A ladder object, a LevelLadder JSON path, or None for the shipped model's measured ladder."""
+    """A ladder object, a LevelLadder JSON path, or None for the shipped model's measured ladder as a camera
+    frame runs it: its ONNX Runtime batch-1 view (``ladder.view("ort", 1)``), the view ``AdaptiveRunner``
+    hands its policy on a CPU, so policies are simulated on the costs that run."""
     if isinstance(ladder, LevelLadder):
         return ladder
     if ladder is not None:
@@ -67,7 +69,7 @@ def resolve_ladder(ladder: LevelLadder | str | Path | None) -> LevelLadder:
             "no ladder given and the shipped model's ladder is not available "
             f"({e}); pass ladder=LevelLadder / --ladder path.json (LevelLadder.to_json format)"
         ) from None
-    return shipped_ladder()
+    return shipped_ladder().view("ort", 1)
 
 
 # --------------------------------------------------------------------------------------------------------
