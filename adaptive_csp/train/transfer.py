@@ -46,8 +46,12 @@ def reestimate_bn(model: ElasticNet, batches: list[torch.Tensor], levels: list |
             mean, var = stats[name]
             m.bn.running_mean.copy_(mean)
             m.bn.running_var.copy_(var)
-    model.bn_stats = {}
-    model.calibrate_bn(levels if levels is not None else [full, model.cheapest_level()], batches)
+    model.bn_stats = {full.key: stats}  # the full level's estimate is the one just made
+    rest = [lv for lv in (levels if levels is not None else [full, model.cheapest_level()])
+            if model.resolve(lv) != full]
+    if rest:
+        model.calibrate_bn(rest, batches)
+    model.invalidate()
     return sum(int(b.shape[0]) for b in batches)
 
 
