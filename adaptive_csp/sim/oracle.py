@@ -496,19 +496,10 @@ class OracleProblem:
         if ok:
             return self._fill_between(choice, lo["choice"], budget, lifetime, horizon) if fill and lo else choice
         lo_lam, hi_lam = lam, max(lam, self._scale() * 1e-6)
-        for _ in range(12):
-            hi_lam *= 1.5
-            hi_choice, ok = run(hi_lam)
+        for f in (1.05, 1.3, 2.0, 5.0, 20.0, 100.0):  # a feasible start; the fill then spends the rest
+            hi_choice, ok = run(hi_lam * f)
             if ok:
                 break
-            lo_lam = hi_lam
-        for _ in range(5):
-            mid = math.sqrt(lo_lam * hi_lam) if lo_lam > 0 else 0.5 * hi_lam
-            c, ok = run(mid)
-            if ok:
-                hi_lam, hi_choice = mid, c
-            else:
-                lo_lam = mid
         if fill:
             rich = lo["choice"] if lo is not None else self._per_tick(lo_lam, mu, lifetime, horizon)["choice"]
             return self._fill_between(hi_choice, rich, budget, lifetime, horizon)
@@ -653,7 +644,8 @@ class OracleProblem:
         if self.heat and len(self.tr) > 20000:
             return out
         best = out
-        for lv in range(len(self.lad)):
+        for lv in self._static_candidates(lambda v, c, life: c <= budget * 1.01 if not lifetime
+                                          else life >= (min_lifetime_s or 0) * 0.99):  # fmt: skip
             r = self._wrap("oracle", self.static(lv), out.dual_bound, budget, lifetime, min_lifetime_s, cap,
                            out.method, out.multiplier)  # fmt: skip
             if r.feasible and r.accuracy > best.accuracy:
@@ -745,7 +737,7 @@ class OracleProblem:
                 want += target - res.on_time_accuracy
             lam = best["lam"]
         out = self._wrap("oracle", res, None, math.inf, False, None, math.inf, method, lam)
-        for lv in range(len(self.lad)):  # a static level that reaches the target more cheaply
+        for lv in self._static_candidates(lambda v, c, life: v >= target - 1e-3):  # reaching it more cheaply
             st = self._wrap("oracle", self.static(lv), None, math.inf, False, None, math.inf, method, lam)
             if st.seconds_above_limit == 0 and st.accuracy >= target - 1e-12 and (
                     out.accuracy < target - 1e-12 or _cheaper(st, out, lifetime)):  # fmt: skip
@@ -780,6 +772,21 @@ class OracleProblem:
         c[ks[:lo_n]] = rich[ks[:lo_n]]
         return c
 
+    def _static_candidates(self, ok, keep: int = 2) -> list[int]:
+        """Static levels worth replaying: all where heat can bind; else those the model finds ``ok`` (model
+        accuracy, energy, lifetime), most accurate first, at most ``keep``."""
+        if self.heat:
+            return list(range(len(self.lad)))
+        out = []
+        for lv in range(len(self.lad)):
+            o = self.options.index((lv, 1))
+            t = self._totals(np.full(len(self.tr), o), np.zeros((len(self.tr), 1)), 0.0, 0.0,
+                             self.world.battery is not None and not self.scn.battery.events, len(self.tr))  # fmt: skip
+            acc = t["value"] / t["n"] if t["n"] else 0.0
+            if ok(acc, t["energy"], t["end"] * self.dt):
+                out.append((acc, lv))
+        return [lv for _, lv in sorted(out, reverse=True)[:keep]]
+
     def static(self, level: int) -> SimResult:
         """The replay of one level held throughout (cached)."""
         key = ("static", int(level))
@@ -795,8 +802,10 @@ class OracleProblem:
         meets them all, the most accurate one, marked infeasible)."""
         lifetime, budget, _ = self._mode(energy_budget_j, min_lifetime_s)
         cap = math.inf if max_misses is None else float(max_misses)
+        pick = self._static_candidates(lambda v, c, life: c <= budget * 1.01 if not lifetime
+                                       else life >= (min_lifetime_s or 0) * 0.99)  # fmt: skip
         runs = [self._wrap("best-static", self.static(lv), None, budget, lifetime, min_lifetime_s, cap, "static", 0.0)
-                for lv in range(len(self.lad))]  # fmt: skip
+                for lv in (pick or range(len(self.lad)))]  # fmt: skip
         good = [r for r in runs if r.feasible]
         return max(good or runs, key=lambda r: r.accuracy)
 
