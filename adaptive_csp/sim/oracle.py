@@ -12,30 +12,38 @@ frames that arrived ("right and on time", :attr:`SimResult.on_time_accuracy`).  
 
 Method
 ------
-Per tick ``k`` and option ``o`` the simulator's own models (:class:`World.service_s`,
+Per tick ``k`` and option ``o`` the simulator's own models (:meth:`World.service_s`,
 :meth:`DeviceModel.power_w`, :meth:`DeviceModel.throttle_cap`, :class:`ThermalModel`,
 :meth:`Battery.effective_power`) give the expected frames run (``min(wanted, dt / service)``), the chance
-each is on time under the scenario's log-normal jitter, the energy and the next temperature.
+each is on time under the scenario's log-normal jitter (the oracle knows the traces, not the jitter draws:
+it maximises the expected count), the energy and the next temperature.
 
-1. **Lagrangian relaxation of energy** (and of misses when capped): maximise
-   ``value − λ·energy − μ·misses``; the budget is met by **bisection on λ** (batched: a geometric grid of
-   multipliers, refined around the bracket three times).  For every multiplier tried,
-   ``L(λ) + λ·budget`` is an upper bound on the constrained optimum; the least of them is reported as
-   :attr:`OracleResult.dual_bound`.
+1. **Lagrangian relaxation of energy** (and of misses when capped, with bisection on that multiplier μ):
+   maximise ``value − λ·energy − μ·misses``; the budget is met by **bisection on λ** (batched: a geometric
+   grid of multipliers, refined around the bracket three times).  For every (untilted, see 3) multiplier
+   tried, ``L(λ) + λ·budget`` is an upper bound on the constrained optimum; the least of them is reported
+   as :attr:`OracleResult.dual_bound`.  A lifetime target is the same with the pack's Peukert-corrected
+   drain over the target's ticks in place of energy.
 2. **Exact per tick where heat cannot reach the limit**: when even the hottest option held every tick never
    heats the device to its trip point (temperature is monotone in power), ticks decouple and the
-   Lagrangian is solved by an argmax per tick.  The multiple-choice-knapsack rounding then spends what is
-   left of the budget on the ticks whose choice flips at the final multiplier, best value per joule first.
+   Lagrangian is an argmax per tick.  The switching cost is then handled by a Viterbi pass whose state is
+   the level of the last frame run, and the multiple-choice-knapsack rounding spends what the budget leaves
+   on the ticks whose choice flips at the bracketing multiplier, best value per joule first (for a target
+   accuracy: the fewest such ticks that reach it).
 3. **Backward dynamic programming over a discretised temperature** where it can: the state is the
-   temperature on a grid (``grid_c`` °C) up to the scored limit; the value function is interpolated
-   linearly between grid points and any transition ending above the limit is infeasible.  The schedule is
-   then played forward through :func:`~adaptive_csp.sim.simulate` at the exact temperature, one-step
-   lookahead on the stored value function, so the limit is checked exactly.
+   temperature on a grid (``grid_c`` °C) up to the scored limit, the stages are ``dp_step_s`` long (an
+   option held through a stage; the thermal step is exact for it); the value function is interpolated
+   linearly and a transition ending above the limit is infeasible.  The multiplier is tilted by ±1 %
+   across the horizon (``TILT``) so that stages tied at one λ are taken in order instead of all at once;
+   the slack left under the budget is then spent by running the next richer multiplier's rule for a first
+   part of the horizon (split point by bisection on replays).  The schedule is played forward through
+   :func:`~adaptive_csp.sim.simulate` at the exact temperature, each tick holding the best option to its
+   stage's end and then following the stored value function, so the limit is checked exactly.
 4. **Switching cost**: the simulator charges it (:data:`~adaptive_csp.sim.device.SWITCH_COST`) and so does
-   every number reported here, because each schedule is replayed through :func:`simulate`.  In the
-   optimisation it is relaxed (so the dual bound stays a bound), except in the DP's forward pass, which
-   charges it when deciding whether to change level; per tick, a level is held through ticks without
-   frames.
+   every number reported here, because each schedule is replayed through :func:`simulate`.  The dual bound
+   relaxes it (so it stays a bound); per tick the Viterbi pass pays it, in the DP the forward pass does.
+5. The replays of the static levels the model finds feasible are candidates too: where one beats the
+   schedule in replay (whole frames against the model's expected ones), it is the answer.
 
 Every reported number (accuracy, energy, lifetime, misses, time above the limit) comes from replaying the
 chosen schedule through :func:`simulate`, so it is what the simulator says.  The dual bound is of the
