@@ -139,7 +139,8 @@ def test_resolve_cfg_plans_from_the_data_size():
     assert big.batch_size == 128 and big.epochs == 30 and big.lr == 0.1 and big.full_only_epochs == 3
     assert resolve_cfg(TrainCfg(), 20).batch_size == 16
     ft = resolve_cfg(TrainCfg(init="pretrained"), 540)
-    assert ft.lr == 0.02 and ft.full_only_epochs == 0
+    assert ft.lr == 0.02 and ft.full_only_epochs == 0 and ft.warmup_epochs == 0.25
+    assert big.warmup_epochs == 1.0
     kept = resolve_cfg(TrainCfg(epochs=3, batch_size=8, lr=0.5, full_only_epochs=1), 540)
     assert (kept.epochs, kept.batch_size, kept.lr, kept.full_only_epochs) == (3, 8, 0.5, 1)
 

@@ -58,7 +58,8 @@ class TrainCfg(BaseModel):
     lr: float | None = Field(None, gt=0, description="None: 0.1 from scratch, 0.02 with init")
     weight_decay: float = Field(5e-4, ge=0)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
-    warmup_epochs: float = Field(1.0, ge=0)
+    warmup_epochs: float | None = Field(None, ge=0, description="linear warm-up of the rate; None: 1 epoch "
+                                        "from scratch, 0.25 with init (the probed head needs little)")
     full_only_epochs: int | None = Field(None, ge=0, description="plain epochs of the full level before the "
                                          "sandwich; None: 3 from scratch, 0 with init")
     n_random: int = Field(2, ge=0)
@@ -87,7 +88,8 @@ def resolve_cfg(cfg: TrainCfg, n_train: int) -> TrainCfg:
     * ``epochs``: at least 30, and enough that the run makes ``min_steps`` optimizer steps
       (``ceil(min_steps / steps_per_epoch)``), so a small folder trains as long as a large one needs;
     * ``lr``: 0.1 from scratch, 0.02 with ``init`` (fine-tuning trained features);
-    * ``full_only_epochs``: 3 from scratch, 0 with ``init`` (the source already trains every level).
+    * ``full_only_epochs``: 3 from scratch, 0 with ``init`` (the source already trains every level);
+    * ``warmup_epochs``: 1 from scratch, 0.25 with ``init``.
 
     ``budget_minutes`` then shortens the planned epochs (:func:`plan_epochs`)."""
     if n_train < 1:
@@ -103,6 +105,8 @@ def resolve_cfg(cfg: TrainCfg, n_train: int) -> TrainCfg:
         up["lr"] = 0.02 if cfg.init else 0.1
     if cfg.full_only_epochs is None:
         up["full_only_epochs"] = 0 if cfg.init else 3
+    if cfg.warmup_epochs is None:
+        up["warmup_epochs"] = 0.25 if cfg.init else 1.0
     return cfg.model_copy(update=up)
 
 
