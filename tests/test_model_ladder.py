@@ -4,6 +4,7 @@ ladder.json; the wrapper contract (levels + meta + forward(x, level)); bad input
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import warnings
 
@@ -300,6 +301,11 @@ def test_bad_input_is_named(three, tmp_path):
         ModelLadder([txt])
     with pytest.raises(ValueError, match="no such file"):
         ModelLadder([tmp_path / "missing.onnx"])
+    if importlib.util.find_spec("onnx") is not None:
+        junk = tmp_path / "junk.onnx"
+        junk.write_bytes(b"not a protobuf \xff\xfe")
+        with pytest.raises(ValueError, match="junk.onnx: not a readable ONNX file"):
+            ModelLadder([junk])
     with pytest.raises(ValueError, match="same model"):
         ModelLadder([three[0], three[0]])
     with pytest.raises(ValueError, match="model 1: expected"):

@@ -130,6 +130,26 @@ def _read_member(item: Any, i: int) -> tuple[str, nn.Module | None, Path | None]
                      f"({', '.join(ONNX_SUFFIXES)}) or TorchScript ({', '.join(TORCHSCRIPT_SUFFIXES)})")
 
 
+def _onnx_params(path: Path) -> int | None:
+    """The number of weights stored in an ONNX file (its initializers), or None without the onnx package;
+    ValueError for a file onnx cannot read."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as e:  # noqa: BLE001 - a broken file is the user's, named
+        raise ValueError(f"{path}: not a readable ONNX file ({type(e).__name__}: {e})") from None
+    total = 0
+    for t in graph.initializer:
+        n = 1
+        for d in t.dims:
+            n *= int(d)
+        total += n
+    return total
+
+
 def _check_names(names: Any, n: int, what: str) -> list[str] | None:
     if names is None:
         return None
@@ -218,7 +238,8 @@ class ModelLadder(nn.Module):
             if self.files[i] is not None:
                 extra["file"] = str(self.files[i])
             s = self._slots[i]
-            params = sum(p.numel() for p in self.nets[s].parameters()) if s is not None else None
+            params = (sum(p.numel() for p in self.nets[s].parameters()) if s is not None
+                      else _onnx_params(self.files[i]) if r is None or r.params is None else None)
             out.append(Rung(level=Level([(1.0, i)]), params=params if r is None or r.params is None else r.params,
                             macs=None if r is None else r.macs,
                             latency_ms=None if r is None else r.latency_ms,
