@@ -163,6 +163,11 @@ def test_train_cli_and_api_with_init_on_a_folder(tmp_path):
     m = load_model(tmp_path / "run" / "model")
     assert m.cfg.in_chans == 3 and m.cfg.num_classes == 3 and m.cfg.input_size == (20, 24)
     assert m.meta["train"]["init"]["from"] == "pretrained" and "--init pretrained" in m.meta["command"]
+    # pretrained() also takes the path of a model you trained (a Path, or text with a "/")
+    assert ac.pretrained(tmp_path / "run" / "model").cfg.in_chans == 3
+    assert ac.pretrained(str(tmp_path / "run" / "model.safetensors")).head.out_features == 3
+    with pytest.raises(ValueError, match="no shipped model 'nope'"):
+        ac.pretrained("nope")
     # the same through the package: a folder path, keyword fields, the model saved in out_dir
     m2 = ac.train(out_dir=tmp_path / "api", dataset=tmp_path / "data", init="pretrained", epochs=1, threads=1,
                   progress=False, val_fraction=0.2)

@@ -152,9 +152,14 @@ def shipped_path(name: str, what: str = "model") -> Path:
     return tpath
 
 
-def pretrained(name: str = DEFAULT_MODEL) -> ElasticNet:
-    """The trained model shipped inside the package (offline, no pickle)."""
-    return load_model(shipped_path(name))
+def pretrained(name: str | Path = DEFAULT_MODEL) -> ElasticNet:
+    """A trained model: one shipped inside the package by name (offline, no pickle), or a checkpoint you
+    trained, by path (``pretrained("runs/mine/model")`` is :func:`load_model`; a path is a ``Path``, or a
+    string with a ``/`` or ending in ``.safetensors`` / ``.json``)."""
+    text = str(name)
+    if isinstance(name, Path) or "/" in text or "\\" in text or text.endswith((".safetensors", ".json")):
+        return load_model(name)
+    return load_model(shipped_path(text))
 
 
 def shipped_ladder(name: str = DEFAULT_MODEL) -> LevelLadder:
