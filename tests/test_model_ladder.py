@@ -233,6 +233,23 @@ def test_torch_modules_and_onnx_files_mixed(three, tmp_path):
             np.testing.assert_allclose(eager.run(x, q.level), want, atol=1e-6, rtol=0)
 
 
+def test_torchscript_files_are_torch_levels_and_save_by_file(three, tmp_path):
+    net = conv_net(4, 0, seed=9)
+    pt = tmp_path / "tiny.pt"
+    torch.jit.trace(net, torch.zeros(1, 3, SIZE, SIZE)).save(str(pt))
+    frame = np.random.default_rng(4).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    x = torch.from_numpy(model_input(frame))
+    ladder = ModelLadder([pt, three[1]], preprocess=SPEC)
+    assert ladder.kinds == ("torch", "onnx") and ladder.names == ("tiny", "l")
+    with ac.AdaptiveRunner(ladder, policy=Cycle(), sensors=None, policy_tick_ms=0,
+                           engine_options={"cache": tmp_path}) as r:
+        p0 = r.infer(frame)
+    with torch.inference_mode():
+        np.testing.assert_allclose(p0.probs, softmax(net(x).numpy())[0], atol=1e-5, rtol=0)
+    back = ModelLadder.from_file(r.model.save(tmp_path))  # the TorchScript level is saved by its file
+    assert back.kinds == ("torch", "onnx") and back.files == r.model.files
+
+
 def test_fixed_batch_onnx_runs_a_batch_row_by_row(tmp_path):
     path = export(conv_net(4, 0, seed=5), tmp_path / "fixed.onnx", dynamic=False)
     frames = [np.full((SIZE, SIZE, 3), v, np.uint8) for v in (0, 90, 250)]
