@@ -93,6 +93,10 @@ def test_finetune_first_forward_reproduces_source_features_with_bn_reestimated(t
     src.train()
     want = src._features_sliced(x[:, :1].contiguous(), src.full_level())[-1]
     torch.testing.assert_close(seen["feats"], want, atol=1e-3, rtol=1e-3)  # float sums, train-mode BN
+    # train-mode BN hides a scale on the stem, so its conv is checked before BN: R=G=B through the adapted
+    # kernel equals grey through the source's (the re-estimated running stats then describe the same values)
+    torch.testing.assert_close(F.conv2d(x, seen["stem_w"], padding=1),
+                               F.conv2d(x[:, :1], src.stem.conv.weight, padding=1), atol=1e-4, rtol=1e-4)
     # BN re-estimated on the new (inverted) images before the first step: the stem's running mean is the
     # mean of its conv outputs over the calibration images, not the source's Fashion-MNIST statistics
     assert model.meta["train"]["init"]["bn_images"] == 48  # 64 images, a quarter held out for validation
