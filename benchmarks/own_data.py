@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -94,13 +95,20 @@ def make_folders(root: Path, n_train: int = 150, n_test: int = 50, seed: int = 0
     return root / "train", root / "test"
 
 
-def _cli(args: list[str], log: Path) -> float:
-    """Run ``adaptive-csp ARGS`` (output appended to ``log``); wall seconds.  Exits on failure."""
+def _cli(args: list[str], log: Path, timeout: float | None = None) -> float | None:
+    """Run ``adaptive-csp ARGS`` (output appended to ``log``); wall seconds, or None when it ran past
+    ``timeout``.  Exits on failure."""
     t0 = time.perf_counter()
+    print(f"$ adaptive-csp {' '.join(args)}", flush=True)
     with open(log, "a") as f:
         f.write(f"\n$ adaptive-csp {' '.join(args)}\n")
         f.flush()
-        rc = subprocess.run([sys.executable, "-m", "adaptive_csp.cli", *args], stdout=f, stderr=subprocess.STDOUT).returncode
+        try:
+            rc = subprocess.run([sys.executable, "-m", "adaptive_csp.cli", *args], stdout=f, stderr=subprocess.STDOUT,
+                                timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            f.write(f"\n(stopped after {timeout} s)\n")
+            return None
     if rc:
         sys.exit(f"adaptive-csp {args[0]} failed (exit {rc}); see {log}")
     return time.perf_counter() - t0
@@ -161,12 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's)")
     ap.add_argument("--input-size", type=int, default=None, metavar="PX",
                     help="train at PX×PX (default: the images' own 64×64); the runner resizes frames to it")
+    ap.add_argument("--profile-timeout", type=float, default=900.0, help="stop the profile after this many s")
     ap.add_argument("--make-only", action="store_true", help="only write the image folders")
     a = ap.parse_args(argv)
     out = Path(a.out)
     log = out / "walkthrough.log"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     train_dir, test_dir = make_folders(out / "data")
     print(f"data: {len(CLASSES)} classes × 150 train + 50 test, 64×64 RGB -> {out / 'data'} "
           f"({time.perf_counter() - t0:.1f} s)")
@@ -180,23 +190,30 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     for name, extra in (("transfer", ["--init", "pretrained"]), ("scratch", ["--model", "csp_wide"])):
         wall = _cli(["train", *common, *extra, "--out", str(out / name)], log)
+        sys.stdout.flush()
         rows[name] = {"wall_s": wall, **_summary(out / name)}
         r = rows[name]
         print(f"train {name:<8} ({' '.join(extra)}): {wall:6.1f} s wall, {r['epochs']} epochs (batch {r['batch']}, "
-              f"lr {r['lr']}), val full {100 * r['val_full']:.1f} %, cheapest {100 * r['val_cheapest']:.1f} %")
+              f"lr {r['lr']}), val full {100 * r['val_full']:.1f} %, cheapest {100 * r['val_cheapest']:.1f} %",
+              flush=True)
     prof = out / "transfer" / "profiled"
     wall = _cli(["profile", str(out / "transfer" / "model.safetensors"), "--data", str(train_dir), "--out", str(prof)],
-                log)
-    rungs = json.loads(prof.with_suffix(".json").read_text())["ladder"]["rungs"]
-    print(f"profile: {wall:6.1f} s wall, {len(rungs)} rungs")
-    print("\n".join(_ladder_lines(prof.with_suffix(".json"))))
+                log, timeout=a.profile_timeout)
+    if wall is None:
+        print(f"profile: did not finish within {a.profile_timeout:.0f} s; the runner uses the unprofiled model")
+        prof = out / "transfer" / "model"
+    else:
+        rungs = json.loads(prof.with_suffix(".json").read_text())["ladder"]["rungs"]
+        print(f"profile: {wall:6.1f} s wall, {len(rungs)} rungs")
+        print("\n".join(_ladder_lines(prof.with_suffix(".json"))))
     print(f"{'model':<20} {'policy':<12} {'held-out':>9} {'ms/frame':>9}")
-    for label, path in (("transfer+profile", prof.with_suffix(".safetensors")),
+    for label, path in (("transfer" + ("+profile" if wall else ""), prof.with_suffix(".safetensors")),
                         ("scratch", out / "scratch" / "model.safetensors")):
         for policy in ("static-max", "static-min", "balanced"):
             acc, ms, n = _held_out(path, test_dir, policy)
-            print(f"{label:<20} {policy:<12} {100 * acc:8.1f}% {ms:9.2f}")
-    print(f"total {time.perf_counter() - t0:.0f} s; commands and their output: {log}")
+            print(f"{label:<20} {policy:<12} {100 * acc:8.1f}% {ms:9.2f}", flush=True)
+    print(f"total {time.perf_counter() - t0:.0f} s, load average at the end {os.getloadavg()[0]:.1f}; commands "
+          f"and their output: {log}")
     return 0
 
 
