@@ -52,6 +52,19 @@ def test_plan_epochs_fits_the_budget():
     assert plan_epochs(cfg, [{"seconds": 700}]) == 1  # over budget: stop, never below what is done
 
 
+def test_an_epoch_the_budget_cannot_hold_is_cut_at_the_step_that_fits():
+    from adaptive_csp.train.sandwich import TrainCfg, _cut_step
+
+    cfg = TrainCfg(budget_minutes=1)
+    # 1 of 10 steps took 10 s; validation guessed at 0.2 × 100 s: 60 − 10 − 20 = 30 s left → 3 more steps
+    assert _cut_step(cfg, [], 0.0, 10.0, 1, 10) == 4
+    assert _cut_step(cfg, [], 15.0, 10.0, 1, 10) == 2  # time spent before the epochs (a transfer's probe)
+    # the last epoch's measured validation time (5 s) replaces the guess; 60 − 20 − 10 − 5 = 25 s → 2 more
+    assert _cut_step(cfg, [{"seconds": 20, "train_seconds": 15}], 0.0, 10.0, 1, 10) == 3
+    assert _cut_step(cfg.model_copy(update={"budget_minutes": 10}), [], 0.0, 10.0, 1, 10) is None  # it fits
+    assert _cut_step(cfg, [], 0.0, 70.0, 2, 10) == 2  # over budget: stop after the steps done
+
+
 def test_budget_ends_the_run_early_and_anneals_the_rate(tmp_path):
     import json
 

@@ -149,7 +149,9 @@ def plan_epochs(cfg: TrainCfg, history: list[dict], spent_before: float = 0.0) -
     plus as many more as the remaining budget holds at the last epoch's wall time (training + BN
     calibration + validation, ``history[i]["seconds"]``), at most ``cfg.epochs``; the cosine decay is then
     stretched over that many epochs.  An epoch after the full-only ones is costed at (2 + ``n_random``)
-    full-only epochs, a conservative guess corrected one epoch later.  ``spent_before``: seconds spent
+    full-only epochs, a conservative guess corrected one epoch later.  An epoch that cannot finish within
+    the budget ends early, at the step that fits (:func:`_cut_step`), with the cosine ending there too.
+    ``spent_before``: seconds spent
     outside the epochs (a transfer start's BN re-estimation and probe), charged to the budget.  ``cfg``
     must be resolved (:func:`resolve_cfg`).
     """
@@ -311,11 +313,12 @@ def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set:
     warm = int(cfg.warmup_epochs * steps_per_epoch)
     before = float((init or {}).get("seconds", 0.0))
     planned = plan_epochs(cfg, history, before)
+    sched = {"total": planned * steps_per_epoch}  # steps the cosine decays over (a budget may cut it)
 
     def lr_at(step: int) -> float:
         if step < warm:
             return cfg.lr * (step + 1) / warm
-        total = planned * steps_per_epoch
+        total = sched["total"]
         return 0.5 * cfg.lr * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
     static = Level.parse(cfg.static_level) if cfg.static_level else None
     if static is not None:
@@ -330,7 +333,10 @@ def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set:
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{planned}", disable=not progress,
                    mininterval=2.0)
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
+        cut = None
         for s in bar:
+            if cut is not None and s >= cut:
+                break
             idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
             x = _batch(train_set, idx, cfg, gen).to(device).contiguous(memory_format=fmt)
             y = train_set.labels[idx].to(device)
@@ -350,18 +356,41 @@ def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set:
             loss_sum += float(loss.detach()) * len(y)
             if s % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", ips=f"{seen / (time.perf_counter() - t0):.0f}")
-        rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "img_per_s": seen / (time.perf_counter() - t0)}
+            if cfg.budget_minutes is not None:
+                cut = _cut_step(cfg, history, before, time.perf_counter() - t0, s + 1, steps_per_epoch)
+                if cut is not None:  # this epoch cannot finish within the budget: it ends at step `cut`
+                    planned, sched["total"] = epoch + 1, epoch * steps_per_epoch + cut
+        rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "img_per_s": seen / (time.perf_counter() - t0),
+               "steps": s + 1 if cut is None or s + 1 <= cut else cut, "train_seconds": time.perf_counter() - t0}
+        if cut is not None:
+            rec["cut_by_budget"] = True
         evals = {"val_full": static or full} if static is not None else {"val_full": full, "val_cheapest": cheap}
         model.calibrate_bn(list(evals.values()), calib)  # shared running stats mix widths: re-estimate
         rec.update({k: evaluate(model, val_set, lv) for k, lv in evals.items()})
         rec["seconds"] = time.perf_counter() - t0
         history.append(rec)
-        planned = plan_epochs(cfg, history, before)
+        planned = plan_epochs(cfg, history, before) if cut is None else epoch + 1
+        sched["total"] = planned * steps_per_epoch
         rec["planned_epochs"] = planned
         if progress:
             tqdm.write(json.dumps(rec))
         _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng, runs, init)
     return history
+
+
+def _cut_step(cfg: TrainCfg, history: list[dict], before: float, elapsed: float, done: int,
+              steps_per_epoch: int) -> int | None:
+    """The step at which the current epoch must end to stay within ``cfg.budget_minutes`` (None: it fits).
+
+    Costs are this epoch's mean step time so far and, for the validation that follows every epoch, the last
+    epoch's (``seconds - train_seconds``) or else a fifth of this epoch's projected training time."""
+    step_s = elapsed / done
+    last = history[-1] if history else {}
+    overhead = (float(last["seconds"]) - float(last["train_seconds"]) if "train_seconds" in last
+                else 0.2 * step_s * steps_per_epoch)
+    left = cfg.budget_minutes * 60.0 - before - sum(float(r.get("seconds", 0.0)) for r in history) - elapsed - overhead
+    more = max(0, int(left // step_s)) if step_s > 0 else steps_per_epoch
+    return None if done + more >= steps_per_epoch else done + more
 
 
 def train_meta(data: ImageSet, cfg: TrainCfg, history: list, device: torch.device,
