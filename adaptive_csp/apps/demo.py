@@ -293,6 +293,13 @@ def hindsight_lines(run: Any, bounds: dict[str, Any]) -> list[str]:
            "  scored alike: frames answered in time (all frames, belt idle or not) at their level's test accuracy",
            f"  {'':<{w}}" + "".join(f"{names[c]:>14}" for c in cols)]
     out += [f"  {label:<{w}}" + "".join(f"{val(bounds[c], key):>14}" for c in cols) for label, key in rows]
+    hold = getattr(run.scenario, "scene_hold_s", 0.0)
+    for k, arm in run.arms.items():
+        n = sum(arm.rec.get("skipped", []))
+        if n:
+            out.append(f"  {names[k]} skipped {n} frames (frame interval); the simulator scores each by its last answer "
+                       f"decayed over scene_hold_s = {hold:g} s" + (" (0: as wrong)" if not hold else "")
+                       + ", the belt above by the answer it got")
     o = bounds.get("oracle")
     if o and o.get("dual_bound") is not None:
         gap = 100 * (o["dual_bound"] - o["accuracy"])
