@@ -157,8 +157,11 @@ def _ladder_lines(json_path: Path) -> list[str]:
 def _summary(run: Path) -> dict:
     meta = json.loads((run / "model.json").read_text())
     hist = meta["train"]["history"]
+    init = meta["train"].get("init", {})
     return {"epochs": len(hist), "val_full": hist[-1].get("val_full"), "val_cheapest": hist[-1].get("val_cheapest"),
-            "train_s": sum(h["seconds"] for h in hist) + meta["train"].get("init", {}).get("seconds", 0.0),
+            "train_s": sum(h["seconds"] for h in hist) + init.get("seconds", 0.0), "init_s": init.get("seconds", 0.0),
+            "steps": sum(h.get("steps", 0) for h in hist), "cut": any(h.get("cut_by_budget") for h in hist),
+            "img_s": hist[-1].get("img_per_s", 0.0), "probe": init.get("probe_train_accuracy"),
             "batch": meta["train"]["cfg"]["batch_size"], "lr": meta["train"]["cfg"]["lr"]}
 
 
@@ -193,9 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         rows[name] = {"wall_s": wall, **_summary(out / name)}
         r = rows[name]
-        print(f"train {name:<8} ({' '.join(extra)}): {wall:6.1f} s wall, {r['epochs']} epochs (batch {r['batch']}, "
-              f"lr {r['lr']}), val full {100 * r['val_full']:.1f} %, cheapest {100 * r['val_cheapest']:.1f} %",
-              flush=True)
+        print(f"train {name:<8} ({' '.join(extra)}): {wall:6.1f} s wall ({r['train_s']:.1f} s budgeted: "
+              f"{r['init_s']:.1f} s BN + probe, {r['epochs']} epochs, {r['steps']} steps of batch {r['batch']}"
+              f"{', last epoch cut by the budget' if r['cut'] else ''}, {r['img_s']:.1f} img/s, lr {r['lr']}), "
+              f"val full {100 * r['val_full']:.1f} %, cheapest {100 * r['val_cheapest']:.1f} %"
+              + (f", probe {100 * r['probe']:.1f} % (train)" if r["probe"] is not None else ""), flush=True)
     prof = out / "transfer" / "profiled"
     wall = _cli(["profile", str(out / "transfer" / "model.safetensors"), "--data", str(train_dir), "--out", str(prof)],
                 log, timeout=a.profile_timeout)
