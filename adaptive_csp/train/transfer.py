@@ -9,8 +9,8 @@ then, once, before the first step:
    the full level's forward over the calibration images, and the per-level statistics of the levels the
    trainer validates (the source's per-level statistics were for other data and are dropped);
 2. :func:`probe_head` (``init_head="probe"``) — the new head fitted as a linear probe (L2-regularised
-   softmax regression, full-batch L-BFGS) on the full level's pooled features of the un-augmented training
-   images.  Starting a fine-tune from a probed head instead of a random one keeps the early, large
+   softmax regression, full-batch L-BFGS) on the full level's pooled features of the un-augmented
+   calibration images (taken from step 1's pass, so the probe costs no extra forward pass).  Starting a fine-tune from a probed head instead of a random one keeps the early, large
    gradients of a random head from distorting the pretrained features (LP-FT, Kumar et al., ICLR 2022).
 
 The sandwich fine-tune then trains every level as training from scratch does.
@@ -32,15 +32,22 @@ __all__ = ["reestimate_bn", "probe_head", "prepare_finetune"]
 
 
 @torch.no_grad()
-def reestimate_bn(model: ElasticNet, batches: list[torch.Tensor], levels: list | None = None) -> int:
+def reestimate_bn(model: ElasticNet, batches: list[torch.Tensor], levels: list | None = None,
+                  pooled: list | None = None) -> int:
     """Replace the shared BN running statistics by the full level's on ``batches`` and the per-level ones
-    by fresh estimates for ``levels`` (default: full and cheapest).  Returns the images used."""
+    by fresh estimates for ``levels`` (default: full and cheapest).  Returns the images used.  ``pooled``:
+    a list that receives the full level's globally pooled features of each batch (the same pass)."""
     if not batches:
         raise ValueError("BN re-estimation needs at least one batch of images")
     p = model.stem.conv.weight
     batches = [b.to(p.device, p.dtype) for b in batches]
     full = model.full_level()
-    stats = estimate_bn(model, lambda xb: model._features_sliced(xb, full), batches)
+
+    def run(xb: torch.Tensor) -> None:
+        last = model._features_sliced(xb, full)[-1]
+        if pooled is not None:
+            pooled.append(F.adaptive_avg_pool2d(last, 1).flatten(1))
+    stats = estimate_bn(model, run, batches)
     for name, m in model.named_modules():
         if isinstance(m, ConvBN) and name in stats:
             mean, var = stats[name]
@@ -69,11 +76,13 @@ def _pooled(model: ElasticNet, data: ImageSet, batch: int = 250) -> torch.Tensor
     return torch.cat(out)
 
 
-def probe_head(model: ElasticNet, data: ImageSet, weight_decay: float = 1e-3, max_iter: int = 100) -> float:
-    """Fit ``model.head`` as a linear probe on the full level's features of ``data``; returns the probe's
+def probe_head(model: ElasticNet, data: ImageSet, weight_decay: float = 1e-3, max_iter: int = 100,
+               feats: torch.Tensor | None = None) -> float:
+    """Fit ``model.head`` as a linear probe on the full level's pooled features of ``data`` (``feats``:
+    those features, already computed, one row per image of ``data`` in order); returns the probe's
     accuracy on ``data`` (a training-set figure, not a validation one)."""
-    feats = _pooled(model, data).float()
-    y = data.labels.to(feats.device)
+    feats = (_pooled(model, data) if feats is None else feats).float()
+    y = data.labels[:feats.shape[0]].to(feats.device)
     k, c = model.head.out_features, feats.shape[1]
     w = torch.zeros(k, c, device=feats.device, requires_grad=True)
     b = torch.zeros(k, device=feats.device, requires_grad=True)
@@ -96,11 +105,12 @@ def probe_head(model: ElasticNet, data: ImageSet, weight_decay: float = 1e-3, ma
 def prepare_finetune(model: ElasticNet, train_set: ImageSet, calib: list[torch.Tensor], head: str) -> dict:
     """Steps 1–2 of the module docstring; returns what they did (for the model's ``train.init`` record)."""
     t0 = time.perf_counter()
-    n = reestimate_bn(model, calib)
+    pooled: list[torch.Tensor] = []
+    n = reestimate_bn(model, calib, pooled=pooled)  # the probe's features come from the same pass
     rec: dict = {"bn": "re-estimated on the training images (shared and per-level statistics)", "bn_images": n}
     if head == "probe":
         rec["head"] = "linear probe on the full level's features"
-        rec["probe_train_accuracy"] = probe_head(model, train_set)
+        rec["probe_train_accuracy"] = probe_head(model, train_set.take(slice(0, n)), feats=torch.cat(pooled))
     else:
         rec["head"] = "random (PyTorch default initialisation)"
     rec["seconds"] = time.perf_counter() - t0
