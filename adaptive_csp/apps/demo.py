@@ -60,7 +60,7 @@ def configure(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--telemetry", metavar="PATH", help="export the adaptive runner's telemetry (.jsonl or .csv)")
     ap.add_argument("--record", metavar="PATH", help="simulation: write every frame of both arms and the summary (JSON)")
     ap.add_argument("--seed", type=int, default=0, help="conveyor seed (which items, in which order)")
-    ap.add_argument("--quiet", action="store_true", help="no live view: only the events and the summary")
+    ap.add_argument("--quiet", action="store_true", help="no live view and no events: only the summary")
     ap.add_argument("--task", choices=("classify", "detect"), default="classify",
                     help="classify (the classifier demo) or detect (a detector on a belt of several items)")
     ap.add_argument("--model", metavar="PATH", default=None,
