@@ -25,12 +25,13 @@ import argparse
 import math
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SCENARIOS = ("conveyor", "doorbell", "drone", "factory", "hot-car")
+ORDER = ("conveyor", "factory", "drone", "doorbell", "hot-car")  # cheapest first
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policies"
 
 
@@ -131,10 +132,17 @@ def main() -> int:
         policies.insert(0, "balanced")
     scenarios = a.scenarios.split(",")
     t0 = time.perf_counter()
-    jobs = [(s, policies, ladder.to_json(), a.grid_c, a.dp_step) for s in scenarios]
+    order = sorted(scenarios, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
+    jobs = [(s, policies, ladder.to_json(), a.grid_c, a.dp_step) for s in order]
+    rows = []
     with ProcessPoolExecutor(max_workers=max(1, min(a.workers, len(jobs)))) as ex:
-        rows = [r for block in ex.map(run_scenario, jobs) for r in block]
-    print(f"Ladder: {label}.  Oracle: Lagrangian + per-tick / DP (grid {a.grid_c} °C, stages {a.dp_step} s); "
+        for fut in as_completed([ex.submit(run_scenario, j) for j in jobs]):
+            block = fut.result()
+            rows += block
+            print(f"-- {block[0]['scenario']} done after {time.perf_counter() - t0:.0f} s", flush=True)
+            print(table(block), flush=True)
+    rows.sort(key=lambda r: scenarios.index(r["scenario"]))
+    print(f"\nLadder: {label}.  Oracle: Lagrangian + per-tick / DP (grid {a.grid_c} °C, stages {a.dp_step} s); "
           f"every number from a replay through simulate().  {time.perf_counter() - t0:.0f} s wall, "
           f"{a.workers} worker(s).")
     secs = {r["scenario"]: (r["_seconds"], r["_method"]) for r in rows}

@@ -601,7 +601,7 @@ class OracleProblem:
 
     def _split(self, sched: _Schedule, best: dict, lo: dict, mu: float, budget: float) -> _Schedule:
         """DP: spend the budget's slack by running the richer multiplier's rule (``lo``) for the first part of
-        the horizon and ``best``'s after it; the split point by bisection on replays (4 steps)."""
+        the horizon and ``best``'s after it; the split point by bisection on replays (3 steps)."""
         first = self._replay(sched)
         if first.energy_j >= budget * (1 - 2e-3):
             return sched
@@ -617,7 +617,7 @@ class OracleProblem:
             return _Schedule(self.dt, np.zeros(len(self.tr)), np.zeros(0), choose)
 
         a, z, best_s = 0, len(self.tr), sched
-        for _ in range(4):
+        for _ in range(3):
             mid = (a + z) // 2
             cand = mixed(mid)
             if self._replay(cand).energy_j <= budget * (1 + 1e-9):
