@@ -68,13 +68,15 @@ class LatencyGovernor(Governor):
             return self.cap
         sm = self.service
         sm.observe(stats, ladder)
-        if len(sm) < self.min_samples_down:
+        n = len(sm.ratios)
+        if n < self.min_samples_down:
             return self.cap
-        cur = ladder.clamp(stats.level)
+        full = len(sm.prof) - 1
+        cur = stats.level
+        cur = 0 if cur < 0 else (full if cur > full else cur)
         p95 = self.p_ms = sm.predict_ms(cur)
         if self.dvfs and stats.frequency:
             self.frequency = max(self.min_frequency, min(1.0, 1.25 * stats.frequency * p95 / deadline))
-        full = ladder.full
         if p95 > deadline:
             self._slack_since = None
             target = max(0, sm.fit(deadline * (1.0 - self.margin * 0.5), cur))
@@ -82,7 +84,7 @@ class LatencyGovernor(Governor):
             self.reason = (f"latency: p{self.p:g} {p95:.1f}ms > deadline {deadline:g}ms, "
                            f"L{target} predicted {sm.predict_ms(target):.1f}ms")
             return self.cap
-        if self.cap is None or len(sm) < self.min_samples:
+        if self.cap is None or n < self.min_samples:
             self._slack_since = None
             return self.cap
         top = sm.fit(deadline * (1.0 - self.margin) / (1.0 + self.switch_cost))

@@ -152,7 +152,8 @@ class ServiceModel:
             self._prev, self._prev_last, self._prev_len = lat, lat[-1], len(lat)
         if not k:
             return
-        prof = self.prof[ladder.clamp(stats.level)]
+        lv, top = stats.level, len(self.prof) - 1
+        prof = self.prof[0 if lv < 0 else (top if lv > top else lv)]
         q, srt, full = self.ratios, self._sorted, self.window
         for x in lat[len(lat) - k:]:
             if 0.0 < x < _INF:
