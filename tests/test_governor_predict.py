@@ -250,6 +250,22 @@ def test_battery_without_a_target_holds_one_budget():
     assert life_h >= 0.95 * stretch * CAP_WH / _bat_power(FULL)  # lasts stretch x the full level's runtime
 
 
+# efficiency ---------------------------------------------------------------------------------------------
+def test_efficiency_governor_drops_a_full_rung_not_worth_its_power():
+    from adaptive_csp.control.efficiency import EfficiencyGovernor
+
+    # the full rung costs 3x the next for 0.4 points; every cheaper step buys > 5 points per full power
+    lad = LevelLadder.from_costs([10.0, 14.0, 20.0, 60.0], accuracies=[0.90, 0.915, 0.925, 0.929])
+    lat = tuple([60.0] * 8)
+    st = RuntimeStats(now=0.0, level=3, latencies_ms=lat, fps=10.0)
+    g = EfficiencyGovernor(min_gain_pt=3.0, idle_fraction=0.3)
+    assert g.update(Readings(timestamp=0), st, lad) == 2
+    assert "efficiency" in g.reason
+    assert EfficiencyGovernor(min_gain_pt=0.5).update(Readings(timestamp=0), st, lad) is None
+    plain = LevelLadder.from_costs([10.0, 14.0, 20.0, 60.0])  # no accuracies: unconstrained
+    assert EfficiencyGovernor().update(Readings(timestamp=0), st, plain) is None
+
+
 # frame interval -----------------------------------------------------------------------------------------
 def test_min_fps_is_honoured():
     rule = FrameRule(min_fps=10.0, steady_interval=8, max_interval=8)

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["LadderConfig", "ThermalConfig", "LatencyConfig", "BatteryConfig", "ContentionConfig",
-           "ConfidenceConfig", "FramesConfig", "PolicyConfig"]
+           "ConfidenceConfig", "FramesConfig", "EfficiencyConfig", "PolicyConfig"]
 
 
 class _Section(BaseModel):
@@ -137,6 +137,14 @@ class ConfidenceConfig(_Section):
         return self
 
 
+class EfficiencyConfig(_Section):
+    """No rung whose marginal accuracy per predicted power is below ``min_gain_pt`` (EfficiencyGovernor)."""
+
+    enabled: bool = True
+    min_gain_pt: float = Field(3.0, ge=0, le=1000)  # points per full-level power
+    idle_fraction: float = Field(0.3, ge=0, lt=1)
+
+
 class FramesConfig(_Section):
     """Frame rate as a second knob (:class:`~adaptive_csp.control.frames.FrameRule`)."""
 
@@ -164,3 +172,4 @@ class PolicyConfig(BaseModel):
     contention: ContentionConfig | None = None
     confidence: ConfidenceConfig | None = None
     frames: FramesConfig | None = None
+    efficiency: EfficiencyConfig | None = None

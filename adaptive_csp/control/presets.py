@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from adaptive_csp.control.battery import BatteryGovernor
 from adaptive_csp.control.compose import GovernedPolicy
 from adaptive_csp.control.config import PolicyConfig
+from adaptive_csp.control.efficiency import EfficiencyGovernor
 from adaptive_csp.control.frames import FrameRule
 from adaptive_csp.control.governors import ConfidenceGovernor, ContentionGovernor, Governor, StaticCap
 from adaptive_csp.control.ladder import HysteresisLadder
@@ -102,7 +103,8 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
             out[head] = _merge(sub if isinstance(sub, dict) else {}, {rest: v})
         elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)
-        elif v is None and k in ("thermal", "latency", "battery", "contention", "confidence", "frames"):
+        elif v is None and k in ("thermal", "latency", "battery", "contention", "confidence", "frames",
+                                      "efficiency"):
             out.pop(k, None)
         else:
             out[k] = v
@@ -160,6 +162,9 @@ def build_policy(cfg: PolicyConfig) -> GovernedPolicy:
     k = cfg.confidence
     if k is not None and k.enabled:
         govs.append(ConfidenceGovernor(k.high, k.low, k.hold_s, k.alpha, k.floor_level))
+    e = cfg.efficiency
+    if e is not None and e.enabled:
+        govs.append(EfficiencyGovernor(e.min_gain_pt, e.idle_fraction))
     if cfg.max_cost < 1.0:
         govs.append(StaticCap(cfg.max_cost))
     lc = cfg.ladder
