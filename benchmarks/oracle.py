@@ -52,7 +52,11 @@ def run_scenario(args: tuple) -> list[dict]:
     prob = OracleProblem(scenario, ladder, grid_c=grid_c, dp_step_s=dp_step)
     rows = []
     for pol in policies:
-        d = simulate(pol, scenario, ladder=ladder, record=False).summary()
+        try:
+            d = simulate(pol, scenario, ladder=ladder, record=False).summary()
+        except ValueError as e:  # a preset that does not build: say so, keep the rest
+            print(f"   {scenario}: policy {pol!r} skipped: {str(e).splitlines()[0]}", flush=True)
+            continue
         d.update(label=pol, params={})
         rows.append(d)
     out = oracle_rows(rows, {(rows[0]["scenario"], rows[0]["seed"]): prob}, "balanced")
