@@ -300,10 +300,12 @@ class LevelLadder:
         """The ladder as it runs on ``engine`` at ``batch``: the rungs on that key's Pareto front, the full
         (last) rung always last.
 
-        Below the full rung, a rung stays when it is faster and less accurate than the full one (as profiling
+        Below the full rung, a rung stays when it is faster and no more accurate than the full one (as profiling
         keeps its ladder) and no other rung is at most as slow on this key and at least as accurate (one of
         them strictly; a tie in both keeps the lower index).  Accuracy is the rungs' own where every rung has
-        one, else the ladder index (the ladder's promise: a higher rung is better).  The view is ordered by
+        one, else the ladder index (the ladder's promise: a higher rung is better); equal accuracies are
+        ordered by that promise too, so rungs tied in accuracy (profile keeps the cheaper of tied candidates
+        and, for ``--min-rungs``, tied ones) all stay when a higher one is slower.  The view is ordered by
         this key's latency; each kept rung is copied with ``latency_ms`` = this key's ms and
         ``latency_ms_b32`` = None, so ``costs`` are ratios on this engine and batch.  When not every rung has
         the key, the ladder itself comes back (``view_key`` as it is, ``parent_index`` the identity)."""
@@ -314,12 +316,12 @@ class LevelLadder:
         accs = [r.accuracy for r in self.rungs]
         acc = accs if all(a is not None for a in accs) else list(range(len(self.rungs)))
         top = len(self.rungs) - 1
-        below = [i for i in range(top) if lat[i] < lat[top] and acc[i] < acc[top]]
-        keep, best = [], -math.inf
+        below = [i for i in range(top) if lat[i] < lat[top] and acc[i] <= acc[top]]
+        keep, best = [], (-math.inf, -1, -math.inf)  # the last kept rung's (accuracy, index, latency)
         for i in sorted(below, key=lambda i: (lat[i], -acc[i], i)):
-            if acc[i] > best:
+            if acc[i] > best[0] or (acc[i] == best[0] and i > best[1] and lat[i] > best[2]):
                 keep.append(i)
-                best = acc[i]
+                best = (acc[i], i, lat[i])
         keep.append(top)
         out = LevelLadder(Rung(level=self.rungs[i].level, macs=self.rungs[i].macs, params=self.rungs[i].params,
                                latency_ms=lat[i], latency_ms_b32=None, accuracy=self.rungs[i].accuracy,

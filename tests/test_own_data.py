@@ -136,3 +136,48 @@ def test_train_on_folder_then_profile_runner_export(folder, tmp_path, monkeypatc
     assert pred.class_name in CLASSES
     static = profiled.export(profiled.levels[0])
     assert static(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
+
+
+def _folder_model(folder: Path, tmp_path: Path, source: Path):
+    """A small untrained 3-class RGB model whose JSON says it was trained on ``source`` (as `train --data` writes)."""
+    from adaptive_csp.models import create_model
+    from adaptive_csp.models.pretrained import save_model
+
+    data = load_folder(folder)
+    torch.manual_seed(0)
+    m = create_model("csp_small", num_classes=3, in_chans=3, input_size=(32, 32)).eval()
+    m.meta = {"class_names": list(CLASSES), "preprocess": data.preprocess_meta(),
+              "data": {"name": source.name, "source": str(source)},
+              "train": {"cfg": {"val_fraction": 0.25, "seed": 0}, "runs": [{"command": "adaptive-csp train"}]}}
+    return save_model(m, tmp_path / "model")
+
+
+def test_profile_reads_the_data_folder_from_the_models_json(folder, tmp_path, monkeypatch, capsys):
+    from adaptive_csp.cli import main
+    from adaptive_csp.models.pretrained import load_model
+    from adaptive_csp.train import profile as prof
+
+    path = _folder_model(folder, tmp_path, folder)
+    parser = argparse.ArgumentParser()
+    prof.configure(parser)
+    train, val = prof._data(load_model(path), parser.parse_args([str(path)]))  # no --data
+    assert train.info["source"] == str(folder.resolve()) and len(train) + len(val) == 48 and len(val) == 12
+    assert train.images.shape[1:] == (3, 32, 32) and train.mean == tuple(load_folder(folder).mean)
+    every = prof.candidate_levels
+    monkeypatch.setattr(prof, "candidate_levels", lambda m: every(m)[::50] + [m.full_level()])  # quick
+    assert main(["profile", str(path), "--out", str(tmp_path / "p"), "--latency-threads", "1", "--engines", "torch",
+                 "--latency-rounds", "1", "--min-rungs", "2"]) == 0
+    prof_meta = load_model(tmp_path / "p").meta["profile"]
+    assert prof_meta["data"] == str(folder.resolve()) and prof_meta["val_images"] == 12
+    other = tmp_path / "other"  # an explicit --data wins over the recorded folder
+    for k in CLASSES:
+        (other / k).mkdir(parents=True)
+        for i in range(4):
+            cv2.imwrite(str(other / k / f"{i}.png"), np.zeros((32, 32, 3), np.uint8) + i)
+    train, val = prof._data(load_model(path), parser.parse_args([str(path), "--data", str(other)]))
+    assert train.info["source"] == str(other.resolve()) and len(train) + len(val) == 12
+    gone = _folder_model(folder, tmp_path / "gone", tmp_path / "moved")  # the recorded folder is missing
+    capsys.readouterr()
+    assert main(["profile", str(gone), "--out", str(tmp_path / "q")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "moved" in err[0] and "--data" in err[0]

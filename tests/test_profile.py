@@ -147,3 +147,69 @@ def test_latency_only_cli_and_the_device_cache(tmp_path, monkeypatch, capsys):
     assert "adaptive-csp profile" in doc["profile"]["latency"]["command"]
     assert (tmp_path / "copy.safetensors").read_bytes() == tpath.read_bytes()
     assert main(["profile", str(tpath)]) == 2  # a full profile needs --out
+
+
+def _tied(lats, accs):
+    from adaptive_csp.levels import Level, Rung
+
+    lv = [Level([(0.5, b)]) for b in range(len(lats))]
+    return lv, [Rung(lv[i], latency_ms_b32=lats[i], accuracy=accs[i], latency={"torch:b32": lats[i]})
+                for i in range(len(lats))]
+
+
+def test_ties_keep_the_cheaper_rung_and_views_keep_it():
+    from adaptive_csp.train.profile import monotone, union_front
+
+    lv, rungs = _tied([1.0, 2.0, 4.0, 8.0], [1.0, 1.0, 1.0, 1.0])  # every candidate at 100 %
+    for lad in (union_front(rungs, lv[3], ["torch:b32"]), monotone(rungs, lv[3])):
+        assert list(lad) == [lv[0], lv[3]]  # the cheapest of the tied, then the full level
+        assert [lad[i] for i in lad.view("torch", 32).parent_indices] == [lv[0], lv[3]]
+    lv, rungs = _tied([1.0, 2.0, 4.0], [0.9, 0.95, 0.95])  # a rung tied with the full one is kept
+    assert list(union_front(rungs, lv[2], ["torch:b32"])) == [lv[0], lv[1], lv[2]]
+
+
+def test_spread_fills_min_rungs_within_tolerance_without_losing_accuracy():
+    from adaptive_csp.levels import LevelLadder
+    from adaptive_csp.train.profile import spread, union_front
+
+    lv, rungs = _tied([1.0, 2.0, 3.0, 4.0, 8.0, 16.0], [1.0, 1.0, 0.9, 1.0, 1.0, 1.0])
+    strict = union_front(rungs, lv[5], ["torch:b32"])
+    assert list(strict) == [lv[0], lv[5]]
+    lad = spread(strict, rungs, 4, 0.01)
+    assert list(lad) == [lv[0], lv[1], lv[3], lv[5]]  # log-spread: the middle of 1..16 first (4), then of 1..4
+    assert list(spread(strict, rungs, 9, 0.01)) == [lv[0], lv[1], lv[3], lv[4], lv[5]]  # 0.9 is 10 points off
+    assert list(spread(strict, rungs, 9, 0.2)) == [lv[0], lv[1], lv[3], lv[4], lv[5]]  # and below its neighbours
+    assert len(lad.view("torch", 32)) == 4  # the view offers every tied rung (higher index = better)
+    assert spread(strict, rungs, 2, 0.01) is not None and list(spread(strict, rungs, 2, 0.01)) == list(strict)
+    lv2, noisy = _tied([1.0, 2.0, 4.0, 8.0], [0.98, 0.975, 0.985, 0.99])
+    assert list(spread(LevelLadder([noisy[0], noisy[3]]), noisy, 4, 0.01)) == [lv2[0], lv2[2], lv2[3]]
+
+
+def test_near_front_refines_each_front_first_then_a_spread():
+    from adaptive_csp.train.profile import near_front
+
+    pts = [(1.0, 0.5), (2.0, 0.8), (3.0, 0.79), (4.0, 0.6), (5.0, 0.9), (6.0, 0.88)]
+    assert near_front([pts], 0.0, None) == [0, 1, 4]
+    assert near_front([pts], 0.03, None) == [0, 1, 4, 2, 5]  # within 3 points of the best at most as slow
+    assert near_front([pts], 0.03, 3) == [0, 1, 4]  # the cap keeps the strict front
+
+
+def test_profile_with_every_candidate_tied_keeps_a_spread_from_the_cheapest(monkeypatch):
+    """Every candidate scores 100 %: the ladder starts at the cheapest candidate and --min-rungs holds."""
+    import adaptive_csp.train.profile as prof
+    import adaptive_csp.train.sandwich as sw
+
+    torch.manual_seed(0)
+    m = create_model("csp_small").eval()
+    every = candidate_levels(m)
+    monkeypatch.setattr(prof, "candidate_levels", lambda model: every[::40] + [model.full_level()])
+    monkeypatch.setattr(sw, "evaluate", lambda *a, **k: 1.0)
+    s = as_imageset(load_sample()).take(slice(0, 32))
+    ladder, records = profile(m, s, s, min_rungs=4, calib_images=32, screen_val=16, refine=5, progress=False,
+                              latency_threads=1, latency_rounds=1, engines=("torch",))
+    refined = [r for r in records if "val_acc" in r]
+    assert len(refined) < len(records)  # only the candidates near the screened front are refined
+    cheapest = min(refined, key=lambda r: r["latency_ms_b32"])["level"]
+    assert ladder[0] == cheapest and ladder[-1] == m.full_level()
+    assert len(ladder) == 4 and len(ladder.view("torch", 32)) == 4
+    assert all(r.accuracy == 1.0 for r in ladder.rungs)

@@ -1,7 +1,24 @@
-"""Ladder profiling: measure candidate levels on THIS device and on the validation split, keep the
-Pareto-optimal ones (latency ↓, accuracy ↑) as the model's ladder, recalibrate BN for them, store.
+"""Ladder profiling: measure candidate levels on THIS device and on the model's own validation images, keep
+the Pareto-optimal ones (latency ↓, accuracy ↑) as the model's ladder, recalibrate BN for them, store.
 
-Latency is measured on the engines given (default: the one the runner picks, ``auto`` — ONNX Runtime on a
+**Data.**  ``adaptive-csp profile MODEL`` reads the images the model was trained on: the folder its JSON
+records (``data.source``, written by ``train --data``; the validation folder of ``train --val``, else the
+same seeded split training held out), at the model's input size, colour and normalisation
+(``preprocess``).  ``--data`` / ``--val`` override it; a recorded folder that is missing is an error naming
+it.  A Fashion-MNIST model profiles on Fashion-MNIST.
+
+**Screening rule (fast by default).**  Every candidate is *screened*: BN re-estimated on 32 training
+images (``--screen-calib``), accuracy on a seeded 128 validation images (``--screen-val``), and a quick
+batch-1 eager-torch latency (2 interleaved rounds, for ranking only).  Only candidates *near the screened
+front* are *refined* — those no candidate at most as slow out-scored by more than ``--screen-margin``
+points; the strict front first, the others spread in latency, at most ``--refine`` — with BN from
+``--calib-images`` training images, accuracy on the whole validation split, and latency measured once on
+every engine and batch below.  The ladder is chosen from the refined candidates.  Of candidates tied in
+accuracy the cheaper is kept.  When the strict front has fewer than ``--min-rungs`` rungs (e.g. every
+candidate at 100 %), rungs within ``--tolerance`` points of the front are added, spread in log latency,
+each no less accurate than the rung below it (:func:`spread`).
+
+Refined candidates' latency is measured on the engines given (default: the one the runner picks, ``auto`` — ONNX Runtime on a
 CPU where installed — and eager torch), at batch 1 and batch 32, with ``latency_threads`` threads, by
 :func:`adaptive_csp.runtime.calibrate.measure`: warm, interleaved round-robin over every (engine,
 candidate) pair, the fastest of several rounds (its module docstring says why) — so drift of the machine
@@ -176,59 +193,109 @@ def _calib_batches(train: ImageSet, n: int, bs: int = 256) -> list[torch.Tensor]
             for i in range(0, len(idx), bs)]
 
 
-def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int = 6, max_rungs: int = 10,
-            calib_images: int = 2048, screen_val: int = 2500, progress: bool = True,
-            max_candidates: int | None = None, screen_calib_batches: int = 4,
-            latency_threads: int | None = None, engines: Sequence[str] = ("auto", "torch"),
-            latency_rounds: int | None = None, latency_stat: str = "min") -> tuple[LevelLadder, list[dict]]:
-    """Measure all candidates; returns (ladder, per-candidate records).  ``engines``: where latency is
-    measured (torch is always added: ``latency_ms`` / ``latency_ms_b32`` are its)."""
+def _sample(data: ImageSet, n: int) -> ImageSet:
+    """A seeded random ``n`` of ``data`` (all of it when smaller): a folder is read class by class, so its
+    first ``n`` images would be a few classes only."""
+    if n >= len(data):
+        return data
+    return data.take(torch.randperm(len(data), generator=torch.Generator().manual_seed(4321))[:n].sort().values)
+
+
+def near_front(points: Sequence[Sequence[tuple[float, float]]], margin: float, cap: int | None) -> list[int]:
+    """The candidates worth refining.  ``points[k][i]`` = (latency on key k, screened accuracy) of
+    candidate i.  Candidate i is near key k's front when no candidate at most as slow on k is more accurate
+    by more than ``margin`` (a fraction).  Every key's strict front (:func:`pareto`, ties to the cheaper)
+    comes first; the other near candidates are added spread in log latency on the last key (:func:`thin`)
+    up to ``cap`` in all (None: no cap)."""
+    strict: list[int] = []
+    near: set[int] = set()
+    for pts in points:
+        strict += [i for i in pareto(list(pts)) if i not in strict]
+        best = -1.0
+        for i in sorted(range(len(pts)), key=lambda i: (pts[i][0], -pts[i][1])):
+            if pts[i][1] >= best - margin:
+                near.add(i)
+            best = max(best, pts[i][1])
+    rest = sorted(near - set(strict), key=lambda i: points[-1][i][0])
+    room = len(rest) if cap is None else max(0, cap - len(strict))
+    if room < len(rest):
+        rest = thin(rest, [p[0] for p in points[-1]], room) if room >= 2 else rest[:room]
+    return strict + rest
+
+
+def _screen(model: ElasticNet, cands: list[Level], calib: list[torch.Tensor], screen: ImageSet,
+            progress: bool, threads: int) -> list[dict]:
+    """Each candidate's accuracy on the few ``screen`` images after BN re-estimation on ``calib``, and its
+    batch-1 eager-torch latency (2 interleaved rounds over chunks of 32 candidates: a ranking, not a
+    measurement to keep)."""
     from tqdm import tqdm
 
+    from adaptive_csp.train.sandwich import evaluate
+
+    out = []
+    for lv in tqdm(cands, desc=f"screen on {len(screen)} images (BN re-estimated per level)", disable=not progress):
+        model.calibrate_bn([lv], calib)
+        out.append({"level": lv, "val_acc_screen": evaluate(model, screen, lv)})
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for i in range(0, len(cands), 32):
+            nets = [model.export(lv).eval() for lv in cands[i:i + 32]]
+            ms = measure_latency(nets, 1, (model.cfg.in_chans, *model.cfg.input_size), rounds=2, iters=2, warmup=1)
+            for r, v in zip(out[i:i + 32], ms, strict=True):
+                r["latency_ms_screen"] = v
+    finally:
+        torch.set_num_threads(saved)
+    return out
+
+
+def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int = 4, max_rungs: int = 10,
+            tolerance: float = 1.0, calib_images: int = 512, screen_val: int = 128, screen_calib: int = 32,
+            screen_margin: float = 3.0, refine: int | None = 16, progress: bool = True,
+            max_candidates: int | None = None, latency_threads: int | None = None,
+            engines: Sequence[str] = ("auto", "torch"), latency_rounds: int | None = None,
+            latency_stat: str = "min") -> tuple[LevelLadder, list[dict]]:
+    """Profile ``model`` here; returns (ladder, per-candidate records).
+
+    1. **Screen** every candidate: BN re-estimated on ``screen_calib`` training images, accuracy on a
+       seeded ``screen_val`` validation images, and a quick batch-1 torch latency.
+    2. **Refine** the candidates near the screened front (:func:`near_front`: no candidate at most as
+       slow screened more than ``screen_margin`` points better; the strict front first, the others spread
+       in latency, at most ``refine``): BN re-estimated on ``calib_images`` training images, accuracy on
+       the whole validation split, latency measured once on ``engines`` (torch always added:
+       ``latency_ms`` / ``latency_ms_b32`` are its) at batch 1 and 32 (:func:`_measure_candidates`).
+    3. The ladder: each key's front of the refined rungs (:func:`union_front`, ties to the cheaper rung,
+       each front thinned to ``max_rungs``), the full level last; when that has fewer than ``min_rungs``
+       rungs, :func:`spread` adds rungs within ``tolerance`` points of the front."""
     from adaptive_csp.train.sandwich import evaluate
 
     model.eval()
     cands = subsample(candidate_levels(model), model, max_candidates)
     calib = _calib_batches(train, calib_images)
-    records = []
-    screen = val.take(slice(0, screen_val))
-    for lv in tqdm(cands, desc="accuracy (BN re-estimated per level)", disable=not progress):
-        model.calibrate_bn([lv], calib[:screen_calib_batches])
-        records.append({"level": lv, "val_acc_screen": evaluate(model, screen, lv)})
     lat_threads = int(latency_threads or torch.get_num_threads())
-    measured = _measure_candidates(model, [r["level"] for r in records], (*engines, "torch"), lat_threads,
-                                   latency_rounds, latency_stat)
-    for r, lat in zip(records, measured, strict=True):
-        r["latency"], r["latency_ms"], r["latency_ms_b32"] = lat, lat[TORCH_B1], lat[TORCH_B32]
-    keys = sorted(set.intersection(*(set(r["latency"]) for r in records)))
-    chosen: list[int] = []
-    for key in keys:  # the front of every (engine, batch), each thinned to max_rungs
-        front = pareto([(r["latency"][key], r["val_acc_screen"]) for r in records])
-        chosen += [i for i in thin(front, [r["latency"][key] for r in records], max_rungs) if i not in chosen]
-    costs = [r["latency_ms_b32"] for r in records]
-    chosen.sort(key=lambda i: costs[i])
-    if len(chosen) < min_rungs:  # fill from the next fronts (batch-32 torch latency, the ladder's order)
-        rest = [i for i in range(len(records)) if i not in chosen]
-        while len(chosen) < min_rungs and rest:
-            nxt = pareto([(records[i]["latency_ms_b32"], records[i]["val_acc_screen"]) for i in rest])
-            chosen += [rest[j] for j in nxt][: min_rungs - len(chosen)]
-            rest = [i for i in rest if i not in chosen]
-        chosen.sort(key=lambda i: costs[i])
-    # final numbers for the rungs: BN from more images, accuracy on the whole validation split
-    rung_levels = [records[i]["level"] for i in chosen]
+    records = _screen(model, cands, [calib[0][:screen_calib]], _sample(val, screen_val), progress, lat_threads)
+    picked = near_front([[(r["latency_ms_screen"], r["val_acc_screen"]) for r in records]], screen_margin / 100,
+                        refine)
     full = model.full_level()
-    if full not in rung_levels:
-        rung_levels.append(full)
+    picked += [i for i, r in enumerate(records) if r["level"] == full and i not in picked]
+    chosen = [records[i] for i in picked]
+    measured = _measure_candidates(model, [r["level"] for r in chosen], (*engines, "torch"), lat_threads,
+                                   latency_rounds, latency_stat)
     model.bn_stats = {}
-    model.calibrate_bn(rung_levels, calib)
+    model.calibrate_bn([r["level"] for r in chosen], calib)
     rungs = []
-    for lv in rung_levels:
-        rec = next(r for r in records if r["level"] == lv)
-        rungs.append(Rung(level=lv, macs=model.macs(lv), params=model.params(lv),
+    for rec, lat in zip(chosen, measured, strict=True):
+        rec["latency"], rec["latency_ms"], rec["latency_ms_b32"] = lat, lat[TORCH_B1], lat[TORCH_B32]
+        rec["val_acc"] = evaluate(model, val, rec["level"])
+        rungs.append(Rung(level=rec["level"], macs=model.macs(rec["level"]), params=model.params(rec["level"]),
                           latency_ms=round(rec["latency_ms"], 4), latency_ms_b32=round(rec["latency_ms_b32"], 4),
-                          accuracy=evaluate(model, val, lv), latency=rec["latency"],
+                          accuracy=rec["val_acc"], latency=lat,
                           extra={"val_images": len(val), "device": _device_name(lat_threads)}))
-    model.levels = ladder = union_front(rungs, full, keys)
+    keys = sorted(set.intersection(*(set(r.latency) for r in rungs)))
+    ladder = union_front(rungs, full, keys, max_rungs)
+    if len(ladder) < min_rungs:
+        ladder = spread(ladder, rungs, min_rungs, tolerance / 100)
+    model.levels = ladder
     for r in records:
         r["on_ladder"] = r["level"] in set(ladder)
     model.bn_stats = {k: v for k, v in model.bn_stats.items() if k in {lv.key for lv in ladder}}
@@ -237,19 +304,21 @@ def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int
 
 def monotone(rungs: list[Rung], full: Level) -> LevelLadder:
     """The final Pareto front: rungs ordered by batch-32 latency, each more accurate (whole validation
-    split, per-level BN) than every cheaper one, the full level last — so stepping up always buys
-    accuracy.  A rung at least as accurate as the full level, or slower than it, is dropped."""
+    split, per-level BN) than every cheaper one, the full level last — so stepping up never loses
+    accuracy.  Of rungs tied in accuracy the cheaper is kept, also when tied with the full level; a rung
+    more accurate than the full level, or slower than it, is dropped."""
     top = next(r for r in rungs if r.level == full)
     rest = [r for r in rungs if r.level != full and r.latency_ms_b32 < top.latency_ms_b32
-            and r.accuracy < top.accuracy]
+            and r.accuracy <= top.accuracy]
     front = pareto([(r.latency_ms_b32, r.accuracy) for r in rest])
     return LevelLadder([rest[i] for i in front] + [top])
 
 
-def union_front(rungs: list[Rung], full: Level, keys: Sequence[str]) -> LevelLadder:
+def union_front(rungs: list[Rung], full: Level, keys: Sequence[str], max_rungs: int | None = None) -> LevelLadder:
     """The ladder kept per (engine, batch): every rung on the final front (:func:`monotone`'s rule, whole
-    validation split) of at least one latency ``key``, ordered by batch-32 torch latency, the full level
-    last.  Each key's :meth:`LevelLadder.view` is then that key's front.  No keys: :func:`monotone`."""
+    validation split, ties to the cheaper rung) of at least one latency ``key`` — each key's front thinned
+    to ``max_rungs`` (:func:`thin`) — ordered by batch-32 torch latency, the full level last.  Each key's
+    :meth:`LevelLadder.view` is then that key's front.  No keys: :func:`monotone`."""
     top = next(r for r in rungs if r.level == full)
     keys = [k for k in keys if all(k in r.latency for r in rungs)]
     if not keys:
@@ -257,10 +326,49 @@ def union_front(rungs: list[Rung], full: Level, keys: Sequence[str]) -> LevelLad
     keep: set[Level] = set()
     for key in keys:
         rest = [r for r in rungs if r.level != full and r.latency[key] < top.latency[key]
-                and r.accuracy < top.accuracy]
-        keep |= {rest[i].level for i in pareto([(r.latency[key], r.accuracy) for r in rest])}
+                and r.accuracy <= top.accuracy] + [top]
+        front = pareto([(r.latency[key], r.accuracy) for r in rest[:-1]]) + [len(rest) - 1]
+        if max_rungs:
+            front = thin(front, [r.latency[key] for r in rest], max_rungs)
+        keep |= {rest[i].level for i in front[:-1]}
     below = [r for r in rungs if r.level in keep and r.latency_ms_b32 < top.latency_ms_b32]
     return LevelLadder(sorted(below, key=lambda r: r.latency_ms_b32) + [top])
+
+
+def spread(ladder: LevelLadder, pool: Sequence[Rung], min_rungs: int, tolerance: float) -> LevelLadder:
+    """``ladder`` filled up to ``min_rungs`` rungs from ``pool`` (refined rungs), when the strict front is
+    shorter.  A pool rung is eligible when its accuracy is within ``tolerance`` (a fraction: 0.01 = one
+    point) of the most accurate pool rung at most as slow (batch-32 torch latency, the ladder's order) and
+    not above the full level's.  Until ``min_rungs`` is reached, the widest gap in log latency between
+    neighbouring rungs gets the eligible rung nearest its geometric middle (the cheaper one on a tie) whose
+    accuracy lies between the gap's two ends, so a step up never loses accuracy; a gap with no such rung
+    is skipped."""
+    import math
+
+    rungs = sorted(ladder.rungs[:-1], key=lambda r: r.latency_ms_b32) + [ladder.rungs[-1]]
+    top = rungs[-1]
+    by_cost = sorted(pool, key=lambda r: (r.latency_ms_b32, -r.accuracy))
+    best, ok = -1.0, []
+    for r in by_cost:
+        best = max(best, r.accuracy)
+        if r.accuracy >= best - tolerance and r.accuracy <= top.accuracy and r.level not in set(ladder):
+            ok.append(r)
+    while len(rungs) < min_rungs and ok:
+        gaps = sorted(range(len(rungs) - 1), key=lambda g: -math.log(rungs[g + 1].latency_ms_b32
+                                                                        / rungs[g].latency_ms_b32))
+        for g in gaps:
+            lo, hi = rungs[g], rungs[g + 1]
+            fit = [r for r in ok if lo.latency_ms_b32 < r.latency_ms_b32 < hi.latency_ms_b32
+                   and lo.accuracy <= r.accuracy <= hi.accuracy]
+            if fit:
+                mid = math.sqrt(lo.latency_ms_b32 * hi.latency_ms_b32)
+                pick = min(fit, key=lambda r: (abs(math.log(r.latency_ms_b32 / mid)), r.latency_ms_b32))
+                rungs.insert(g + 1, pick)
+                ok.remove(pick)
+                break
+        else:
+            break
+    return LevelLadder(rungs)
 
 
 def _device_name(threads: int | None = None) -> str:
@@ -282,15 +390,15 @@ def plot(records: list[dict], path: str | Path) -> None:
 
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
-    xs = [r["latency_ms_b32"] for r in records]
+    xs = [r["latency_ms_screen"] for r in records]
     ys = [100 * r["val_acc_screen"] for r in records]
     ax.scatter(xs, ys, s=10, c="0.6", label="candidate levels")
-    lad = sorted((r for r in records if r.get("on_ladder")), key=lambda r: r["latency_ms_b32"])
-    ax.plot([r["latency_ms_b32"] for r in lad], [100 * r["val_acc_screen"] for r in lad], "o-", c="C3",
+    lad = sorted((r for r in records if r.get("on_ladder")), key=lambda r: r["latency_ms_screen"])
+    ax.plot([r["latency_ms_screen"] for r in lad], [100 * r["val_acc_screen"] for r in lad], "o-", c="C3",
             label="ladder (Pareto)")
     ax.set_xscale("log")
-    ax.set_xlabel("latency, batch 32 (ms, this CPU, log scale)")
-    ax.set_ylabel("validation accuracy (%)")
+    ax.set_xlabel("screening latency, torch batch 1 (ms, this CPU, log scale)")
+    ax.set_ylabel("screened validation accuracy (%)")
     ax.set_title("Candidate levels: accuracy vs measured latency")
     ax.legend()
     ax.grid(alpha=0.3)
@@ -320,39 +428,90 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", default=None, help="write accuracy-vs-latency PNG here")
     p.add_argument("--threads", type=int, default=None, help="threads for BN calibration and accuracy")
     p.add_argument("--latency-threads", type=int, default=None, help="threads for the latency measurements")
-    p.add_argument("--min-rungs", type=int, default=6)
-    p.add_argument("--max-rungs", type=int, default=10)
-    p.add_argument("--screen-val", type=int, default=2500, help="validation images per candidate screen")
+    p.add_argument("--min-rungs", type=int, default=4,
+                   help="at least this many rungs: when the strict Pareto front is shorter (e.g. accuracies "
+                   "tied), rungs within --tolerance points of the front are added, spread in latency")
+    p.add_argument("--max-rungs", type=int, default=10,
+                   help="at most this many rungs per latency key's front (evenly spread in log latency)")
+    p.add_argument("--tolerance", type=float, default=1.0,
+                   help="accuracy points a --min-rungs rung may lie below the most accurate candidate at most "
+                   "as slow")
+    p.add_argument("--screen-val", type=int, default=128,
+                   help="validation images (a seeded random subset) each candidate is screened on")
+    p.add_argument("--screen-calib", type=int, default=32,
+                   help="training images for each candidate's BN re-estimation while screening")
+    p.add_argument("--screen-margin", type=float, default=3.0,
+                   help="a candidate is refined when no candidate at most as slow screened more than this many "
+                   "points better (on some latency key)")
+    p.add_argument("--refine", type=int, default=16,
+                   help="refine at most N candidates (each key's screened front first, the rest near it spread "
+                   "in latency): BN from --calib-images images, accuracy on the whole validation split")
+    p.add_argument("--calib-images", type=int, default=512,
+                   help="training images for the refined candidates' BN re-estimation")
     p.add_argument("--max-candidates", type=int, default=None,
                    help="measure at most N candidates (evenly spread; each width's ends always kept)")
-    p.add_argument("--screen-calib-batches", type=int, default=4,
-                   help="256-image batches for each candidate's BN re-estimation while screening")
     p.add_argument("--records", default=None, help="write every candidate's measurements (JSON) here")
     p.add_argument("--data", default=None, metavar="DIR",
-                   help="the model's own image folder (one sub-folder per class); default: Fashion-MNIST")
-    p.add_argument("--val", default=None, metavar="DIR", help="validation folder (default: the seeded "
-                   "split of --data that training held out)")
+                   help="image folder (one sub-folder per class); default: the folder the model was trained "
+                   "on (its JSON records it), Fashion-MNIST for a Fashion-MNIST model")
+    p.add_argument("--val", default=None, metavar="DIR", help="validation folder (default: the one training "
+                   "used, else the seeded split of the data that training held out)")
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST folder (default: the Debian package's)")
 
 
+def _recorded_dirs(model: ElasticNet) -> tuple[Path | None, Path | None]:
+    """(training folder, validation folder or None) recorded in the model's JSON by ``train --data``:
+    ``meta["data"]["source"]`` (the folder, resolved), the validation folder from ``meta["data"]["val_source"]``
+    or the ``--val`` of the last recorded ``train`` command.  (None, None) for a Fashion-MNIST model; a
+    ValueError when the JSON records no folder for a model Fashion-MNIST cannot feed."""
+    import shlex
+
+    info = model.meta.get("data") or {}
+    if info.get("name") == "Fashion-MNIST" or (not info and tuple(model.cfg.input_size) == (28, 28)
+                                               and model.cfg.in_chans == 1):
+        return None, None
+    src = info.get("source")
+    if not src:
+        raise ValueError(f"the model's JSON records no data folder (data: {info or 'none'}); pass --data DIR")
+    train_dir = Path(src)
+    if not train_dir.is_dir():
+        raise ValueError(f"{train_dir}: the folder this model was trained on (recorded in its JSON) is not "
+                         "here; pass --data DIR")
+    val = info.get("val_source")
+    for run in reversed(model.meta.get("train", {}).get("runs") or []):
+        if val is None and "--val" in (words := shlex.split(run.get("command") or "")):
+            val = words[words.index("--val") + 1] if words.index("--val") + 1 < len(words) else None
+            break
+    if val is not None and not Path(val).is_dir():
+        raise ValueError(f"{val}: the validation folder this model was trained with is not here; pass --val DIR")
+    return train_dir, (Path(val) if val is not None else None)
+
+
 def _data(model: ElasticNet, a: argparse.Namespace) -> tuple[ImageSet, ImageSet]:
-    if a.data is None:
+    """(training, validation) images to profile on, read as the model was trained: ``--data`` / ``--val``
+    when given, else the folders its JSON records (:func:`_recorded_dirs`), else Fashion-MNIST; the
+    model's input size, colour, class order and normalisation (``meta["preprocess"]``)."""
+    data_dir, val_dir = (Path(a.data), Path(a.val) if a.val else None) if a.data else _recorded_dirs(model)
+    if a.val and not a.data:
+        val_dir = Path(a.val)
+    if data_dir is None:
         from adaptive_csp.data.fashion_mnist import as_imageset, load_split
 
         return as_imageset(load_split("train", a.data_dir)), as_imageset(load_split("val", a.data_dir))
     from adaptive_csp.data.folder import load_folder
     from adaptive_csp.data.images import holdout
 
+    pre = model.meta.get("preprocess", {})
     names = model.meta.get("class_names")
     size = tuple(model.cfg.input_size)
-    data = load_folder(a.data, input_size=size, color=model.cfg.in_chans == 3, class_names=names)
-    if a.val:
-        val = load_folder(a.val, input_size=size, color=model.cfg.in_chans == 3, class_names=names)
-    else:
+    colour = model.cfg.in_chans == 3
+    data = load_folder(data_dir, input_size=size, color=colour, class_names=names)
+    if val_dir is not None:
+        val = load_folder(val_dir, input_size=size, color=colour, class_names=list(data.class_names))
+    else:  # the seeded split training held out
         tcfg = model.meta.get("train", {}).get("cfg", {})
         val, data = holdout(data, tcfg.get("val_fraction", 0.1), tcfg.get("seed", 0))
-    pre = model.meta.get("preprocess", {})  # normalise as the model was trained
-    if pre.get("mean") and pre.get("std"):
+    if pre.get("mean") and pre.get("std"):  # normalise as the model was trained
         m, s = tuple(pre["mean"]), tuple(pre["std"])
         data, val = (ImageSet(d.images, d.labels, d.class_names, m, s, d.info) for d in (data, val))
     return data, val
@@ -444,16 +603,22 @@ def run(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     model = load_model(a.checkpoint)
     train, val = _data(model, a)
+    t0 = time.perf_counter()
     ladder, records = profile(model, train, val, min_rungs=a.min_rungs, max_rungs=a.max_rungs,
-                              latency_threads=a.latency_threads, screen_val=a.screen_val,
-                              max_candidates=a.max_candidates, screen_calib_batches=a.screen_calib_batches,
-                              engines=_csv(a.engines), latency_rounds=a.latency_rounds,
-                              latency_stat=a.latency_stat)
-    meta = {"profile": {"candidates": len(records), "device": ladder.rungs[-1].extra["device"],
+                              tolerance=a.tolerance, calib_images=a.calib_images, screen_val=a.screen_val,
+                              screen_calib=a.screen_calib, screen_margin=a.screen_margin,
+                              refine=a.refine, max_candidates=a.max_candidates,
+                              latency_threads=a.latency_threads, engines=_csv(a.engines),
+                              latency_rounds=a.latency_rounds, latency_stat=a.latency_stat)
+    refined = sum("val_acc" in r for r in records)
+    meta = {"profile": {"candidates": len(records), "refined": refined, "device": ladder.rungs[-1].extra["device"],
+                        "data": train.info.get("source"), "train_images": len(train), "val_images": len(val),
+                        "seconds": round(time.perf_counter() - t0, 1),
                         "pareto_on": "every latency key (Rung.latency); order: latency_ms_b32",
                         "time": time.strftime("%Y-%m-%d %H:%M:%S")}}
     path = save_model(model, a.out, **meta)
-    print(f"ladder of {len(ladder)} rungs from {len(records)} candidates -> {path}")
+    print(f"ladder of {len(ladder)} rungs from {len(records)} candidates ({refined} refined on {len(val)} "
+          f"validation images of {train.info.get('name', '?')}) in {meta['profile']['seconds']:.0f} s -> {path}")
     for r in ladder.rungs:
         print(f"  {r.level.key:<30} MACs {r.macs / 1e6:6.2f}M  b1 {r.latency_ms:6.3f} ms  "
               f"b32 {r.latency_ms_b32:7.3f} ms  val {100 * r.accuracy:5.2f}%")
