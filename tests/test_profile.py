@@ -183,6 +183,12 @@ def test_spread_fills_min_rungs_within_tolerance_without_losing_accuracy():
     assert spread(strict, rungs, 2, 0.01) is not None and list(spread(strict, rungs, 2, 0.01)) == list(strict)
     lv2, noisy = _tied([1.0, 2.0, 4.0, 8.0], [0.98, 0.975, 0.985, 0.99])
     assert list(spread(LevelLadder([noisy[0], noisy[3]]), noisy, 4, 0.01)) == [lv2[0], lv2[2], lv2[3]]
+    # lv1 beats the full level (so it is off the ladder); lv2 and lv3 lie 10 points below it
+    lv3, over = _tied([1.0, 2.0, 4.0, 8.0, 16.0], [0.90, 1.0, 0.90, 0.90, 0.99])
+    strict = union_front(over, lv3[4], ["torch:b32"])
+    assert list(strict) == [lv3[0], lv3[4]]
+    assert list(spread(strict, over, 4, 0.01)) == [lv3[0], lv3[4]]  # outside a 1-point tolerance
+    assert list(spread(strict, over, 4, 0.2)) == [lv3[0], lv3[2], lv3[3], lv3[4]]  # inside a 20-point one
 
 
 def test_near_front_refines_each_front_first_then_a_spread():

@@ -341,8 +341,10 @@ def spread(ladder: LevelLadder, pool: Sequence[Rung], min_rungs: int, tolerance:
     point) of the most accurate pool rung at most as slow (batch-32 torch latency, the ladder's order) and
     not above the full level's.  Until ``min_rungs`` is reached, the widest gap in log latency between
     neighbouring rungs gets the eligible rung nearest its geometric middle (the cheaper one on a tie) whose
-    accuracy lies between the gap's two ends, so a step up never loses accuracy; a gap with no such rung
-    is skipped."""
+    accuracy lies between the gap's two ends, so a step up never loses accuracy (a rung less accurate than
+    a cheaper one would be dropped by every :meth:`LevelLadder.view`); a gap with no such rung is skipped.
+    So the rungs added are mostly ties (every candidate at 100 %); the tolerance bars rungs far below a
+    cheaper candidate the ladder left out (more accurate than the full level, or thinned by ``max_rungs``)."""
     import math
 
     rungs = sorted(ladder.rungs[:-1], key=lambda r: r.latency_ms_b32) + [ladder.rungs[-1]]
