@@ -157,6 +157,9 @@ def test_demo_on_a_video_file_and_an_image_folder(tmp_path, capsys):
     assert cli_main(["demo", "--source", str(folder), "--engine", "torch", "--no-plot", "--quiet"]) == 0
     ran, skipped = _num(r": (\d+) frames, skipped (\d+),", capsys.readouterr().out)
     assert ran + skipped == 7
+    assert cli_main(["demo", "--source", str(folder), "--engine", "torch", "--no-plot", "--quiet",
+                     "--resize", "center_crop", "--roi", "0", "0", "20", "20"]) == 0  # shape options reach the runner
+    capsys.readouterr()
     assert cli_main(["demo", "--source", str(tmp_path / "missing.mp4"), "--no-plot"]) == 2
     (tmp_path / "empty").mkdir()
     assert cli_main(["demo", "--source", str(tmp_path / "empty"), "--no-plot", "--quiet"]) == 2

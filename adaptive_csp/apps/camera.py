@@ -65,7 +65,8 @@ def run_camera(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     watch = CapWatch()
     with AdaptiveRunner(policy=args.policy, sensors="auto", deadline_ms=args.deadline_ms, engine=args.engine,
-                        content=not args.no_content) as runner:
+                        content=not args.no_content, resize=getattr(args, "resize", None),
+                        roi=getattr(args, "roi", None)) as runner:
         full = runner.ladder.full
         try:
             for i, pred in enumerate(runner.stream(src, max_frames=args.frames)):

@@ -57,6 +57,11 @@ def configure(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--no-plot", action="store_true", help="do not write a PNG")
     ap.add_argument("--no-content", action="store_true", help="turn content-aware demand off")
     ap.add_argument("--deadline-ms", type=float, default=None, help="--source: per-frame deadline for the policy")
+    ap.add_argument("--resize", choices=("stretch", "letterbox", "center_crop"), default=None,
+                    help="--source: how frames of another shape become the model's input (default: the model's, "
+                    "stretch)")
+    ap.add_argument("--roi", type=int, nargs=4, metavar=("X", "Y", "W", "H"), default=None,
+                    help="--source: look only at this region of each frame (frame pixels)")
     ap.add_argument("--telemetry", metavar="PATH", help="export the adaptive runner's telemetry (.jsonl or .csv)")
     ap.add_argument("--record", metavar="PATH", help="simulation: write every frame of both arms and the summary (JSON)")
     ap.add_argument("--seed", type=int, default=0, help="conveyor seed (which items, in which order)")
