@@ -432,7 +432,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-threads", type=int, default=None, help="threads for the latency measurements")
     p.add_argument("--min-rungs", type=int, default=4,
                    help="at least this many rungs: when the strict Pareto front is shorter (e.g. accuracies "
-                   "tied), rungs within --tolerance points of the front are added, spread in latency")
+                   "tied), rungs within --tolerance points of the front are added, spread in log latency, "
+                   "each no less accurate than the rung below it")
     p.add_argument("--max-rungs", type=int, default=10,
                    help="at most this many rungs per latency key's front (evenly spread in log latency)")
     p.add_argument("--tolerance", type=float, default=1.0,
@@ -443,8 +444,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--screen-calib", type=int, default=32,
                    help="training images for each candidate's BN re-estimation while screening")
     p.add_argument("--screen-margin", type=float, default=3.0,
-                   help="a candidate is refined when no candidate at most as slow screened more than this many "
-                   "points better (on some latency key)")
+                   help="a candidate is refined when no candidate at most as slow (screening latency: torch, "
+                   "batch 1) screened more than this many points better")
     p.add_argument("--refine", type=int, default=16,
                    help="refine at most N candidates (each key's screened front first, the rest near it spread "
                    "in latency): BN from --calib-images images, accuracy on the whole validation split")
