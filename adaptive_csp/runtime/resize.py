@@ -17,9 +17,10 @@ the frame area it covers, boundary pixels weighted by the fraction inside: the n
 half-pixel centres (cv2's ``INTER_LINEAR``, torch's ``align_corners=False``).  An integer factor on both
 axes uses cv2's own integer ``INTER_AREA`` (or a reshape-mean without cv2).  Any other factor samples a
 summed-area table (``cv2.integral``, or two numpy cumsums) at the output pixels' edges — the integral of a
-piecewise-constant image is bilinear inside each pixel, so this is exact — for small outputs; larger
-outputs (over 48×48) use cv2's non-integer ``INTER_AREA`` when cv2 is present (:data:`_SAT_MAX_GRID`).  Measured on this 2-core CPU,
-1 thread, 640×480×3 uint8 → 28×28: cv2 ``INTER_AREA`` on the whole frame ~1.4 ms, the table ~0.45 ms,
+piecewise-constant image is bilinear inside each pixel, so this is exact — while the output is small
+against the frame; otherwise cv2's non-integer ``INTER_AREA``, when cv2 is present, is the cheaper exact
+pass (:data:`_SAT_PIXELS_PER_POINT`).  Measured on this 2-core CPU,
+1 thread, 640×480×3 uint8 → 28×28: cv2 ``INTER_AREA`` on the whole frame ~1.5 ms, the table ~0.8 ms,
 the old integer crop ~0.5 ms (it dropped the edges); ``benchmarks/preprocess.py`` prints the table.
 
 Geometry: :meth:`Fit.geometry` gives ``(ox, oy, sx, sy)`` with ``frame_x = ox + sx · input_x`` and
@@ -43,10 +44,11 @@ except ImportError:  # pragma: no cover - exercised through use_cv2=False
 
 __all__ = ["MODES", "Fit", "fit", "resize", "check_mode"]
 
-#: outputs with more grid points than this are area-averaged by cv2.INTER_AREA when cv2 is present: on this
-#: CPU the summed-area table wins for small inputs (640×480×3 → 28×28: ~0.5 vs 1.4 ms) and loses for large
-#: ones (→ 96×96: its (97·97·3)-point temporaries cost more than cv2's single pass)
-_SAT_MAX_GRID = 48 * 48
+#: the summed-area table is used while its output grid has at most 1/_SAT_PIXELS_PER_POINT as many points as
+#: the frame has pixels, else cv2's one-pass non-integer INTER_AREA (when cv2 is present).  Measured here, 1
+#: thread, camera-like 3-channel frames, table vs cv2 (ms): 640×480 → 28: 0.81 vs 1.50, → 48: 1.18 vs 1.38,
+#: → 64: 1.37 vs 1.30, → 96: 2.45 vs 1.38; 1920×1080 → 28: 4.4 vs 9.2, → 96: 6.5 vs 9.5.
+_SAT_PIXELS_PER_POINT = 100
 
 MODES = ("stretch", "letterbox", "center_crop")
 
@@ -121,7 +123,7 @@ def _contig(a: np.ndarray) -> np.ndarray:
 
 def _area(a: np.ndarray, oh: int, ow: int, use_cv2: bool) -> np.ndarray:
     H, W = a.shape[:2]
-    if use_cv2 and (H % oh == 0 and W % ow == 0 or (oh + 1) * (ow + 1) > _SAT_MAX_GRID):
+    if use_cv2 and (H % oh == 0 and W % ow == 0 or (oh + 1) * (ow + 1) * _SAT_PIXELS_PER_POINT > H * W):
         # integer factors (cv2's box-mean fast path), or a large output, where cv2's one pass beats the
         # table's temporaries; both are the exact area average, cv2's rounded to uint8
         out = cv2.resize(_contig(a), (ow, oh), interpolation=cv2.INTER_AREA)
