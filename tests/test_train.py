@@ -52,17 +52,28 @@ def test_plan_epochs_fits_the_budget():
     assert plan_epochs(cfg, [{"seconds": 700}]) == 1  # over budget: stop, never below what is done
 
 
-def test_an_epoch_the_budget_cannot_hold_is_cut_at_the_step_that_fits():
-    from adaptive_csp.train.sandwich import TrainCfg, _cut_step
+def test_the_budget_is_replanned_in_steps_during_an_epoch():
+    from adaptive_csp.train.sandwich import TrainCfg, _budget_steps
 
-    cfg = TrainCfg(budget_minutes=1)
-    # 1 of 10 steps took 10 s; validation guessed at 0.2 × 100 s: 60 − 10 − 20 = 30 s left → 3 more steps
-    assert _cut_step(cfg, [], 0.0, 10.0, 1, 10) == 4
-    assert _cut_step(cfg, [], 15.0, 10.0, 1, 10) == 2  # time spent before the epochs (a transfer's probe)
-    # the last epoch's measured validation time (5 s) replaces the guess; 60 − 20 − 10 − 5 = 25 s → 2 more
-    assert _cut_step(cfg, [{"seconds": 20, "train_seconds": 15}], 0.0, 10.0, 1, 10) == 3
-    assert _cut_step(cfg.model_copy(update={"budget_minutes": 10}), [], 0.0, 10.0, 1, 10) is None  # it fits
-    assert _cut_step(cfg, [], 0.0, 70.0, 2, 10) == 2  # over budget: stop after the steps done
+    cfg = TrainCfg(budget_minutes=1, epochs=50, full_only_epochs=0)
+    # 1 of 10 steps took 10 s, validation guessed at 0.2 × 100 s: 60 − 10 − 20 = 30 s → this epoch ends at step 4
+    assert _budget_steps(cfg, [], 0.0, 10.0, 1, 10, 0) == (1, 4)
+    assert _budget_steps(cfg, [], 15.0, 10.0, 1, 10, 0) == (1, 2)  # time spent before (a transfer's probe)
+    assert _budget_steps(cfg, [], 0.0, 70.0, 2, 10, 0) == (1, 2)  # over budget: stop after the steps done
+    # 1 s steps, validation guessed at 2 s: this epoch's rest costs 9 + 2 s, then 12 s an epoch; what is
+    # left after the whole epochs starts a last, partial epoch only when it holds a quarter epoch (2 steps)
+    def at(seconds, hist=()):
+        return _budget_steps(cfg.model_copy(update={"budget_minutes": seconds / 60}), list(hist), 0.0, 1.0, 1, 10, 0)
+    assert at(60) == (5, 50)  # 59 − 11 = 48 = 4 × 12
+    assert at(65) == (6, 53)  # 64 − 11 − 48 = 5 s: 2 s validation + 3 steps
+    assert at(63) == (5, 50)  # 3 s: 1 step, under a quarter epoch
+    # an epoch already spent 15 s, 5 s of it validating: 60 − 15 − 1 − (9 + 5) = 30 s = 2 epochs of 15 s
+    assert at(60, [{"seconds": 15, "train_seconds": 10}]) == (3, 30)
+    assert _budget_steps(cfg.model_copy(update={"budget_minutes": 100}), [], 0.0, 1.0, 1, 10, 0) == (50, 500)
+    # a full-only epoch plans the sandwich epochs after it at (2 + n_random) × its step time
+    fo = TrainCfg(budget_minutes=2, epochs=50, full_only_epochs=1, n_random=2)
+    assert _budget_steps(fo, [], 0.0, 1.0, 1, 10, 0)[0] < _budget_steps(cfg.model_copy(update={"budget_minutes": 2}),
+                                                                       [], 0.0, 1.0, 1, 10, 0)[0]
 
 
 def test_budget_ends_the_run_early_and_anneals_the_rate(tmp_path):

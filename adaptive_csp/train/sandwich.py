@@ -149,8 +149,9 @@ def plan_epochs(cfg: TrainCfg, history: list[dict], spent_before: float = 0.0) -
     plus as many more as the remaining budget holds at the last epoch's wall time (training + BN
     calibration + validation, ``history[i]["seconds"]``), at most ``cfg.epochs``; the cosine decay is then
     stretched over that many epochs.  An epoch after the full-only ones is costed at (2 + ``n_random``)
-    full-only epochs, a conservative guess corrected one epoch later.  An epoch that cannot finish within
-    the budget ends early, at the step that fits (:func:`_cut_step`), with the cosine ending there too.
+    full-only epochs, a conservative guess corrected one epoch later.  During training the plan is
+    refined after every step at the measured step time (:func:`_budget_steps`): the cosine then decays over
+    the steps the budget holds, and the last epoch may end early, at the step that fits.
     ``spent_before``: seconds spent
     outside the epochs (a transfer start's BN re-estimation and probe), charged to the budget.  ``cfg``
     must be resolved (:func:`resolve_cfg`).
@@ -356,10 +357,11 @@ def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set:
             loss_sum += float(loss.detach()) * len(y)
             if s % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", ips=f"{seen / (time.perf_counter() - t0):.0f}")
-            if cfg.budget_minutes is not None:
-                cut = _cut_step(cfg, history, before, time.perf_counter() - t0, s + 1, steps_per_epoch)
-                if cut is not None:  # this epoch cannot finish within the budget: it ends at step `cut`
-                    planned, sched["total"] = epoch + 1, epoch * steps_per_epoch + cut
+            if cfg.budget_minutes is not None:  # re-plan at this epoch's step time; the cosine follows
+                planned, sched["total"] = _budget_steps(cfg, history, before, time.perf_counter() - t0, s + 1,
+                                                        steps_per_epoch, epoch)
+                last = sched["total"] - epoch * steps_per_epoch
+                cut = last if last < steps_per_epoch else None  # this epoch ends early, at step `cut`
         rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "img_per_s": seen / (time.perf_counter() - t0),
                "steps": s + 1 if cut is None or s + 1 <= cut else cut, "train_seconds": time.perf_counter() - t0}
         if cut is not None:
@@ -369,8 +371,11 @@ def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set:
         rec.update({k: evaluate(model, val_set, lv) for k, lv in evals.items()})
         rec["seconds"] = time.perf_counter() - t0
         history.append(rec)
-        planned = plan_epochs(cfg, history, before) if cut is None else epoch + 1
-        sched["total"] = planned * steps_per_epoch
+        if cfg.budget_minutes is None:
+            planned = plan_epochs(cfg, history, before)
+            sched["total"] = planned * steps_per_epoch
+        elif cut is not None:
+            planned = epoch + 1
         rec["planned_epochs"] = planned
         if progress:
             tqdm.write(json.dumps(rec))
@@ -378,19 +383,37 @@ def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set:
     return history
 
 
-def _cut_step(cfg: TrainCfg, history: list[dict], before: float, elapsed: float, done: int,
-              steps_per_epoch: int) -> int | None:
-    """The step at which the current epoch must end to stay within ``cfg.budget_minutes`` (None: it fits).
-
-    Costs are this epoch's mean step time so far and, for the validation that follows every epoch, the last
-    epoch's (``seconds - train_seconds``) or else a fifth of this epoch's projected training time."""
-    step_s = elapsed / done
+def _overhead(history: list[dict], step_s: float, steps_per_epoch: int) -> float:
     last = history[-1] if history else {}
-    overhead = (float(last["seconds"]) - float(last["train_seconds"]) if "train_seconds" in last
-                else 0.2 * step_s * steps_per_epoch)
-    left = cfg.budget_minutes * 60.0 - before - sum(float(r.get("seconds", 0.0)) for r in history) - elapsed - overhead
-    more = max(0, int(left // step_s)) if step_s > 0 else steps_per_epoch
-    return None if done + more >= steps_per_epoch else done + more
+    if "train_seconds" in last:
+        return max(0.0, float(last["seconds"]) - float(last["train_seconds"]))
+    return 0.2 * step_s * steps_per_epoch
+
+
+def _budget_steps(cfg: TrainCfg, history: list[dict], before: float, elapsed: float, done: int,
+                  steps_per_epoch: int, epoch: int) -> tuple[int, int]:
+    """(epochs, total optimizer steps) the budget holds, re-planned during an epoch at its measured step
+    time: the rest of this epoch, whole epochs, then a last partial epoch of at least a quarter epoch
+    (each epoch also pays its validation: the last epoch's, else a fifth of its training time); a full-only
+    epoch costs later sandwich steps at (2 + ``n_random``) of its own; at most ``cfg.epochs``."""
+    step_s = elapsed / done
+    ov = _overhead(history, step_s, steps_per_epoch)
+    t = cfg.budget_minutes * 60.0 - before - sum(float(r.get("seconds", 0.0)) for r in history) - elapsed
+    rest = steps_per_epoch - done
+    if t < rest * step_s + ov:
+        return epoch + 1, epoch * steps_per_epoch + done + max(0, int((t - ov) // step_s))
+    t -= rest * step_s + ov
+    if cfg.static_level is None and epoch < cfg.full_only_epochs:  # later sandwich steps cost more
+        step_s *= 2 + cfg.n_random
+    per = steps_per_epoch * step_s + ov
+    whole = int(t // per)
+    epochs, total = epoch + 1 + whole, (epoch + 1 + whole) * steps_per_epoch
+    k = int((t - whole * per - ov) // step_s)
+    if k >= max(1, steps_per_epoch // 4):
+        epochs, total = epochs + 1, total + min(k, steps_per_epoch)
+    if epochs >= cfg.epochs:
+        return cfg.epochs, cfg.epochs * steps_per_epoch
+    return epochs, total
 
 
 def train_meta(data: ImageSet, cfg: TrainCfg, history: list, device: torch.device,
