@@ -24,11 +24,11 @@ def pick_ladder(path: str | None) -> tuple[LevelLadder, str]:
         with open(path) as fh:
             return LevelLadder.from_json(fh.read()), path
     try:
-        from adaptive_csp.models.pretrained import shipped_ladder
+        from adaptive_csp.sim.simulate import resolve_ladder
 
-        lad = shipped_ladder()
+        lad = resolve_ladder(None)  # the shipped model as the runner runs it: its ORT batch-1 view
         if all(r.latency_ms for r in lad.rungs):
-            return lad, "shipped model"
+            return lad, "shipped model (ONNX Runtime batch-1 view)"
     except Exception:  # noqa: BLE001 - fall back below
         pass
     return SYNTHETIC, "SYNTHETIC (shipped ladder has no measured latencies)"
