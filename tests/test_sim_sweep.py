@@ -105,3 +105,14 @@ def test_compare_cli_table_and_csv(tmp_path, capsys):
     for r in rows:
         if r["label"] in ("static-max", "static-min"):  # the oracle is at least as accurate at equal energy
             assert float(r["oracle_gap_pt"]) >= -1e-6
+
+
+def test_compare_cli_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    lad = tmp_path / "ladder.json"
+    lad.write_text(LADDER.to_json())
+    png = tmp_path / "out" / "compare.png"
+    rc = main(["compare", "--policies", "static-max,static-min", "--scenarios", "hot-car", "--ladder", str(lad),
+               "--duration", "120", "--backend", "serial", "--quiet", "--no-oracle", "--plot", str(png)])
+    assert rc == 0 and png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"plot: {png}" in capsys.readouterr().out

@@ -34,6 +34,7 @@ def configure(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--ray-address", help="join this Ray cluster (default: RAY_ADDRESS or a local Ray)")
     ap.add_argument("--csv", help="write every summary field as CSV here")
     ap.add_argument("--pivot", metavar="METRIC", help="also print policy x scenario for one summary field")
+    ap.add_argument("--plot", metavar="PNG", help="write energy against accuracy per scenario here (extra plot)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--no-oracle", action="store_true",
                     help="skip the oracle and best-static rows and the gap columns (faster)")
@@ -73,6 +74,10 @@ def run(a: argparse.Namespace) -> int:
         if not a.no_oracle:
             rows = _with_oracle(rows, scenarios, ladder, a.duration, a.oracle_at)
         pivot = pivot_table(rows, a.pivot) if a.pivot else None
+        if a.plot:
+            from adaptive_csp.sim.plot import plot_comparison
+
+            plot_comparison(rows, a.plot)
     except CLI_ERRORS as e:
         return fail(str(e))
     print(markdown_table(rows))
@@ -90,4 +95,6 @@ def run(a: argparse.Namespace) -> int:
             for r in rows:
                 w.writerow({k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()})
         print(f"\nwrote {a.csv}")
+    if a.plot:
+        print(f"plot: {a.plot}")
     return 0

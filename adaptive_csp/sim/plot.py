@@ -1,4 +1,5 @@
-"""A PNG of one run: level (and DVFS frequency), battery, temperature and latency over time."""
+"""PNGs: one run's level (and DVFS frequency), battery, temperature and latency over time; a comparison's
+energy against accuracy per scenario."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_result"]
+__all__ = ["plot_result", "plot_comparison"]
 
 
 def _stride(n: int, max_points: int) -> int:
@@ -64,3 +65,41 @@ def plot_result(result, path: str | Path, max_points: int = 4000) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_comparison(rows: list[dict], path: str | Path) -> Path:
+    """One panel per scenario of a ``compare`` table: each policy's energy (Wh) against its accuracy right
+    and on time, the oracle and best-static rows marked, so a policy's distance to the frontier shows.
+    matplotlib's Figure API (no global state); extra ``plot``."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ValueError("--plot needs matplotlib: pip install 'adaptive-csp[plot]'") from None
+    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    if not scenarios:
+        raise ValueError("nothing to plot: the comparison has no rows")
+    cols = min(3, len(scenarios))
+    nrows = -(-len(scenarios) // cols)
+    fig = Figure(figsize=(4.2 * cols, 3.4 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, cols, squeeze=False).ravel()
+    for ax, scn in zip(axes, scenarios):
+        for r in (r for r in rows if r["scenario"] == scn):
+            acc = r.get("on_time_accuracy", r.get("mean_accuracy"))
+            if acc is None or r.get("energy_j") is None:
+                continue
+            name = str(r["policy"])
+            special = name in ("oracle", "best-static")
+            ax.scatter(r["energy_j"] / 3600.0, 100.0 * acc, marker="*" if special else "o",
+                       s=90 if special else 30, color="black" if name == "oracle" else None, zorder=3)
+            ax.annotate(name, (r["energy_j"] / 3600.0, 100.0 * acc), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+        ax.set_title(scn, fontsize=9)
+        ax.set_xlabel("energy (Wh)")
+        ax.set_ylabel("right and on time (%)")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(scenarios):]:
+        ax.set_visible(False)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=110)
+    return p
