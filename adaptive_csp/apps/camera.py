@@ -11,28 +11,12 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from adaptive_csp.runtime.sources import IMAGE_SUFFIXES, image_folder
 
 __all__ = ["run_camera", "open_frames", "IMAGE_SUFFIXES"]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
-
-
-def _folder(path: Path) -> Iterator[np.ndarray]:
-    import cv2
-
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {str(path)!r}")
-    for p in files:
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if img is not None:  # an unreadable file is skipped, like a bad frame
-            yield img
-
 
 def open_frames(source: str) -> Any:
     """A camera index, a video path or an image folder → what ``runner.stream`` takes."""
@@ -41,11 +25,7 @@ def open_frames(source: str) -> Any:
         return int(s)
     p = Path(s)
     if p.is_dir():
-        try:
-            import cv2  # noqa: F401
-        except ImportError:
-            raise ValueError("reading images needs OpenCV: pip install 'adaptive-csp[video]'") from None
-        return _folder(p)
+        return image_folder(p)
     if not p.exists():
         raise ValueError(f"no camera, video file or image folder {s!r}")
     return str(p)
