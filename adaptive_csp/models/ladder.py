@@ -44,6 +44,7 @@ from torch import nn
 
 from adaptive_csp.data.preprocess_spec import merge_spec
 from adaptive_csp.levels import Level, LevelLadder, Rung
+from adaptive_csp.util.files import sha256_file
 
 __all__ = ["ModelLadder", "ModelLadderCfg", "LADDER_FILE", "FORMAT", "ONNX_SUFFIXES", "TORCHSCRIPT_SUFFIXES"]
 
@@ -93,12 +94,7 @@ class _LadderDoc(BaseModel):
     profile: dict[str, Any] | None = None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+_sha256 = sha256_file
 
 
 def _module_digest(m: nn.Module) -> str:

@@ -7,7 +7,6 @@ model shipped inside the package; nothing is downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.models.config import ModelCfg
 from adaptive_csp.models.net import ElasticNet
-from adaptive_csp.util.files import as_user_file
+from adaptive_csp.util.files import as_user_file, sha256_file
 
 __all__ = ["save_model", "load_model", "load_checkpoint", "pretrained", "shipped_ladder", "ASSETS", "DEFAULT_MODEL",
            "CheckpointError"]
@@ -31,12 +30,7 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, truncated or does not match its metadata."""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+_sha256 = sha256_file
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:

@@ -7,11 +7,12 @@ read.  :func:`as_user_file` gives a written file the mode ``open()`` would have 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
 
-__all__ = ["as_user_file", "user_mode"]
+__all__ = ["as_user_file", "user_mode", "sha256_file"]
 
 _lock = threading.Lock()
 
@@ -32,3 +33,12 @@ def as_user_file(path: str | Path) -> Path:
     except OSError:
         pass
     return p
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (checkpoint and model-file digests)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
