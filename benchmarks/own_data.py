@@ -5,11 +5,13 @@ scratch with the same budget, profile, run the held-out images through ``Adaptiv
     python benchmarks/own_data.py --out runs/own_data --make-only  # only write the image folders
     python benchmarks/own_data.py --input-size 32                  # train at 32×32 (4× less compute)
 
-The data (seeded, procedural, not Fashion-MNIST): 64×64 RGB images of four shapes — circle, square,
-triangle, cross — of random size, position, rotation and colour on a random two-colour gradient with a
-faint stripe texture (the item differs from the ground beneath it in brightness by > 50 of 255), 1–3 small
-distractor blobs and strokes, and sensor noise; 150 training and 50 held-out test
-images per class.  Every step is a command a user would type (``adaptive-csp train`` / ``profile``),
+The data (seeded, procedural, not Fashion-MNIST): 64×64 RGB images of four shapes — circle, cross,
+square, triangle — 150 training and 50 held-out test images per class.  ``--scene belt`` (the default):
+one item as a fixed camera over a belt or a table sees it — a plain low-saturation ground of random
+brightness under uneven light, a soft shadow, specks of dirt, lens blur and sensor noise; the item of
+random colour (its brightness > 50 of 255 from the ground's), size and rotation.  ``--scene stripes``: a
+harder set — smaller items on random two-colour gradients with a strong stripe texture and 1–3 distractor
+blobs and strokes.  Every step is a command a user would type (``adaptive-csp train`` / ``profile``),
 run as a subprocess and timed by wall clock; the printed table is what the README shows.
 """
 
@@ -44,8 +46,9 @@ def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> np.ndar
     return np.array([(cx + r * x, cy + r * y) for x, y in pts], np.int32)
 
 
-def draw(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
-    """One RGB image (H×W×3 uint8) of ``kind``."""
+def _draw_stripes(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """The hard scene: a random two-colour gradient with a stripe texture, 1–3 distractors (see
+    :func:`draw`)."""
     import cv2
 
     c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
@@ -58,12 +61,7 @@ def draw(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
     img = np.clip(img, 0, 255).astype(np.uint8)
     r = rng.uniform(0.16, 0.32) * size
     cx, cy = rng.uniform(r, size - r, 2)
-    bg = img[int(cy), int(cx)].astype(float)
-    luma = np.array([0.299, 0.587, 0.114])
-    while True:  # the item differs from the ground around it in brightness, not only in hue
-        colour = rng.integers(0, 256, 3)
-        if abs(float((colour - bg) @ luma)) > 50:
-            break
+    colour = _contrasting(img[int(cy), int(cx)].astype(float), rng)
     for _ in range(int(rng.integers(1, 4))):  # distractors: small blobs and strokes in random colours
         p = tuple(int(v) for v in rng.integers(0, size, 2))
         col = tuple(int(v) for v in rng.integers(0, 256, 3))
@@ -72,16 +70,78 @@ def draw(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
         else:
             q = tuple(int(v) for v in np.clip(np.array(p) + rng.integers(-12, 13, 2), 0, size - 1))
             cv2.line(img, p, q, col, 1, cv2.LINE_AA)
+    _item(img, kind, cx, cy, r, colour, rng.uniform(0, 2 * math.pi))
+    return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+
+
+def _contrasting(bg: np.ndarray, rng: np.random.Generator, min_luma: float = 50) -> np.ndarray:
+    """A random colour whose brightness differs from ``bg``'s by more than ``min_luma`` (of 255)."""
+    luma = np.array([0.299, 0.587, 0.114])
+    while True:
+        colour = rng.integers(0, 256, 3)
+        if abs(float((colour - bg) @ luma)) > min_luma:
+            return colour
+
+
+def _item(img: np.ndarray, kind: str, cx: float, cy: float, r: float, colour: np.ndarray, angle: float) -> None:
+    import cv2
+
     col = tuple(int(v) for v in colour)
     if kind == "circle":
         cv2.circle(img, (int(cx), int(cy)), int(r * 0.85), col, -1, cv2.LINE_AA)
     else:
-        cv2.fillPoly(img, [_polygon(kind, cx, cy, r, rng.uniform(0, 2 * math.pi))], col, cv2.LINE_AA)
-    noise = rng.normal(0, 8, img.shape)
-    return np.clip(img + noise, 0, 255).astype(np.uint8)
+        cv2.fillPoly(img, [_polygon(kind, cx, cy, r, angle)], col, cv2.LINE_AA)
 
 
-def make_folders(root: Path, n_train: int = 150, n_test: int = 50, seed: int = 0) -> tuple[Path, Path]:
+def _draw_belt(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """The camera scene: one item on a plain surface (a belt, a table) as a fixed camera sees it — a
+    low-saturation ground of random brightness under uneven light (a linear falloff and a vignette), a
+    faint surface grain, the item (random colour, its brightness > 50 of 255 from the ground's, radius
+    0.24–0.40 of the side, anywhere its whole body fits, any rotation), a soft shadow, 0–2 specks of
+    dirt, lens blur (σ 0–1 px) and sensor noise (σ 3–8)."""
+    import cv2
+
+    grey = rng.uniform(40, 215)
+    ground = np.clip(grey + rng.normal(0, 12, 3), 0, 255)  # low saturation
+    yy, xx = np.mgrid[:size, :size] / (size - 1)
+    ang = rng.uniform(0, 2 * math.pi)
+    fall = 1 + rng.uniform(0.0, 0.25) * ((xx - 0.5) * math.cos(ang) + (yy - 0.5) * math.sin(ang))
+    vign = 1 - rng.uniform(0.0, 0.3) * ((xx - 0.5) ** 2 + (yy - 0.5) ** 2) * 2
+    img = ground * (fall * vign)[..., None] + rng.normal(0, 4, (size, size, 1))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    r = rng.uniform(0.24, 0.40) * size
+    cx, cy = rng.uniform(r, size - r, 2)
+    colour = _contrasting(img[int(cy), int(cx)].astype(float), rng)
+    angle = rng.uniform(0, 2 * math.pi)
+    shadow = img.copy()
+    dx, dy = rng.uniform(1, 3, 2)
+    _item(shadow, kind, cx + dx, cy + dy, r, np.zeros(3), angle)
+    img = cv2.addWeighted(img, 0.6, cv2.GaussianBlur(shadow, (0, 0), 1.5), 0.4, 0)  # soft, down-right
+    _item(img, kind, cx, cy, r, colour, angle)
+    for _ in range(int(rng.integers(0, 3))):  # specks of dirt
+        p = tuple(int(v) for v in rng.integers(0, size, 2))
+        cv2.circle(img, p, int(rng.integers(1, 3)), tuple(int(v) for v in rng.integers(0, 256, 3)), -1, cv2.LINE_AA)
+    sigma = rng.uniform(0, 1.0)
+    if sigma > 0.2:
+        img = cv2.GaussianBlur(img, (0, 0), sigma)
+    return np.clip(img + rng.normal(0, rng.uniform(3, 8), img.shape), 0, 255).astype(np.uint8)
+
+
+SCENES = {"belt": _draw_belt, "stripes": _draw_stripes}
+
+
+def draw(kind: str, rng: np.random.Generator, size: int = 64, scene: str = "belt") -> np.ndarray:
+    """One RGB image (H×W×3 uint8) of ``kind`` in ``scene``: ``belt`` (the default; one item on a plain
+    surface under a fixed camera, :func:`_draw_belt`) or ``stripes`` (a hard scene: the item, radius
+    0.16–0.32 of the side, on a random two-colour gradient with a stripe texture of period 4–12 px and 1–3
+    distractor blobs and strokes, :func:`_draw_stripes`)."""
+    if scene not in SCENES:
+        raise ValueError(f"unknown scene {scene!r}: choose from {', '.join(SCENES)}")
+    return SCENES[scene](kind, rng, size)
+
+
+def make_folders(root: Path, n_train: int = 150, n_test: int = 50, seed: int = 0,
+                 scene: str = "belt") -> tuple[Path, Path]:
     """``root/train/<class>/*.png`` and ``root/test/<class>/*.png`` (PNG, RGB written as BGR by OpenCV)."""
     import cv2
 
@@ -91,7 +151,7 @@ def make_folders(root: Path, n_train: int = 150, n_test: int = 50, seed: int = 0
             d = root / split / kind
             d.mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                cv2.imwrite(str(d / f"{i:04d}.png"), cv2.cvtColor(draw(kind, rng), cv2.COLOR_RGB2BGR))
+                cv2.imwrite(str(d / f"{i:04d}.png"), cv2.cvtColor(draw(kind, rng, scene=scene), cv2.COLOR_RGB2BGR))
     return root / "train", root / "test"
 
 
@@ -174,14 +234,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="train at PX×PX (default: the images' own 64×64); the runner resizes frames to it")
     ap.add_argument("--profile-timeout", type=float, default=900.0, help="stop the profile after this many s")
     ap.add_argument("--make-only", action="store_true", help="only write the image folders")
+    ap.add_argument("--scene", choices=sorted(SCENES), default="belt",
+                    help="belt: one item on a plain surface under a camera; stripes: a harder set (see above)")
     a = ap.parse_args(argv)
     out = Path(a.out)
     log = out / "walkthrough.log"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    train_dir, test_dir = make_folders(out / "data")
-    print(f"data: {len(CLASSES)} classes × 150 train + 50 test, 64×64 RGB -> {out / 'data'} "
+    train_dir, test_dir = make_folders(out / "data", scene=a.scene)
+    print(f"data ({a.scene} scene): {len(CLASSES)} classes × 150 train + 50 test, 64×64 RGB -> {out / 'data'} "
           f"({time.perf_counter() - t0:.1f} s)")
     if a.make_only:
         return 0

@@ -115,11 +115,12 @@ def test_finetune_first_forward_reproduces_source_features_with_bn_reestimated(t
     assert init["from"] == "pretrained" and init["model"] == src.cfg.name and len(init["sha256"]) == 64
     assert model.meta["train"]["runs"][0]["init"] == "pretrained"
     assert model.meta["preprocess"]["mean"] == src.meta["preprocess"]["mean"] * 3  # the source's, replicated
-    assert model.meta["train"]["cfg"]["lr"] == 0.02 and model.meta["train"]["cfg"]["full_only_epochs"] == 0
+    assert model.meta["train"]["cfg"]["lr"] == 0.005 and model.meta["train"]["cfg"]["full_only_epochs"] == 0
 
 
-def test_linear_probe_head_fits_the_features():
-    from adaptive_csp.train.transfer import probe_head, reestimate_bn
+def _probe_setup() -> tuple[ImageSet, torch.nn.Module]:
+    """96 RGB images in the source's normalisation and the adapted model, BN re-estimated on them."""
+    from adaptive_csp.train.transfer import reestimate_bn
 
     src = pretrained()
     data = _rgb_set(96)
@@ -127,11 +128,41 @@ def test_linear_probe_head_fits_the_features():
                     tuple(src.meta["preprocess"]["std"]) * 3)
     net = adapt_model(src, 4, 3)
     reestimate_bn(net, [data.normalized()])
+    return data, net
+
+
+def test_linear_probe_head_fits_the_features():
+    from adaptive_csp.train.transfer import probe_head
+
+    data, net = _probe_setup()
     acc = probe_head(net, data)
     with torch.no_grad():
         got = float((net(data.normalized(), net.full_level()).argmax(1) == data.labels).float().mean())
     assert got == pytest.approx(acc)  # the probe's weights are the head's
     assert acc > 0.5  # 4 classes: a fitted probe on trained features is far above chance on its own data
+
+
+def test_probe_fits_one_head_for_the_full_and_the_cheapest_level():
+    """The head is shared by every width (a narrow level reads its first columns): probed on the full
+    level's features alone it leaves the cheapest level far off; probed on both, the cheapest level's loss
+    on the probe's own images drops and the full level stays fitted."""
+    from adaptive_csp.train.transfer import _pooled, probe_head
+
+    data, net = _probe_setup()
+    full, cheap = net.full_level(), net.cheapest_level()
+    assert full.width != cheap.width  # the shipped model is elastic in width
+
+    def loss(level) -> float:
+        with torch.no_grad():
+            return float(F.cross_entropy(net(data.normalized(), level), data.labels))
+    feats = [_pooled(net, data), _pooled(net, data, level=cheap)]
+    assert feats[1].shape[1] < feats[0].shape[1]
+    probe_head(net, data, feats=feats[0])
+    single = loss(full), loss(cheap)
+    probe_head(net, data, feats=feats)
+    joint = loss(full), loss(cheap)
+    assert joint[1] < 0.5 * single[1]  # measured: 1.68 -> 0.33
+    assert joint[0] < 0.25 * np.log(4)  # the full level stays fitted (0.09 -> 0.17; chance: 1.39)
 
 
 def test_resolve_cfg_plans_from_the_data_size():
@@ -143,7 +174,7 @@ def test_resolve_cfg_plans_from_the_data_size():
     assert big.batch_size == 128 and big.epochs == 30 and big.lr == 0.1 and big.full_only_epochs == 3
     assert resolve_cfg(TrainCfg(), 20).batch_size == 16
     ft = resolve_cfg(TrainCfg(init="pretrained"), 540)
-    assert ft.lr == 0.02 and ft.full_only_epochs == 0 and ft.warmup_epochs == 0.25
+    assert ft.lr == 0.005 and ft.full_only_epochs == 0 and ft.warmup_epochs == 0.25
     assert big.warmup_epochs == 1.0
     kept = resolve_cfg(TrainCfg(epochs=3, batch_size=8, lr=0.5, full_only_epochs=1), 540)
     assert (kept.epochs, kept.batch_size, kept.lr, kept.full_only_epochs) == (3, 8, 0.5, 1)
