@@ -6,20 +6,56 @@
 >>> model = ac.train(out_dir="runs/mine", dataset="my_images/", init="pretrained")  # doctest: +SKIP
 """
 
-from adaptive_csp import train  # the callable package: adaptive_csp.train(cfg, out_dir, dataset)
-from adaptive_csp.control import get_policy, register_policy
-from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
-from adaptive_csp.data.images import ImageSet
-from adaptive_csp.detect import Detector, load_detector, pretrained_detector
-from adaptive_csp.engines import available_engines, make_engine
-from adaptive_csp.levels import Level, LevelLadder, Rung, StageLevel
-from adaptive_csp.models import create_model, list_models
-from adaptive_csp.models.ladder import ModelLadder
-from adaptive_csp.models.pretrained import load_model, pretrained, save_model
-from adaptive_csp.runtime import AdaptiveRunner, Detections, Prediction
-from adaptive_csp.runtime.model_profile import profile_ladder
-from adaptive_csp.sensors import Readings, make_source
-from adaptive_csp.sim import simulate
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Public name -> the module that defines it.  Imported on first use (PEP 562), so ``import adaptive_csp``
+# costs nothing and a bundle runs without torch (:func:`load_bundle`): only the names a program touches
+# pull in their floors, and torch comes in only with a model, a trainer or the torch engines.
+_EXPORTS = {
+    "AdaptiveRunner": "adaptive_csp.runtime.runner", "Prediction": "adaptive_csp.runtime.runner",
+    "Detections": "adaptive_csp.runtime.detections",
+    "load_bundle": "adaptive_csp.runtime.bundle", "Bundle": "adaptive_csp.runtime.bundle",
+    "get_policy": "adaptive_csp.control.presets", "register_policy": "adaptive_csp.control.presets",
+    "Decision": "adaptive_csp.control.policy", "Policy": "adaptive_csp.control.policy",
+    "RuntimeStats": "adaptive_csp.control.policy",
+    "Level": "adaptive_csp.levels", "LevelLadder": "adaptive_csp.levels", "Rung": "adaptive_csp.levels",
+    "StageLevel": "adaptive_csp.levels",
+    "Readings": "adaptive_csp.sensors.readings", "make_source": "adaptive_csp.sensors",
+    "ImageSet": "adaptive_csp.data.images",
+    "Detector": "adaptive_csp.detect", "load_detector": "adaptive_csp.detect",
+    "pretrained_detector": "adaptive_csp.detect",
+    "available_engines": "adaptive_csp.engines", "make_engine": "adaptive_csp.engines",
+    "create_model": "adaptive_csp.models", "list_models": "adaptive_csp.models",
+    "ModelLadder": "adaptive_csp.models.ladder",
+    "load_model": "adaptive_csp.models.pretrained", "pretrained": "adaptive_csp.models.pretrained",
+    "save_model": "adaptive_csp.models.pretrained",
+    "export_bundle": "adaptive_csp.engines.bundle_export",
+    "profile_ladder": "adaptive_csp.runtime.model_profile",
+    "simulate": "adaptive_csp.sim",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "train":  # the callable package: adaptive_csp.train(cfg, out_dir, dataset)
+        return importlib.import_module("adaptive_csp.train")
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'adaptive_csp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from adaptive_csp.control.policy import Decision, Policy, RuntimeStats  # noqa: F401
+    from adaptive_csp.levels import Level, LevelLadder, Rung, StageLevel  # noqa: F401
+    from adaptive_csp.runtime.bundle import Bundle, load_bundle  # noqa: F401
+    from adaptive_csp.runtime.runner import AdaptiveRunner, Prediction  # noqa: F401
 
 __version__ = "0.1.0"
 
@@ -28,5 +64,5 @@ __all__ = [
     "simulate", "get_policy", "register_policy", "Policy", "Decision", "RuntimeStats", "Level", "LevelLadder",
     "Rung", "StageLevel", "Readings", "make_source", "ImageSet", "available_engines", "make_engine", "__version__",
     "Detector", "load_detector", "pretrained_detector", "ModelLadder", "profile_ladder",
-    "train",
+    "train", "load_bundle", "Bundle", "export_bundle",
 ]

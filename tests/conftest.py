@@ -1,12 +1,18 @@
+from __future__ import annotations
+
 import os
 
 import pytest
-import torch
 
 from adaptive_csp.control.policy import Decision, Policy
 from adaptive_csp.levels import LevelLadder
 
-torch.set_num_threads(int(os.environ.get("ADAPTIVE_CSP_TEST_THREADS", "1")))
+try:  # the bundle runtime's tests run in a venv without torch (tests/test_bundle_runtime.py, CI)
+    import torch
+except ImportError:
+    torch = None
+else:
+    torch.set_num_threads(int(os.environ.get("ADAPTIVE_CSP_TEST_THREADS", "1")))
 
 #: five rungs with costs and accuracies, shaped like the shipped model's ladder (simulator, baselines, sweeps)
 SIM_LADDER = LevelLadder.from_costs([0.30, 0.45, 0.6, 0.75, 0.9], [0.885, 0.900, 0.910, 0.915, 0.918])

@@ -343,3 +343,19 @@ def test_bad_input_is_named(three, tmp_path):
     with pytest.raises(ValueError, match="for classifiers"):
         ac.profile_ladder(ModelLadder([three[2]], preprocess=SPEC, task="detect"), tmp_path, batches=(1,),
                           switch_pairs=0, rounds=1)
+
+
+def test_a_ladder_of_your_own_onnx_files_exports_as_a_bundle(three, tmp_path):
+    """Your ONNX files go into the bundle as given; the bundle runs each level as that file alone."""
+    with ac.AdaptiveRunner(ac.ModelLadder(three, preprocess=SPEC, class_names=list("abcd"), ordered=False),
+                           sensors=None) as r:
+        measured = r.model  # ordered cheapest -> full by the measurement
+    out = ac.export_bundle(measured, tmp_path / "bundle")
+    frames = [np.random.default_rng(k).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8) for k in range(6)]
+    with ac.AdaptiveRunner(str(out), policy=Cycle(), sensors=None, policy_tick_ms=0) as b:
+        assert b.class_names == list("abcd") and len(b.ladder) == 3
+        preds = [b.infer(f) for f in frames]
+    assert sorted({p.level for p in preds}) == [0, 1, 2]
+    for p, f in zip(preds, frames):
+        want = softmax(alone(measured.onnx_file(p.level), model_input(f)))[0]
+        np.testing.assert_allclose(p.probs, want, atol=1e-6, rtol=0, err_msg=f"level {p.level}")

@@ -252,8 +252,10 @@ def test_one_default_policy_everywhere():
 
     assert DEFAULT_POLICY in PRESETS
     assert get_policy().name == DEFAULT_POLICY
-    for fn in (AdaptiveRunner, simulate):
-        assert inspect.signature(fn).parameters["policy"].default == DEFAULT_POLICY, fn
+    assert inspect.signature(simulate).parameters["policy"].default == DEFAULT_POLICY
+    # the runner's None is "the bundle's own policy.toml, else DEFAULT_POLICY": a model gets DEFAULT_POLICY
+    with AdaptiveRunner(sensors=None, engine="torch") as r:
+        assert r.policy.name == DEFAULT_POLICY
     assert build_parser().parse_args(["simulate"]).policy == DEFAULT_POLICY
     assert build_parser().parse_args(["demo"]).policy == DEFAULT_POLICY
 

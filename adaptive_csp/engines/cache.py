@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 __all__ = ["cache_dir", "weights_digest", "level_key", "tensors_digest", "cached_file"]
 
@@ -38,7 +37,9 @@ def cache_dir(path: str | Path | None = None) -> Path:
     return Path(base) / "adaptive_csp"
 
 
-def _update(h: Any, name: str, t: torch.Tensor) -> None:
+def _update(h: Any, name: str, t: Any) -> None:
+    import torch  # only digests of torch tensors need it: cache_dir / cached_file run without torch
+
     t = t.detach()
     if t.device.type != "cpu":
         t = t.cpu()
@@ -48,14 +49,14 @@ def _update(h: Any, name: str, t: torch.Tensor) -> None:
     h.update(np.ascontiguousarray(t.numpy()).tobytes())
 
 
-def tensors_digest(items: Iterable[tuple[str, torch.Tensor]]) -> str:
+def tensors_digest(items: Iterable[tuple[str, Any]]) -> str:
     h = hashlib.sha256()
     for name, t in items:
         _update(h, name, t)
     return h.hexdigest()
 
 
-def weights_digest(model: torch.nn.Module) -> str:
+def weights_digest(model: Any) -> str:
     """sha256 over the architecture and every tensor of the state dict (weights and BN buffers)."""
     h = hashlib.sha256(FORMAT.encode())
     cfg = getattr(model, "cfg", None)
@@ -66,7 +67,7 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def level_key(weights: str, model: torch.nn.Module, level: Any, input_shape: tuple[int, ...],
+def level_key(weights: str, model: Any, level: Any, input_shape: tuple[int, ...],
               opset: int, variant: str = "fp32") -> str:
     """The cache key of one exported level (see the module docstring)."""
     lkey = level.key

@@ -22,25 +22,11 @@ from typing import Any
 import torch
 
 from adaptive_csp.data.preprocess_spec import describe
-from adaptive_csp.engines.base import model_device_dtype
+from adaptive_csp.engines.base import OPSET, input_shape, model_device_dtype
 from adaptive_csp.levels import LevelLadder
 
 __all__ = ["OPSET", "AtLevel", "input_shape", "output_spec", "static_module", "export_onnx", "export_torchscript",
            "export_levels", "sidecar"]
-
-OPSET = 17
-
-
-def input_shape(model: torch.nn.Module) -> tuple[int, int, int]:
-    """(C, H, W) of one input image: the model's preprocessing metadata, else its config."""
-    spec = (getattr(model, "meta", None) or {}).get("preprocess") or {}
-    cfg = getattr(model, "cfg", None)
-    size = spec.get("input_size") or getattr(cfg, "input_size", None)
-    chans = spec.get("in_chans") or getattr(cfg, "in_chans", None)
-    if size is None or chans is None:
-        raise ValueError("cannot tell the model's input shape: it has neither meta['preprocess'] "
-                         "(input_size, in_chans) nor cfg.input_size / cfg.in_chans")
-    return int(chans), int(size[0]), int(size[1])
 
 
 def output_spec(model: torch.nn.Module) -> dict[str, Any]:

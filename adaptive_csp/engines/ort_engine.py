@@ -25,14 +25,16 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from adaptive_csp.engines.base import Engine, as_numpy
-from adaptive_csp.engines.cache import cache_dir, cached_file, level_key, tensors_digest, weights_digest
-from adaptive_csp.engines.export import OPSET, export_onnx, input_shape
+from adaptive_csp.engines.base import OPSET, Engine, as_numpy, input_shape
+from adaptive_csp.engines.cache import cache_dir, cached_file
+from adaptive_csp.util.tensors import torch_threads
+
+if TYPE_CHECKING:  # a ladder of ONNX files (a bundle) runs without torch: torch comes only with a torch model
+    import torch
 
 __all__ = ["OrtEngine", "have_onnxruntime", "default_providers"]
 
@@ -73,18 +75,18 @@ def default_providers(directory: Path | None = None) -> list[Any]:
 class OrtEngine(Engine):
     name = "onnxruntime"
 
-    def __init__(self, model: torch.nn.Module, threads: int | None = None, cache: str | Path | None = None,
+    def __init__(self, model: Any, threads: int | None = None, cache: str | Path | None = None,
                  providers: Sequence[Any] | None = None,
                  calib: Iterable[torch.Tensor] | Callable[[Any], Iterable[torch.Tensor]] | None = None,
                  int8: Iterable[int] | None = None, opset: int = OPSET):
         ort = _ort()
         super().__init__(model)
-        if not self.elastic or not hasattr(model, "export"):
-            raise ValueError("engine='onnxruntime' needs an elastic model (with levels and export()); "
-                             "run a plain module with engine='torch'")
+        if not self.elastic or not (hasattr(model, "export") or callable(getattr(model, "onnx_file", None))):
+            raise ValueError("engine='onnxruntime' needs an elastic model (with levels and export()) or a "
+                             "ladder of ONNX files (a bundle); run a plain module with engine='torch'")
         if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
             raise ValueError(f"threads must be >= 1, got {threads!r}")
-        self.threads = int(threads) if threads is not None else torch.get_num_threads()
+        self.threads = int(threads) if threads is not None else torch_threads()
         self.dir = cache_dir(cache) / "onnx"
         self.providers = list(providers) if providers is not None else default_providers(self.dir)
         self.opset = int(opset)
@@ -108,6 +110,8 @@ class OrtEngine(Engine):
     def _calib_batches(self, level: int) -> list[torch.Tensor] | None:
         if self.calib is None:
             return None
+        import torch
+
         data = self.calib(self.ladder[level]) if callable(self.calib) else self.calib
         return [torch.as_tensor(b) for b in data]
 
@@ -127,6 +131,9 @@ class OrtEngine(Engine):
                 log.warning("engine onnxruntime: rung %d is your own ONNX file %s; it runs as given, not "
                             "int8-quantised", level, Path(path).name)
             return Path(path), False
+        from adaptive_csp.engines.cache import level_key, tensors_digest, weights_digest
+        from adaptive_csp.engines.export import export_onnx
+
         if self._weights is None:
             self._weights = weights_digest(self.model)
         lv = self.ladder[level]

@@ -33,13 +33,14 @@ import statistics
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
-from adaptive_csp.engines import Engine
+from adaptive_csp.engines.base import Engine, input_shape
 from adaptive_csp.engines.cache import cache_dir
 from adaptive_csp.levels import LevelLadder, latency_key
+from adaptive_csp.util.tensors import loaded_torch, torch_threads
 from adaptive_csp.util.timing import interleaved_times
 
 __all__ = ["measure", "cpu_name", "device_id", "engine_threads", "LatencyCache", "calibrate_ladder"]
@@ -71,14 +72,12 @@ def device_id() -> str:
 
 def engine_threads(engine: Engine) -> int:
     """The intra-op threads the engine runs with (torch engines: torch's current setting)."""
-    return int(getattr(engine, "threads", None) or torch.get_num_threads())
+    return int(getattr(engine, "threads", None) or torch_threads())
 
 
 def _input_shape(engine: Engine) -> tuple[int, ...]:
     shape = getattr(engine, "shape", None)
     if shape is None:
-        from adaptive_csp.engines.export import input_shape
-
         shape = input_shape(engine.model)
     return tuple(int(s) for s in shape)
 
@@ -106,8 +105,9 @@ def measure(engines: Sequence[Engine], batches: Iterable[int] = (1, 32), *, leve
     out: list[dict[str, float]] = [{} for _ in range(n)]
     shape = _input_shape(engines[0])
     rng = np.random.default_rng(0)
-    saved = torch.get_num_threads()
-    if threads:
+    torch = loaded_torch()  # a torch engine's threads are torch's; ONNX Runtime sessions keep their own
+    saved = torch.get_num_threads() if torch is not None else None
+    if threads and torch is not None:
         torch.set_num_threads(int(threads))
     try:
         for b in batches:
@@ -119,14 +119,16 @@ def measure(engines: Sequence[Engine], batches: Iterable[int] = (1, 32), *, leve
             for (e, i), v in zip(pairs, ms, strict=True):
                 out[i][latency_key(e.name, b)] = round(float(v), 4)
     finally:
-        torch.set_num_threads(saved)
+        if torch is not None:
+            torch.set_num_threads(saved)
     return out
 
 
-def _arch(model: torch.nn.Module, shape: tuple[int, ...]) -> str:
+def _arch(model: Any, shape: tuple[int, ...]) -> str:
     cfg = getattr(model, "cfg", None)
     dump = getattr(cfg, "model_dump_json", None)
-    text = (dump() if callable(dump) else repr(type(model))) + repr(shape)
+    digest = getattr(model, "digest", None)  # a bundle: what its files are
+    text = (dump() if callable(dump) else digest if isinstance(digest, str) else repr(type(model))) + repr(shape)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -34,7 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+from adaptive_csp.util.tensors import is_tensor
 
 __all__ = ["ContentDemand"]
 
@@ -74,26 +75,30 @@ class ContentDemand:
         self.empty = False
         self.nothing = 0  # consecutive frames without a detection (detectors)
         self.why = "content: start"
-        self._prev: torch.Tensor | None = None
+        self._prev: np.ndarray | None = None
         if not hasattr(self, "_std"):
-            self._std = torch.ones(1, 1, 1)
+            self._std = np.ones((1, 1, 1), np.float32)
 
     def bind(self, full: int, std: list[float] | tuple[float, ...]) -> ContentDemand:
         """Attach to a ladder's top index and the preprocessing's std (to undo normalisation)."""
         self.reset(full)
-        self._std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+        self._std = np.asarray(std, dtype=np.float32).reshape(-1, 1, 1)
         return self
 
     # before inference -------------------------------------------------------------------------------------
-    def observe(self, x: torch.Tensor | np.ndarray) -> int:
-        """Look at the model input (N×C×H×W, normalised; the last frame counts); return the demanded level."""
-        frame = torch.as_tensor(x[-1])
+    def observe(self, x) -> int:
+        """Look at the model input (N×C×H×W numpy array or tensor, normalised; the last frame counts); return
+        the demanded level."""
+        last = x[-1]
+        if is_tensor(last):
+            last = last.detach().cpu().float().numpy()
+        frame = np.array(last, dtype=np.float32)  # a copy: the caller may reuse its buffer
         std = self._std
-        prev, self._prev = self._prev, frame.clone()
+        prev, self._prev = self._prev, frame
         same = prev is not None and prev.shape == frame.shape
-        self.diff = float(((frame - prev).abs() * std).mean()) if same else 0.0
+        self.diff = float((np.abs(frame - prev) * std).mean()) if same else 0.0
         was_empty = self.empty
-        self.empty = self.empty_std is not None and float((frame * std).std()) < self.empty_std
+        self.empty = self.empty_std is not None and float((frame * std).std(ddof=1)) < self.empty_std
         if self.empty:
             self.demand, self.hold, self.steady = self.min_level, 0, 0
             self.why = "content: empty scene"

@@ -33,13 +33,16 @@ NaN/Inf, a float frame outside [0, 1]); the checks run on the small resized imag
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from adaptive_csp.data.preprocess_spec import PreprocessSpec
 from adaptive_csp.runtime.resize import check_mode, fit, resize
+from adaptive_csp.util.tensors import is_tensor, loaded_torch
+
+if TYPE_CHECKING:  # torch frames are accepted when the caller has torch; this module never imports it
+    import torch
 
 try:  # optional extra `video`
     import cv2
@@ -116,6 +119,8 @@ class Preprocessor:
     # public ------------------------------------------------------------------------------------------
     def __call__(self, frame: Any) -> tuple[torch.Tensor, bool]:
         """The model input for ``frame`` and whether it was a batch (list / N-dim array or tensor)."""
+        import torch
+
         x, batched = self.array(frame)
         return torch.from_numpy(x), batched
 
@@ -130,7 +135,7 @@ class Preprocessor:
                 return self._stack([self._np(f, i) for i, f in enumerate(frame)]), True
             x = self._np(frame)[None]
             return (x if x.flags.c_contiguous else np.ascontiguousarray(x)), False
-        if isinstance(frame, torch.Tensor):
+        if is_tensor(frame):
             if frame.dim() == 4:
                 return self._stack([self._torch(f, i) for i, f in enumerate(frame)]), True
             x = self._torch(frame)[None]
@@ -142,7 +147,7 @@ class Preprocessor:
             for i, f in enumerate(frame):
                 if isinstance(f, np.ndarray):
                     out.append(self._np(f, i))
-                elif isinstance(f, torch.Tensor):
+                elif is_tensor(f):
                     out.append(self._torch(f, i))
                 else:
                     raise ValueError(f"frame {i}: unsupported type {type(f).__name__} in a list of frames")
@@ -177,7 +182,7 @@ class Preprocessor:
         it): what :meth:`geometry` needs to map model-input coordinates back into each frame."""
         if isinstance(frame, np.ndarray):
             return [tuple(frame.shape[1:3])] * len(frame) if frame.ndim == 4 else [tuple(frame.shape[:2])]
-        if isinstance(frame, torch.Tensor):
+        if is_tensor(frame):
             return [tuple(frame.shape[2:4])] * len(frame) if frame.dim() == 4 else [tuple(frame.shape[1:3])]
         if isinstance(frame, (list, tuple)):
             return [s for f in frame for s in self.sizes(f)]
@@ -185,6 +190,8 @@ class Preprocessor:
 
     def normalize_uint8(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Reference path for frames already at the model's size: ``N×H×W`` or ``N×C×H×W`` uint8 → input."""
+        import torch
+
         x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
         if x.dim() == 3:
             x = x[:, None]
@@ -256,7 +263,7 @@ class Preprocessor:
         if t.shape[0] not in (1, 3, 4):
             raise ValueError(f"{where}a tensor frame needs 1, 3 or 4 channels (C×H×W), got {t.shape[0]} "
                              f"(shape {tuple(t.shape)}); tensors are channel-first")
-        is_u8 = t.dtype == torch.uint8
+        is_u8 = t.dtype == loaded_torch().uint8
         if not is_u8 and not t.is_floating_point():
             raise ValueError(f"{where}unsupported dtype {t.dtype}: frames must be uint8 or float in [0, 1]")
         t = t.detach()

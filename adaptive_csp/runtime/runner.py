@@ -57,16 +57,17 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from adaptive_csp.control.policy import Policy, RuntimeStats
 from adaptive_csp.control.presets import DEFAULT_POLICY, get_policy
 from adaptive_csp.data.preprocess_spec import merge_spec
-from adaptive_csp.engines import Engine, make_engine, model_device_dtype
+from adaptive_csp.engines.base import Engine
+from adaptive_csp.engines.select import make_engine
 from adaptive_csp.levels import LevelLadder
+from adaptive_csp.runtime.bundle import Bundle, is_bundle, load_bundle
 from adaptive_csp.runtime.content import ContentDemand
 from adaptive_csp.runtime.detections import DetectionDecoder, Detections, detection_confidence
 from adaptive_csp.runtime.preprocess import Preprocessor
@@ -74,10 +75,16 @@ from adaptive_csp.runtime.telemetry import Telemetry
 from adaptive_csp.sensors.poller import SensorPoller
 from adaptive_csp.sensors.readings import Readings
 from adaptive_csp.util.log import OnceLogger
+from adaptive_csp.util.tensors import is_module, loaded_torch
+
+if TYPE_CHECKING:  # a bundle runs without torch: this module never imports it (adaptive_csp.util.tensors)
+    import torch
 
 __all__ = ["AdaptiveRunner", "Prediction", "Detections"]
 
 log = logging.getLogger("adaptive_csp.runtime")
+#: a detector's post-processing when neither the call nor the model's ``meta["postprocess"]`` sets it
+_POSTPROCESS = {"score_thresh": 0.25, "iou_thresh": 0.6, "max_det": 100}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,19 @@ def _softmax(logits: np.ndarray) -> tuple[list[np.ndarray], list[int], list[floa
 _exp = math.exp
 
 
+def _device(model: Any, device: Any) -> Any:
+    """Where the engine runs: ``device`` (a torch.device when torch is loaded), else where a torch model's
+    weights are, else ``"cpu"`` (a bundle)."""
+    t = loaded_torch()
+    if device is not None:
+        return t.device(device) if t is not None else str(device)
+    if is_module(model):
+        from adaptive_csp.engines.base import model_device_dtype
+
+        return model_device_dtype(model)[0]
+    return t.device("cpu") if t is not None else "cpu"
+
+
 class _NoSensors:
     """``sensors=None``: an empty snapshot (policies see every signal as absent), renewed every 0.25 s
     so it is never stale — and, like a poller's, the same object between renewals (cheap telemetry)."""
@@ -140,9 +160,10 @@ class AdaptiveRunner:
         ``forward(x, level)``, or a plain module (one level); a ladder of separate models — a
         :class:`~adaptive_csp.models.ladder.ModelLadder`, a list of torch modules / ONNX files (cheapest →
         full) or a folder with ``ladder.json`` — measured on the engine first when it has no latency there
-        (:mod:`adaptive_csp.runtime.model_source`); None or "default" loads the shipped model.
-    policy: anything ``get_policy`` takes (default ``DEFAULT_POLICY``, the ``balanced`` preset); a Policy
-        object is used as is, state included.
+        (:mod:`adaptive_csp.runtime.model_source`); None or "default" loads the shipped model; a bundle
+        folder (or :class:`~adaptive_csp.runtime.bundle.Bundle`) runs on onnxruntime without torch.
+    policy: anything ``get_policy`` takes (None: a bundle's ``policy.toml``, else ``DEFAULT_POLICY``, the
+        ``balanced`` preset); a Policy object is used as is, state included.
     sensors: "auto" / "psutil" / ... or a source (``read()``): polled on a thread the runner owns;
         an object with ``latest()`` (a SensorPoller you started, a simulator): used as is, never closed;
         None / "none": no sensors.
@@ -155,7 +176,8 @@ class AdaptiveRunner:
         :class:`adaptive_csp.engines.Engine`; ``engine_options`` go to it (``threads``, ``cache``,
         ``calib``, ``dtype``, ``graphs``, ...).
     score_thresh / iou_thresh / max_det: a detector's post-processing (score threshold in [0, 1],
-        class-aware NMS overlap in (0, 1], at most ``max_det`` detections per frame); ``multi_label``: a box
+        class-aware NMS overlap in (0, 1], at most ``max_det`` detections per frame; None: the model's
+        ``meta["postprocess"]`` — a bundle's — else 0.25, 0.6 and 100); ``multi_label``: a box
         may be reported once per class above the threshold (COCO evaluation), not only for its best class;
         validated always, used only when ``model.meta["task"] == "detect"``.
     device: where the engine runs (None: where the model is).  The model is never moved: the torch
@@ -174,21 +196,25 @@ class AdaptiveRunner:
         demand, when on, still looks at every frame.
     """
 
-    def __init__(self, model: Any = None, policy: Any = DEFAULT_POLICY, sensors: Any = "auto",
+    def __init__(self, model: Any = None, policy: Any = None, sensors: Any = "auto",
                  deadline_ms: float | None = None, device: str | torch.device | None = None, *,
                  engine: str | Engine = "auto", engine_options: dict | None = None,
                  color: str = "bgr", tensor_color: str = "rgb", content: bool | ContentDemand = False,
                  preprocess: dict | None = None, backend: str = "auto", prepare: bool = True,
                  policy_tick_ms: float = 10.0, latency_window: int = 120, telemetry_size: int = 4096,
                  sensor_rate_hz: float = 2.0, clock: Callable[[], float] = time.monotonic, dvfs: Any = None,
-                 score_thresh: float = 0.25, iou_thresh: float = 0.6, max_det: int = 100, multi_label: bool = False,
+                 score_thresh: float | None = None, iou_thresh: float | None = None, max_det: int | None = None,
+                 multi_label: bool = False,
                  resize: str | None = None, pad: float | None = None, roi: Any = None):
         if model is None or (isinstance(model, str) and model == "default"):
             from adaptive_csp.models.pretrained import pretrained
             model = pretrained()
-        from adaptive_csp.runtime.model_source import resolve_model
-        model = resolve_model(model, preprocess=preprocess, engine=engine, device=device,
-                              engine_options=engine_options)  # a module; a ladder of models measured
+        if is_bundle(model):  # a folder written by export_bundle: onnxruntime and numpy only, never torch
+            model = load_bundle(model)
+        if not isinstance(model, Bundle):
+            from adaptive_csp.runtime.model_source import resolve_model
+            model = resolve_model(model, preprocess=preprocess, engine=engine, device=device,
+                                  engine_options=engine_options)  # a module; a ladder of models measured
         if deadline_ms is not None and not deadline_ms > 0:
             raise ValueError(f"deadline_ms must be > 0, got {deadline_ms!r}")
         if not policy_tick_ms >= 0:
@@ -207,14 +233,19 @@ class AdaptiveRunner:
         self._set_view(self.ladder.view(self.engine.name, 1))  # what the policy sees (module docstring)
         self._run = self.engine.run
         self._owns_engine = not isinstance(engine, Engine)
-        self.device = torch.device(device) if device is not None else model_device_dtype(model)[0]
+        self.device = _device(model, device)
         if prepare and self.elastic:
             self.engine.prepare()  # before any thread starts: a failing export leaves nothing running
         names = self.meta.get("class_names")
         self.class_names: list[str] | None = [str(n) for n in names] if names else None
         self.task = str(self.meta.get("task", "classify"))
-        decoder = DetectionDecoder(self.class_names, score_thresh, iou_thresh, max_det, multi_label)  # validates
+        post = {**_POSTPROCESS, **(self.meta.get("postprocess") or {})}  # the model's own, else the defaults
+        decoder = DetectionDecoder(self.class_names, post["score_thresh"] if score_thresh is None else score_thresh,
+                                   post["iou_thresh"] if iou_thresh is None else iou_thresh,
+                                   post["max_det"] if max_det is None else max_det, multi_label)  # validates
         self._decoder: DetectionDecoder | None = decoder if self.task == "detect" else None
+        if policy is None:  # a bundle's own default policy, else the package's
+            policy = getattr(model, "policy_file", None) or DEFAULT_POLICY
         self.policy: Policy = get_policy(policy)
         self.deadline_ms = float(deadline_ms) if deadline_ms is not None else None
         self.clock = clock
@@ -347,7 +378,7 @@ class AdaptiveRunner:
             self._decided_on, self._decided_at = readings, now
         self._policy_level, self._policy_reason = level, reason
         if self.content is not None:
-            demand = self.content.observe(torch.from_numpy(x))
+            demand = self.content.observe(x)
             if demand < level:
                 reason = f"{self.content.why} (policy cap {level}: {reason})"
                 level = demand

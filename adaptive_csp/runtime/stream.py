@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from adaptive_csp.runtime.sources import image_folder
+from adaptive_csp.util.tensors import is_tensor
 
 __all__ = ["stream", "open_source"]
 
@@ -65,7 +65,7 @@ def open_source(source: Any) -> tuple[Any, bool, bool]:
         if not cap.isOpened():
             raise ValueError(f"cannot open camera {int(source)}")
         return cap, True, True
-    if isinstance(source, (np.ndarray, torch.Tensor)) and source.ndim < 4:
+    if (isinstance(source, np.ndarray) or is_tensor(source)) and source.ndim < 4:
         raise ValueError("stream() takes a source of frames (a video, a camera, an iterable); "
                          "use infer() for a single frame")
     try:
