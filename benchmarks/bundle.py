@@ -4,14 +4,17 @@
     python benchmarks/bundle.py --runs 11 --frame 640x480
 
 **Cold start** is process start → first prediction, timed by the parent around a fresh interpreter
-(``subprocess.run``), rows interleaved run by run, medians; each child reports its max RSS
-(``getrusage``) and whether torch was imported.  Every row predicts one BGR camera frame (``--frame``,
+(``subprocess.run``), rows interleaved run by run, medians; each child reports its peak RSS (``VmHWM``
+of ``/proc/self/status``: ``getrusage``'s ``ru_maxrss`` survives ``exec`` on Linux and would report the
+parent's) and whether torch was imported.  Every row predicts one BGR camera frame (``--frame``,
 default 320×240) with ``sensors=None``:
 
 * ``full package``: ``AdaptiveRunner(ac.pretrained())`` (engine ``auto`` = ONNX Runtime; every level's
   session built up front, ``prepare=True``, the default; ONNX files from the engine's disk cache, warm);
 * ``bundle``: ``AdaptiveRunner("DIR")`` on the exported bundle (every session built up front);
 * ``bundle, lazy sessions``: the same with ``prepare=False`` (a level's session is built when first run);
+* ``bundle, lazy sessions, without OpenCV``: as installed without the optional OpenCV (frames resized by
+  numpy; ``cv2`` blocked in the child);
 * ``onnxruntime + numpy alone``: the floor — import both, one session, one run (no preprocessing).
 
 **Steady state**: ``runner.infer`` on the same frame in one process, the full package's ORT runner and the
@@ -35,6 +38,8 @@ from pathlib import Path
 CHILD = textwrap.dedent("""
     import json, resource, sys
     kind, path, h, w = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    if kind == "nocv":
+        sys.modules["cv2"] = None  # the torch-free install without the optional OpenCV: numpy resizing
     import numpy as np
     frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
     if kind == "floor":
@@ -49,14 +54,16 @@ CHILD = textwrap.dedent("""
             model = ac.pretrained()
         else:
             model = path
-        r = AdaptiveRunner(model, sensors=None, prepare=kind != "lazy", engine_options={"threads": 1})
+        r = AdaptiveRunner(model, sensors=None, prepare=kind not in ("lazy", "nocv"), engine_options={"threads": 1})
         r.infer(frame)
-    print(json.dumps({"rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "torch": "torch" in sys.modules}))
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]  # this image's peak RSS
+    rss = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rss": rss, "torch": "torch" in sys.modules}))
 """)
 
 ROWS = (("full", "full package, AdaptiveRunner(ac.pretrained())"), ("bundle", 'bundle, AdaptiveRunner("DIR")'),
-        ("lazy", "bundle, lazy sessions (prepare=False)"), ("floor", "onnxruntime + numpy alone (one session)"))
+        ("lazy", "bundle, lazy sessions (prepare=False)"), ("nocv", "bundle, lazy sessions, without OpenCV"),
+        ("floor", "onnxruntime + numpy alone (one session)"))
 
 
 def cold(bundle: Path, runs: int, h: int, w: int) -> dict[str, list[tuple[float, float, bool]]]:
