@@ -59,6 +59,8 @@ SCRIPT = textwrap.dedent("""
         levels = [r.infer(f).level for f in frames]
         streamed = [p.level for p in r.stream(list(frames))]
         view = r.calibrate(cache=sys.argv[2], rounds=1)
+        csv = r.export_csv(sys.argv[2] + "/telemetry.csv").read_text().splitlines()
+        assert len(csv) == 1 + len(levels) + len(streamed), len(csv)  # a header and one row per frame
         default = AdaptiveRunner(sys.argv[1], sensors="auto", content=True)  # the bundle's own policy
         p = [default.infer(f) for f in frames][-1]  # content demand sees a scene change on every frame
         default.close()
