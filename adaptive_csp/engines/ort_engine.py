@@ -121,7 +121,7 @@ class OrtEngine(Engine):
             return "int8" if level in self.int8 else "fp32"
         return "int8" if self.ladder.rungs[level].extra.get("precision") == "int8" else "fp32"
 
-    def onnx_path(self, level: int) -> tuple[Path, bool]:
+    def onnx_path(self, level: int, rebuild: bool = False) -> tuple[Path, bool]:
         """The cached ONNX file of ``level`` and whether it was built now (False: found in the cache); for a
         level that is the user's own ONNX file, that file (never built)."""
         own = getattr(self.model, "onnx_file", None)
@@ -138,9 +138,11 @@ class OrtEngine(Engine):
             self._weights = weights_digest(self.model)
         lv = self.ladder[level]
         shape = (1, *self.shape)
+        int8 = self.precision(level) == "int8"
         fp32, built = cached_file(self.dir, level_key(self._weights, self.model, lv, shape, self.opset) + ".onnx",
-                                  lambda tmp: export_onnx(self.model, level, tmp, self.opset))
-        if self.precision(level) != "int8":
+                                  lambda tmp: export_onnx(self.model, level, tmp, self.opset),
+                                  rebuild=rebuild and not int8)
+        if not int8:
             return fp32, built
         batches = self._calib_batches(level)
         if batches is None:
@@ -151,7 +153,7 @@ class OrtEngine(Engine):
 
         digest = tensors_digest((str(i), b.float()) for i, b in enumerate(batches))[:16]
         key = level_key(self._weights, self.model, lv, shape, self.opset, f"int8:{SETTINGS}:{digest}")
-        return cached_file(self.dir, key + ".onnx", lambda tmp: quantize_onnx(fp32, tmp, batches))
+        return cached_file(self.dir, key + ".onnx", lambda tmp: quantize_onnx(fp32, tmp, batches), rebuild=rebuild)
 
     # sessions ----------------------------------------------------------------------------------------------
     def session(self, level: int) -> Any:
@@ -167,8 +169,15 @@ class OrtEngine(Engine):
     def _build(self, level: int) -> Any:
         ort = _ort()
         path, self.built[level] = self.onnx_path(level)
+        try:
+            s = ort.InferenceSession(str(path), sess_options=self._opts, providers=self.providers)
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
+            own = getattr(self.model, "onnx_file", None)
+            if (callable(own) and own(level) is not None) or self.built[level]:
+                raise ValueError(f"{path}: onnxruntime cannot load it ({type(e).__name__}: {e})") from None
+            path, self.built[level] = self.onnx_path(level, rebuild=True)  # a cached file gone bad: heal it
+            s = ort.InferenceSession(str(path), sess_options=self._opts, providers=self.providers)
         self.paths[level] = path
-        s = ort.InferenceSession(str(path), sess_options=self._opts, providers=self.providers)
         inp, out = s.get_inputs()[0].name, [o.name for o in s.get_outputs()][:1]
         run = s.run
         if self._check_input(s, path) == 1:  # a fixed batch of 1: one row at a time
