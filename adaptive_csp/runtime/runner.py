@@ -191,6 +191,9 @@ class AdaptiveRunner:
     roi: ``(x, y, w, h)`` in frame pixels: only that region is looked at (boxes still come back in frame
         pixels).  preprocess: keys merged over the model's ``meta["preprocess"]`` and validated (an unknown
         key or a bad value raises, naming it), e.g. ``{"resize": "letterbox"}``.
+    telemetry: a path (or a :class:`~adaptive_csp.runtime.telemetry_file.TelemetryFile` for ``max_bytes``,
+        ``backups``, ``flush_s``): every record is also appended there as JSONL from a background thread,
+        rotated by size, so a crash loses at most the last ``flush_s``; None: in memory only.
     policy_tick_ms: the policy decides at most once per tick (default 10 ms: every frame of a camera up
         to 100 fps), and at once when a new sensor snapshot arrives; 0 decides on every call.  Content
         demand, when on, still looks at every frame.
@@ -205,7 +208,7 @@ class AdaptiveRunner:
                  sensor_rate_hz: float = 2.0, clock: Callable[[], float] = time.monotonic, dvfs: Any = None,
                  score_thresh: float | None = None, iou_thresh: float | None = None, max_det: int | None = None,
                  multi_label: bool = False,
-                 resize: str | None = None, pad: float | None = None, roi: Any = None):
+                 resize: str | None = None, pad: float | None = None, roi: Any = None, telemetry: Any = None):
         if model is None or (isinstance(model, str) and model == "default"):
             from adaptive_csp.models.pretrained import pretrained
             model = pretrained()
@@ -254,6 +257,12 @@ class AdaptiveRunner:
             self.content = content if isinstance(content, ContentDemand) else ContentDemand()
             self.content.bind(self.ladder.full, [float(s) for s in self.pre.std])
         self.telemetry = Telemetry(telemetry_size, self.class_names)
+        self._telemetry_file = None
+        if telemetry is not None:  # every record also appended to disk (survives a crash)
+            from adaptive_csp.runtime.telemetry_file import TelemetryFile
+
+            tf = telemetry if isinstance(telemetry, TelemetryFile) else TelemetryFile(telemetry)
+            self._telemetry_file = self.telemetry.sink = tf.start(self.telemetry.row)
         self._lock = threading.Lock()
         self._once = OnceLogger(log)
         self._lat: deque[float] = deque(maxlen=int(latency_window))
@@ -480,6 +489,8 @@ class AdaptiveRunner:
             s["content_demand"] = self.content.demand
         if self._poller is not None:
             s["sensors"] = self._poller.status()
+        if self._telemetry_file is not None:
+            s["telemetry_file"] = self._telemetry_file.status()
         return s
 
     def add_skipped(self, n: int) -> None:
@@ -499,6 +510,8 @@ class AdaptiveRunner:
         """Stop and join the sensor poller the runner started and close the engine it made (an Engine you
         passed stays open); later ``infer`` calls raise RuntimeError."""
         self._closed = True
+        if self._telemetry_file is not None:
+            self._telemetry_file.close()
         if self._owns_engine:
             self.engine.close()
         if self._owns_poller and self._poller is not None:

@@ -32,6 +32,7 @@ class Telemetry:
         self.capacity = int(capacity)
         self.class_names = list(class_names) if class_names else None
         self.records: deque[tuple] = deque(maxlen=self.capacity)
+        self.sink: Any = None  # a TelemetryFile: every record also goes to disk (runtime/telemetry_file.py)
         self.reset()
 
     def reset(self) -> None:
@@ -69,7 +70,10 @@ class Telemetry:
         if self.last_level is not None and level != self.last_level:
             self.switches += 1
         self.last_level, self.last_reason = level, reason
-        self.records.append((t, level, latency_ms, reason, self.summarize(readings), batch, result))
+        rec = (t, level, latency_ms, reason, self.summarize(readings), batch, result)
+        self.records.append(rec)
+        if self.sink is not None:
+            self.sink.put(rec)
 
     def fault(self, kind: str) -> None:
         self.faults[kind] += 1
@@ -107,9 +111,13 @@ class Telemetry:
         text = "|".join(names[int(k)] if names and 0 <= int(k) < len(names) else str(int(k)) for k in labels)
         return text, float(min(scores)) if len(scores) else None, None
 
+    def row(self, record: tuple) -> dict[str, Any]:
+        """One record as the dict ``export_jsonl`` writes (also what a TelemetryFile appends)."""
+        t, lv, lat, why, s, b, res = record
+        return dict(zip(COLUMNS, (t, lv, lat, why, b, *self._result(res), dict(s)), strict=True))
+
     def rows(self) -> list[dict[str, Any]]:
-        return [dict(zip(COLUMNS, (t, lv, lat, why, b, *self._result(res), dict(s)), strict=True))
-                for t, lv, lat, why, s, b, res in self.records]
+        return [self.row(r) for r in self.records]
 
     def export_jsonl(self, path: str | Path) -> Path:
         p = Path(path)
