@@ -156,7 +156,9 @@ def cached_file(directory: Path, name: str, build: Callable[[Path], None], *,
     if path.is_file() and not rebuild:
         if _intact(path):
             return path, False
-        log.warning("cached file %s is damaged (missing or wrong SHA-256); rebuilding it", path)
+        why = ("has no SHA-256 beside it (written before the cache kept digests, or interrupted)"
+               if not Path(f"{path}.sha256").exists() else "does not match its SHA-256 (truncated or altered)")
+        log.warning("cached file %s %s; rebuilding it", path, why)
     elif rebuild:
         log.warning("cached file %s failed to load; rebuilding it", path)
     try:
