@@ -72,3 +72,29 @@ def test_cli_export_bundle(tmp_path, capsys):
     assert len(load_bundle(tmp_path / "b").files) == len(ac.pretrained().levels)
     assert main(["export", "--bundle", str(tmp_path / "b"), "--policy", "nope"]) == 2
     assert "policy 'nope'" in capsys.readouterr().err
+
+
+def test_an_int8_rung_goes_into_the_bundle_quantised(tmp_path):
+    """A rung marked int8 is exported as the engine's static QDQ int8 file (calibrated on ``calib``) and runs
+    from the bundle exactly as the full package's engine runs it."""
+    import dataclasses
+
+    from adaptive_csp.data.fashion_mnist import as_imageset, load_sample
+    from adaptive_csp.levels import LevelLadder
+
+    model = ac.pretrained()
+    last = len(model.levels) - 1
+    model.levels = LevelLadder([dataclasses.replace(r, extra={**r.extra, "precision": "int8"}) if i == last else r
+                                for i, r in enumerate(model.levels.rungs)])
+    calib = [as_imageset(load_sample()).normalized(slice(0, 64))]
+    with pytest.raises(ValueError, match=f"rung {last} is marked int8: pass calib="):
+        ac.export_bundle(model, tmp_path / "nocalib")
+    out = ac.export_bundle(model, tmp_path / "b", calib=calib)
+    b = load_bundle(out)
+    assert b.precisions[last] == "int8" and set(b.precisions[:last]) == {"fp32"}
+    ref, got = OrtEngine(model, threads=1, calib=calib), OrtEngine(b, threads=1)
+    x = np.random.default_rng(3).standard_normal((4, *ref.shape), dtype=np.float32)
+    np.testing.assert_allclose(got.run(x, last), ref.run(x, last), atol=1e-5, rtol=0)
+    assert got.precision(last) == "int8"
+    fp32 = OrtEngine(ac.pretrained(), threads=1).run(x, last)
+    assert not np.allclose(got.run(x, last), fp32, atol=1e-5)  # the quantised file ran, not the float one

@@ -87,6 +87,10 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, policy: str | os.Pa
             eng = OrtEngine(model, threads=threads or 1, cache=cache, calib=calib)
             files, precs = [], []
             for i in range(len(eng.ladder)):
+                own = getattr(model, "onnx_file", None)
+                if eng.precision(i) == "int8" and calib is None and not (callable(own) and own(i) is not None):
+                    raise ValueError(f"rung {i} is marked int8: pass calib= (calibration batches) so its int8 "
+                                     "file can be built, or clear its precision")
                 src, _ = eng.onnx_path(i)
                 name = f"levels/{i:02d}.onnx"
                 shutil.copyfile(src, tmp / name)
