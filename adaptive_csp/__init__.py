@@ -36,9 +36,15 @@ _EXPORTS = {
 }
 
 
+_SUBPACKAGES = frozenset({"apps", "cli", "commands", "control", "data", "detect", "engines", "levels", "models",
+                          "nn", "power", "quant", "runtime", "sensors", "sim", "util"})
+
+
 def __getattr__(name: str) -> Any:
     if name == "train":  # the callable package: adaptive_csp.train(cfg, out_dir, dataset)
         return importlib.import_module("adaptive_csp.train")
+    if name in _SUBPACKAGES:  # ``adaptive_csp.sim.World`` works as when everything was imported eagerly
+        return importlib.import_module(f"adaptive_csp.{name}")
     mod = _EXPORTS.get(name)
     if mod is None:
         raise AttributeError(f"module 'adaptive_csp' has no attribute {name!r}")

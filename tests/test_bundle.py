@@ -98,3 +98,9 @@ def test_an_int8_rung_goes_into_the_bundle_quantised(tmp_path):
     assert got.precision(last) == "int8"
     fp32 = OrtEngine(ac.pretrained(), threads=1).run(x, last)
     assert not np.allclose(got.run(x, last), fp32, atol=1e-5)  # the quantised file ran, not the float one
+
+
+def test_every_public_name_resolves():
+    for name in ac.__all__:
+        assert getattr(ac, name) is not None, name
+    assert callable(ac.train) or hasattr(ac.train, "train")

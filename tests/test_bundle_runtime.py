@@ -132,3 +132,12 @@ def test_torch_was_never_imported_here():
     if os.environ.get(ENV) is None:
         pytest.skip("meaningful in the venv without torch (CI sets ADAPTIVE_CSP_BUNDLE)")
     assert "torch" not in sys.modules
+
+
+def test_the_package_imports_lazily():
+    code = ("import sys, adaptive_csp as ac\n"
+            "assert 'torch' not in sys.modules and 'adaptive_csp.runtime' not in sys.modules\n"
+            "ac.AdaptiveRunner, ac.load_bundle, ac.LevelLadder, ac.get_policy, ac.sim\n"
+            "assert 'torch' not in sys.modules, 'a torch-free name imported torch'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
