@@ -32,8 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the bundle's default policy: a preset name or a TOML file")
     parser.add_argument("--level", type=int, action="append", default=None,
                         help="ladder index to export (repeatable; negative counts from the end); default every level")
-    parser.add_argument("--format", choices=("onnx", "torchscript", "both"), default="both",
-                        help="file format(s)")
+    parser.add_argument("--format", choices=("onnx", "torchscript", "both", "onnx-frame"), default="both",
+                        help="file format(s); onnx-frame: ONNX that takes the resized uint8 BGR frame (N×H×W×3) "
+                        "and does the preprocessing and softmax in the graph")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         return _bundle(args)
     try:
         model = load_any(args.model)
-        formats = ("onnx", "torchscript") if args.format == "both" else (args.format,)
+        formats = {"both": ("onnx", "torchscript"), "onnx-frame": ("onnx", "onnx-frame")}.get(args.format,
+                                                                                         (args.format,))
         written = export_levels(model, args.out, args.level, formats)
     except (ValueError, OSError) as e:
         print(f"adaptive-csp export: {e}", file=sys.stderr)

@@ -123,11 +123,13 @@ def sidecar(model: torch.nn.Module, level: int, files: dict[str, str], dtype: di
 
 def export_levels(model: torch.nn.Module, out_dir: str | Path, levels: Iterable[int] | None = None,
                   formats: Iterable[str] = ("onnx", "torchscript"), stem: str = "level") -> list[Path]:
-    """Export ``levels`` (default: every ladder level) to ``out_dir``; returns the sidecar paths."""
+    """Export ``levels`` (default: every ladder level) to ``out_dir``; returns the sidecar paths.
+    ``"onnx-frame"``: also ``NAME.frame.onnx``, preprocessing and softmax in the graph
+    (:mod:`adaptive_csp.engines.frame_graph`)."""
     formats = list(formats)
-    bad = [f for f in formats if f not in ("onnx", "torchscript")]
+    bad = [f for f in formats if f not in ("onnx", "torchscript", "onnx-frame")]
     if bad or not formats:
-        raise ValueError(f"formats must be 'onnx' and/or 'torchscript', got {formats}")
+        raise ValueError(f"formats must be 'onnx', 'torchscript' and/or 'onnx-frame', got {formats}")
     ladder = getattr(model, "levels", None)
     n = len(ladder) if ladder is not None else 1
     idx = list(range(n)) if levels is None else [ladder.index(i) if ladder is not None else int(i) for i in levels]
@@ -144,6 +146,11 @@ def export_levels(model: torch.nn.Module, out_dir: str | Path, levels: Iterable[
         if "torchscript" in formats:
             files["torchscript"] = export_torchscript(model, i, out / f"{name}.pt").name
             dtypes["torchscript"] = str(dt).replace("torch.", "")
+        if "onnx-frame" in formats:  # the resized uint8 BGR frame in, probabilities / detections out
+            from adaptive_csp.engines.frame_graph import export_frame_onnx
+
+            files["onnx-frame"] = export_frame_onnx(model, i, out / f"{name}.frame.onnx").name
+            dtypes["onnx-frame"] = "uint8 frame N×H×W×3 (BGR, after the resize)"
         side = out / f"{name}.json"
         side.write_text(json.dumps(sidecar(model, i, files, dtypes), indent=1))
         written.append(side)
