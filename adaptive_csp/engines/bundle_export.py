@@ -21,12 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from adaptive_csp.runtime.bundle import FORMAT, MANIFEST, MODEL_JSON, POLICY_TOML, VERSION, is_bundle
+from adaptive_csp.runtime.detections import POSTPROCESS_DEFAULTS
 from adaptive_csp.util.files import as_user_file, sha256_file, user_mode
 
-__all__ = ["export_bundle", "POSTPROCESS_DEFAULTS"]
-
-#: a detector's post-processing when its checkpoint stores none (the runner's historical defaults)
-POSTPROCESS_DEFAULTS = {"score_thresh": 0.25, "iou_thresh": 0.6, "max_det": 100}
+__all__ = ["export_bundle"]
 
 
 def _policy_toml(policy: str | os.PathLike) -> Path:
@@ -43,6 +41,7 @@ def _policy_toml(policy: str | os.PathLike) -> Path:
 
 def _description(model: Any, files: list[str], precisions: list[str], source: dict[str, Any]) -> dict[str, Any]:
     from adaptive_csp.data.preprocess_spec import describe, merge_spec
+    from adaptive_csp.engines.export import output_spec
 
     meta = dict(getattr(model, "meta", None) or {})
     spec = merge_spec(meta.get("preprocess"), None)
@@ -51,9 +50,7 @@ def _description(model: Any, files: list[str], precisions: list[str], source: di
         "task": task, "class_names": [str(n) for n in meta.get("class_names") or []] or None,
         "preprocess": spec, "preprocessing_recipe": describe(spec),
         "input": {"name": "input", "dtype": "float32", "layout": "N×C×H×W", "after": "preprocessing_recipe"},
-        "output": ({"name": "detections", "layout": "N×anchors×(4+classes): boxes xyxy in input pixels, "
-                    "class scores in [0, 1]"} if task == "detect" else
-                   {"name": "logits", "layout": "N×classes (the runner applies softmax)"}),
+        "output": output_spec(model),  # the exported levels' names; a level that is your own file keeps its own
         "ladder": model.levels.to_dict(),
         "levels": [{"file": f, "precision": p} for f, p in zip(files, precisions, strict=True)],
         "source": source,
@@ -86,17 +83,17 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, policy: str | os.Pa
         with tempfile.TemporaryDirectory(prefix="adaptive-csp-bundle-") as cache:
             eng = OrtEngine(model, threads=threads or 1, cache=cache, calib=calib)
             files, precs = [], []
+            own = getattr(model, "onnx_file", None)
             for i in range(len(eng.ladder)):
-                own = getattr(model, "onnx_file", None)
-                if eng.precision(i) == "int8" and calib is None and not (callable(own) and own(i) is not None):
+                prec = "as given" if callable(own) and own(i) is not None else eng.precision(i)
+                if prec == "int8" and calib is None:
                     raise ValueError(f"rung {i} is marked int8: pass calib= (calibration batches) so its int8 "
                                      "file can be built, or clear its precision")
                 src, _ = eng.onnx_path(i)
                 name = f"levels/{i:02d}.onnx"
                 shutil.copyfile(src, tmp / name)
                 files.append(name)
-                precs.append(eng.precision(i) if getattr(model, "onnx_file", None) is None
-                             or model.onnx_file(i) is None else "as given")
+                precs.append(prec)
             eng.close()
         prov = {"model": getattr(getattr(model, "cfg", None), "name", type(model).__name__),
                 "exported": time.strftime("%Y-%m-%d %H:%M:%S"), "adaptive_csp": _version(), **(source or {})}

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adaptive_csp.engines.base import OPSET, input_shape
+from adaptive_csp.engines.base import OPSET, input_shape, model_device_dtype
 from adaptive_csp.engines.export import output_spec, static_module
 from adaptive_csp.runtime.preprocess import LUMA_RGB, Preprocessor
 
@@ -63,12 +63,16 @@ class FrameInput(torch.nn.Module):
         pre = Preprocessor(spec, color=color)
         m = channel_matrix(frame_chans, color, pre.mode)
         self.net, self.softmax, self.frame_chans = net, bool(softmax), int(frame_chans)
-        self.register_buffer("mix", torch.from_numpy(m)[:, :, None, None].contiguous())
-        self.register_buffer("mul", torch.from_numpy(np.ascontiguousarray(pre._mul_u8))[None])
-        self.register_buffer("add", torch.from_numpy(np.ascontiguousarray(pre._add))[None])
+        dev, dt = model_device_dtype(net)  # the constants live where the level's weights do
+
+        def const(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).to(dev, dt)
+        self.register_buffer("mix", const(m[:, :, None, None]))
+        self.register_buffer("mul", const(pre._mul_u8[None]))
+        self.register_buffer("add", const(pre._add[None]))
 
     def forward(self, frame: torch.Tensor) -> torch.Tensor:
-        x = frame.permute(0, 3, 1, 2).to(torch.float32)
+        x = frame.permute(0, 3, 1, 2).to(self.mix.dtype)
         x = F.conv2d(x, self.mix) * self.mul + self.add
         y = self.net(x)
         return torch.softmax(y, 1) if self.softmax else y

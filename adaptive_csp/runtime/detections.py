@@ -19,7 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Detection", "Detections", "DetectionDecoder", "detection_confidence", "to_frame"]
+__all__ = ["Detection", "Detections", "DetectionDecoder", "detection_confidence", "to_frame", "POSTPROCESS_DEFAULTS"]
+
+#: a detector's post-processing when neither the runner's call nor the model's ``meta["postprocess"]`` sets it
+POSTPROCESS_DEFAULTS = {"score_thresh": 0.25, "iou_thresh": 0.6, "max_det": 100}
 
 
 class Detection(NamedTuple):

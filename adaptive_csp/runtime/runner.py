@@ -69,7 +69,12 @@ from adaptive_csp.engines.select import make_engine
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.runtime.bundle import Bundle, is_bundle, load_bundle
 from adaptive_csp.runtime.content import ContentDemand
-from adaptive_csp.runtime.detections import DetectionDecoder, Detections, detection_confidence
+from adaptive_csp.runtime.detections import (
+    POSTPROCESS_DEFAULTS,
+    DetectionDecoder,
+    Detections,
+    detection_confidence,
+)
 from adaptive_csp.runtime.preprocess import Preprocessor
 from adaptive_csp.runtime.telemetry import Telemetry
 from adaptive_csp.sensors.poller import SensorPoller
@@ -83,8 +88,6 @@ if TYPE_CHECKING:  # a bundle runs without torch: this module never imports it (
 __all__ = ["AdaptiveRunner", "Prediction", "Detections"]
 
 log = logging.getLogger("adaptive_csp.runtime")
-#: a detector's post-processing when neither the call nor the model's ``meta["postprocess"]`` sets it
-_POSTPROCESS = {"score_thresh": 0.25, "iou_thresh": 0.6, "max_det": 100}
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +245,7 @@ class AdaptiveRunner:
         names = self.meta.get("class_names")
         self.class_names: list[str] | None = [str(n) for n in names] if names else None
         self.task = str(self.meta.get("task", "classify"))
-        post = {**_POSTPROCESS, **(self.meta.get("postprocess") or {})}  # the model's own, else the defaults
+        post = {**POSTPROCESS_DEFAULTS, **(self.meta.get("postprocess") or {})}  # the model's own, else the defaults
         decoder = DetectionDecoder(self.class_names, post["score_thresh"] if score_thresh is None else score_thresh,
                                    post["iou_thresh"] if iou_thresh is None else iou_thresh,
                                    post["max_det"] if max_det is None else max_det, multi_label)  # validates
@@ -257,12 +260,11 @@ class AdaptiveRunner:
             self.content = content if isinstance(content, ContentDemand) else ContentDemand()
             self.content.bind(self.ladder.full, [float(s) for s in self.pre.std])
         self.telemetry = Telemetry(telemetry_size, self.class_names)
-        self._telemetry_file = None
         if telemetry is not None:  # every record also appended to disk (survives a crash)
             from adaptive_csp.runtime.telemetry_file import TelemetryFile
 
             tf = telemetry if isinstance(telemetry, TelemetryFile) else TelemetryFile(telemetry)
-            self._telemetry_file = self.telemetry.sink = tf.start(self.telemetry.row)
+            self.telemetry.sink = tf.start(self.telemetry.row)
         self._lock = threading.Lock()
         self._once = OnceLogger(log)
         self._lat: deque[float] = deque(maxlen=int(latency_window))
@@ -489,8 +491,8 @@ class AdaptiveRunner:
             s["content_demand"] = self.content.demand
         if self._poller is not None:
             s["sensors"] = self._poller.status()
-        if self._telemetry_file is not None:
-            s["telemetry_file"] = self._telemetry_file.status()
+        if self.telemetry.sink is not None:
+            s["telemetry_file"] = self.telemetry.sink.status()
         return s
 
     def add_skipped(self, n: int) -> None:
@@ -510,8 +512,8 @@ class AdaptiveRunner:
         """Stop and join the sensor poller the runner started and close the engine it made (an Engine you
         passed stays open); later ``infer`` calls raise RuntimeError."""
         self._closed = True
-        if self._telemetry_file is not None:
-            self._telemetry_file.close()
+        if self.telemetry.sink is not None:
+            self.telemetry.sink.close()
         if self._owns_engine:
             self.engine.close()
         if self._owns_poller and self._poller is not None:
