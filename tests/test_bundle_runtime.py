@@ -123,8 +123,14 @@ def test_a_newer_format_and_a_corrupt_manifest_are_refused(copy):
 def test_a_bad_bundle_fails_the_runner_clearly(copy):
     from adaptive_csp import AdaptiveRunner
 
-    (copy / "model.json").write_text("[]")
-    with pytest.raises(ValueError, match="model.json"):
+    from adaptive_csp.util.files import sha256_file
+
+    (copy / "model.json").write_text(json.dumps({"task": "classify"}))  # well-formed JSON, no ladder
+    m = json.loads((copy / MANIFEST).read_text())  # ...and a manifest that vouches for it: only the
+    m["files"]["model.json"] = {"sha256": sha256_file(copy / "model.json"),  # description check can catch it
+                                "bytes": (copy / "model.json").stat().st_size}
+    (copy / MANIFEST).write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="model.json: bad ladder"):
         AdaptiveRunner(str(copy), sensors=None)
 
 
