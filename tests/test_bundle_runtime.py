@@ -122,7 +122,6 @@ def test_a_newer_format_and_a_corrupt_manifest_are_refused(copy):
 
 def test_a_bad_bundle_fails_the_runner_clearly(copy):
     from adaptive_csp import AdaptiveRunner
-
     from adaptive_csp.util.files import sha256_file
 
     (copy / "model.json").write_text(json.dumps({"task": "classify"}))  # well-formed JSON, no ladder
