@@ -62,7 +62,7 @@ class FrameInput(torch.nn.Module):
         super().__init__()
         pre = Preprocessor(spec, color=color)
         m = channel_matrix(frame_chans, color, pre.mode)
-        self.net, self.softmax, self.frame_chans = net, bool(softmax), int(frame_chans)
+        self.net, self.softmax = net, bool(softmax)
         dev, dt = model_device_dtype(net)  # the constants live where the level's weights do
 
         def const(a: np.ndarray) -> torch.Tensor:

@@ -29,13 +29,11 @@ def is_module(x: Any) -> bool:
     return t is not None and isinstance(x, t.nn.Module)
 
 
-def torch_threads(default: int | None = None) -> int:
-    """torch's intra-op thread count when torch is loaded; else ``default`` or the CPUs this process may use."""
+def torch_threads() -> int:
+    """torch's intra-op thread count when torch is loaded; else the CPUs this process may use."""
     t = loaded_torch()
     if t is not None:
         return int(t.get_num_threads())
-    if default is not None:
-        return int(default)
     import os
 
     try:
