@@ -88,7 +88,7 @@ def resolve_cfg(cfg: TrainCfg, n_train: int) -> TrainCfg:
     * ``epochs``: at least 30, and enough that the run makes ``min_steps`` optimizer steps
       (``ceil(min_steps / steps_per_epoch)``), so a small folder trains as long as a large one needs;
     * ``lr``: 0.1 from scratch, 0.005 with ``init`` (fine-tuning trained features: at 0.02 the first
-      steps' updates — gradient norms 10–20 on a new folder — undid the probed head and the run collapsed
+      steps' updates — gradient norms 10–23 on a new folder — undid the probed head and the run collapsed
       to chance on the README's walkthrough folder; at 0.005 it reached 100 %);
     * ``full_only_epochs``: 3 from scratch, 0 with ``init`` (the source already trains every level);
     * ``warmup_epochs``: 1 from scratch, 0.25 with ``init``.
