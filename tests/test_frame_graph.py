@@ -59,3 +59,107 @@ def test_cli_exports_the_frame_graph_beside_the_float_one(tmp_path):
     s = ort.InferenceSession(str(tmp_path / "level00.frame.onnx"), providers=["CPUExecutionProvider"])
     probs = s.run(None, {"frame": np.zeros((2, 28, 28, 3), np.uint8)})[0]
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+# the runner's frame path: resize -> the frame graph (IOBinding) instead of numpy arithmetic -> softmax
+
+def _steer(level: int):
+    from adaptive_csp.control.policy import Decision, Policy
+
+    class Steer(Policy):
+        name = "steer"
+
+        def decide(self, readings, stats, ladder):
+            return Decision(ladder.index(level), "test")
+
+    return Steer()
+
+
+def _pair(model, level: int, **kw):
+    """A runner on the frame path and one forced onto the float path, same engine settings and level."""
+    from adaptive_csp.runtime import AdaptiveRunner
+
+    fast = AdaptiveRunner(model, policy=_steer(level), sensors=None, engine="onnxruntime",
+                          engine_options={"threads": 1}, **kw)
+    slow = AdaptiveRunner(model, policy=_steer(level), sensors=None, engine="onnxruntime",
+                          engine_options={"threads": 1}, **kw)
+    assert fast._run_frame is not None
+    slow._run_frame = None
+    calls = []
+    inner = fast._run_frame
+    fast._run_frame = lambda x, lv, c: calls.append(x.shape) or inner(x, lv, c)
+    return fast, slow, calls
+
+
+FRAMES = {"28x28 grey": (28, 28), "28x28x3": (28, 28, 3), "480x640x3": (480, 640, 3), "37x53x4": (37, 53, 4),
+          "61x29x1": (61, 29, 1)}
+
+
+@pytest.mark.parametrize("resize", ["stretch", "letterbox", "center_crop"])
+def test_runner_frame_path_equals_the_float_path(resize):
+    model = ac.pretrained()
+    rng = np.random.default_rng(7)
+    for level in (0, len(model.levels) - 1):
+        fast, slow, calls = _pair(model, level, resize=resize)
+        with fast, slow:
+            for name, shape in FRAMES.items():
+                f = rng.integers(0, 256, shape, dtype=np.uint8)
+                a, b = fast.infer(f), slow.infer(f)
+                np.testing.assert_allclose(a.probs, b.probs, atol=1e-5, rtol=0, err_msg=f"{name} level {level}")
+                assert a.label == b.label and a.level == b.level == level
+            batch = rng.integers(0, 256, (3, 90, 120, 3), dtype=np.uint8)
+            for a, b in zip(fast.infer(batch), slow.infer(batch), strict=True):
+                np.testing.assert_allclose(a.probs, b.probs, atol=1e-5, rtol=0)
+        assert len(calls) == len(FRAMES) + 1  # every numpy uint8 frame took the frame path
+
+
+def test_runner_frame_path_keeps_roi_and_float_frames_right():
+    model = ac.pretrained()
+    rng = np.random.default_rng(3)
+    fast, slow, calls = _pair(model, 0, roi=(10, 20, 200, 150))
+    with fast, slow:
+        f = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+        np.testing.assert_allclose(fast.infer(f).probs, slow.infer(f).probs, atol=1e-5, rtol=0)
+        g = rng.random((240, 320, 3), dtype=np.float32)  # a float frame takes the float path
+        np.testing.assert_allclose(fast.infer(g).probs, slow.infer(g).probs, atol=1e-6, rtol=0)
+        with pytest.raises(ValueError, match="channels"):
+            fast.infer(np.zeros((28, 28, 2), np.uint8))
+    assert len(calls) == 1
+
+
+def test_runner_frame_path_detector_letterboxed_16_9():
+    model = ac.pretrained_detector()
+    rng = np.random.default_rng(5)
+    fast, slow, calls = _pair(model, len(model.levels) - 1, resize="letterbox")
+    with fast, slow:
+        f = rng.integers(0, 256, (180, 320, 3), dtype=np.uint8)
+        a, b = fast.infer(f), slow.infer(f)
+    assert len(calls) == 1
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+    assert list(a.labels) == list(b.labels)
+
+
+def test_an_int8_rung_runs_through_the_runner_on_the_frame_path(tmp_path):
+    import onnx
+
+    from adaptive_csp.data.fashion_mnist import load_sample
+    from adaptive_csp.runtime import AdaptiveRunner
+
+    model = ac.pretrained()
+    s = load_sample()
+    calib = s.normalized(slice(0, 64))
+    eng = OrtEngine(model, threads=1, cache=tmp_path, calib=[calib], int8=[0])
+    frames = s.images[64:96, 0].numpy()
+    with AdaptiveRunner(model, policy=_steer(0), sensors=None, engine=eng) as r:
+        preds = [r.infer(f) for f in frames]
+        assert r._run_frame is not None
+    assert eng.precision(0) == "int8"
+    ops = {n.op_type for n in onnx.load(str(eng.paths[0])).graph.node}
+    assert "QuantizeLinear" in ops  # the session behind level 0 is the QDQ model
+    want = _softmax(eng.run(Preprocessor(model.meta["preprocess"]).array(list(frames))[0], 0))
+    got = np.stack([p.probs for p in preds])
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    fp32 = _softmax(OrtEngine(model, threads=1, cache=tmp_path).run(
+        Preprocessor(model.meta["preprocess"]).array(list(frames))[0], 0))
+    assert np.abs(got - fp32).max() > 1e-4  # int8 ran, not the float level

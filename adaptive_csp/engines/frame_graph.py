@@ -1,39 +1,47 @@
 """A level that takes the frame as the camera gives it: preprocessing and post-processing inside the graph.
 
-:class:`FrameInput` wraps a level's static module so that its input is the frame **after the resize**
-— ``uint8``, ``N×H×W×C`` at the model's input size, channels in the camera's order (``color``: ``"bgr"``
-as OpenCV gives them, or ``"rgb"``; ``C = 1`` for a grey camera) — and does in the graph what
+:func:`frame_model` wraps a level's float ONNX graph (any of them: the engine's cached export, an int8 QDQ
+model, a bundle's file, your own) so that its input is the frame **after the resize** — ``uint8``,
+``N×H×W×C`` at the model's input size, channels in the camera's order (``color``: ``"bgr"`` as OpenCV
+gives them, or ``"rgb"``; ``C = 1`` for a grey camera) — and does in the graph what
 :class:`~adaptive_csp.runtime.preprocess.Preprocessor` does in numpy after its resize: cast to float,
 channel order and colour conversion (luma ``0.299 R + 0.587 G + 0.114 B`` for a grey model, replication
 for a colour model fed grey), scale, mean/std, and the layout change to ``N×C×H×W``.  A classifier's
 output is its class probabilities (softmax); a detector's is its decoded ``N×A×(4+K)`` (NMS stays
-outside, it is data-dependent).  The channel step is one 1×1 convolution whose weights are the
-composition of those linear maps, so the numbers equal the Python path's up to float rounding
-(``tests/test_frame_graph.py``: within 1e-5).
+outside, it is data-dependent).
 
-``export_frame_onnx(model, level, path)`` writes it (input ``frame``, output ``probs`` or ``detections``,
-dynamic batch); ``adaptive-csp export --format onnx-frame`` writes one per level.  The float
-``N×C×H×W`` export (:func:`adaptive_csp.engines.export.export_onnx`) stays, for compatibility and for the
-engine.  Whoever runs the frame graph resizes the frame first (the sidecar's ``preprocessing`` says how).
+Three nodes go in front: ``Cast`` → ``Transpose`` → one 1×1 ``Conv`` whose weights and bias are the
+composition of the linear maps (channel mix, scale, ``1/std``, ``-mean/std``), so the numbers equal the
+Python path's up to float rounding (``tests/test_frame_graph.py``: within 1e-5), at the price of three
+small kernels instead of several numpy passes.  The composition needs the ``onnx`` package, not torch.
+
+``export_frame_onnx(model, level, path)`` writes one file (input ``frame``, output ``probs`` or
+``detections``, dynamic batch); ``adaptive-csp export --format onnx-frame`` writes one per level.  The
+float ``N×C×H×W`` export (:func:`adaptive_csp.engines.export.export_onnx`) stays, for compatibility.
+Whoever runs the frame graph resizes the frame first (the sidecar's ``preprocessing`` says how).
 """
 
 from __future__ import annotations
 
-import io
-import warnings
-from contextlib import redirect_stderr, redirect_stdout
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from adaptive_csp.engines.base import OPSET, input_shape, model_device_dtype
-from adaptive_csp.engines.export import output_spec, static_module
 from adaptive_csp.runtime.preprocess import LUMA_RGB, Preprocessor
 
-__all__ = ["FrameInput", "channel_matrix", "export_frame_onnx"]
+__all__ = ["channel_matrix", "frame_affine", "frame_model", "export_frame_onnx", "have_onnx", "FRAME_INPUT"]
+
+FRAME_INPUT = "frame"
+
+
+def have_onnx() -> bool:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def channel_matrix(frame_chans: int, color: str, model_mode: str) -> np.ndarray:
@@ -54,45 +62,86 @@ def channel_matrix(frame_chans: int, color: str, model_mode: str) -> np.ndarray:
     return m.astype(np.float32)
 
 
-class FrameInput(torch.nn.Module):
-    """``frame`` (uint8 N×H×W×C after the resize) → the level's probabilities or decoded detections."""
-
-    def __init__(self, net: torch.nn.Module, spec: dict[str, Any], frame_chans: int = 3, color: str = "bgr",
-                 softmax: bool = True):
-        super().__init__()
-        pre = Preprocessor(spec, color=color)
-        m = channel_matrix(frame_chans, color, pre.mode)
-        self.net, self.softmax = net, bool(softmax)
-        dev, dt = model_device_dtype(net)  # the constants live where the level's weights do
-
-        def const(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a)).to(dev, dt)
-        self.register_buffer("mix", const(m[:, :, None, None]))
-        self.register_buffer("mul", const(pre._mul_u8[None]))
-        self.register_buffer("add", const(pre._add[None]))
-
-    def forward(self, frame: torch.Tensor) -> torch.Tensor:
-        x = frame.permute(0, 3, 1, 2).to(self.mix.dtype)
-        x = F.conv2d(x, self.mix) * self.mul + self.add
-        y = self.net(x)
-        return torch.softmax(y, 1) if self.softmax else y
+def frame_affine(spec: dict[str, Any], frame_chans: int, color: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(weight C×F×1×1, bias C)`` of the one 1×1 convolution that turns a float frame (0..255, ``color``
+    order, F channels) into the model's normalised input: ``mix · scale / std`` and ``-mean / std``."""
+    pre = Preprocessor(spec, color=color)
+    mix = channel_matrix(frame_chans, color, pre.mode).astype(np.float64)
+    weight = mix * pre._mul_u8.reshape(-1, 1).astype(np.float64)
+    return weight[:, :, None, None].astype(np.float32), pre._add.reshape(-1).astype(np.float32)
 
 
-def export_frame_onnx(model: torch.nn.Module, level: int, path: str | Path, *, frame_chans: int = 3,
-                      color: str = "bgr", opset: int = OPSET) -> Path:
-    """Level ``level`` as an ONNX file that takes the resized camera frame (see the module docstring)."""
-    spec = (getattr(model, "meta", None) or {}).get("preprocess")
+def frame_model(src: Any, spec: dict[str, Any], frame_chans: int = 3, color: str = "bgr",
+                softmax: bool = True, dtype: Any = np.uint8) -> Any:
+    """The ``onnx.ModelProto`` of ``src`` (a float N×C×H×W level: a path, bytes or a ModelProto) with the
+    frame preprocessing in front and, when ``softmax``, a Softmax over axis 1 behind (output ``probs``).
+    ``dtype``: the frame's, uint8 (the camera's) or float32 on the same 0..255 scale (a resize that
+    averaged pixels without rounding them, a letterbox canvas)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if isinstance(src, (str, Path)):
+        m = onnx.load(str(src))
+    elif isinstance(src, (bytes, bytearray)):
+        m = onnx.load_from_string(bytes(src))
+    else:
+        m = onnx.ModelProto()
+        m.CopyFrom(src)
+    g = m.graph
+    inits = {i.name for i in g.initializer}
+    inputs = [i for i in g.input if i.name not in inits]
+    if len(inputs) != 1 or inputs[0].type.tensor_type.elem_type != TensorProto.FLOAT:
+        raise ValueError("a frame graph wraps a level with one float32 N×C×H×W input")
+    old = inputs[0]
+    dims = old.type.tensor_type.shape.dim
+    if len(dims) != 4:
+        raise ValueError(f"a frame graph wraps an N×C×H×W input; {old.name!r} has rank {len(dims)}")
+    _, h, w = (int(d.dim_value) for d in dims[1:])
+    batch = dims[0].dim_param or (int(dims[0].dim_value) if dims[0].dim_value else "batch")
+    kinds = {np.dtype(np.uint8): TensorProto.UINT8, np.dtype(np.float32): TensorProto.FLOAT}
+    if np.dtype(dtype) not in kinds:
+        raise ValueError(f"a frame graph takes uint8 or float32 frames, got {np.dtype(dtype)}")
+    weight, bias = frame_affine(spec, frame_chans, color)
+    if weight.shape[0] != int(dims[1].dim_value):
+        raise ValueError(f"the preprocessing makes {weight.shape[0]} channels; the graph takes {dims[1].dim_value}")
+    g.initializer.extend([numpy_helper.from_array(weight, "frame/affine_w"),
+                          numpy_helper.from_array(bias, "frame/affine_b")])
+    front = [helper.make_node("Cast", [FRAME_INPUT], ["frame/f32"], to=TensorProto.FLOAT),
+             helper.make_node("Transpose", ["frame/f32"], ["frame/nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["frame/nchw", "frame/affine_w", "frame/affine_b"], [old.name])]
+    nodes = front + list(g.node)
+    g.ClearField("node")
+    g.input.remove(old)
+    g.input.insert(0, helper.make_tensor_value_info(FRAME_INPUT, kinds[np.dtype(dtype)],
+                                                     [batch, h, w, frame_chans]))
+    if softmax:
+        out = g.output[0]
+        nodes.append(helper.make_node("Softmax", [out.name], ["probs"], axis=1))
+        probs = onnx.ValueInfoProto()
+        probs.CopyFrom(out)
+        probs.name = "probs"
+        del g.output[:]
+        g.output.append(probs)
+    g.node.extend(nodes)
+    return m
+
+
+def export_frame_onnx(model: Any, level: int, path: str | Path, *, frame_chans: int = 3,
+                      color: str = "bgr", opset: int | None = None) -> Path:
+    """Level ``level`` of a torch model as an ONNX file that takes the resized camera frame (see the
+    module docstring): the float export (:func:`~adaptive_csp.engines.export.export_onnx`), then wrapped."""
+    import onnx
+
+    from adaptive_csp.engines.base import OPSET
+    from adaptive_csp.engines.export import export_onnx
+
+    meta = getattr(model, "meta", None) or {}
+    spec = meta.get("preprocess")
     if not spec:
         raise ValueError("the model has no meta['preprocess']: the frame graph needs its size, colour, mean and std")
-    task = str((getattr(model, "meta", None) or {}).get("task", "classify"))
-    wrapped = FrameInput(static_module(model, level, float32_cpu=True), spec, frame_chans, color,
-                         softmax=task != "detect").eval()
-    _, h, w = input_shape(model)
-    out = "probs" if task != "detect" else output_spec(model)["name"]
     path = Path(path)
-    with warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(wrapped, (torch.zeros(1, h, w, frame_chans, dtype=torch.uint8),), str(path),
-                          input_names=["frame"], output_names=[out],
-                          dynamic_axes={"frame": {0: "batch"}, out: {0: "batch"}}, opset_version=opset, dynamo=False)
+    with tempfile.TemporaryDirectory() as d:
+        src = export_onnx(model, level, Path(d) / "level.onnx", OPSET if opset is None else opset)
+        m = frame_model(src, spec, frame_chans, color, softmax=str(meta.get("task", "classify")) != "detect")
+    onnx.save(m, str(path))
     return path

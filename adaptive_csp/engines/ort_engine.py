@@ -40,6 +40,7 @@ __all__ = ["OrtEngine", "have_onnxruntime", "default_providers"]
 
 log = logging.getLogger("adaptive_csp.engines")
 _PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+_FRAME_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
 
 
 def have_onnxruntime() -> bool:
@@ -105,6 +106,7 @@ class OrtEngine(Engine):
         self.paths: list[Path | None] = [None] * len(self.ladder)
         self._weights: str | None = None
         self._calib_digest: dict[int, str] = {}
+        self._frame_runs: dict[tuple[int, int, str, str], Callable[[np.ndarray], np.ndarray]] = {}
 
     # files -------------------------------------------------------------------------------------------------
     def _calib_batches(self, level: int) -> list[torch.Tensor] | None:
@@ -213,6 +215,50 @@ class OrtEngine(Engine):
                              f"N×{self.shape[0]}×{self.shape[1]}×{self.shape[2]}")
         return fn(x)
 
+    # frames: preprocessing and post-processing in the graph ------------------------------------------------
+    def frames_supported(self) -> bool:
+        """True when :meth:`run_frame` can serve: the model has ``meta["preprocess"]`` and the ``onnx``
+        package is here to wrap each level's graph (:mod:`.frame_graph`)."""
+        from adaptive_csp.engines.frame_graph import have_onnx
+
+        return bool((getattr(self.model, "meta", None) or {}).get("preprocess")) and have_onnx()
+
+    def run_frame(self, frame: np.ndarray, level: int, color: str = "bgr") -> np.ndarray:
+        """Level ``level`` on resized camera frames: ``frame`` uint8 C-contiguous ``N×H×W×C`` (C 1 or 3,
+        ``color`` order) at the model's input size → probabilities (a classifier) or decoded detections,
+        a fresh array.  The cast, colour, scale, mean/std and layout run inside the graph; a batch of one
+        runs through pre-bound input and output buffers (IOBinding)."""
+        fn = self._frame_runs.get((level, frame.shape[-1], frame.dtype.char, color))
+        if fn is None:
+            fn = self._frame_build(self._check_level(level), frame, color)
+        try:
+            return fn(frame)
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own classes for a bad feed
+            raise ValueError(f"engine onnxruntime: run_frame on {frame.dtype} {tuple(frame.shape)} failed: "
+                             f"{type(e).__name__}: {e}") from None
+
+    def _frame_build(self, level: int, frame: np.ndarray, color: str) -> Callable[[np.ndarray], np.ndarray]:
+        chans = frame.shape[-1] if frame.ndim == 4 else -1
+        if frame.dtype not in _FRAME_DTYPES or chans not in (1, 3) or tuple(frame.shape[1:3]) != self.shape[1:]:
+            raise ValueError(f"engine onnxruntime: run_frame takes uint8 (or float32 on the 0..255 scale) "
+                             f"N×{self.shape[1]}×{self.shape[2]}×C (C 1 or 3), got {frame.dtype} {tuple(frame.shape)}")
+        from adaptive_csp.engines.frame_graph import FRAME_INPUT, frame_model
+
+        self.session(level)  # the float level: exported, cached, healed, int8 where the rung says so
+        with self._lock:
+            key = (level, chans, frame.dtype.char, color)
+            fn = self._frame_runs.get(key)
+            if fn is not None:
+                return fn
+            task = str((getattr(self.model, "meta", None) or {}).get("task", "classify"))
+            wrapped = frame_model(self.paths[level], self.model.meta["preprocess"], chans, color,
+                                  softmax=task != "detect", dtype=frame.dtype)
+            s = _ort().InferenceSession(wrapped.SerializeToString(), sess_options=self._opts,
+                                        providers=self.providers)
+            fn = _bound_run(s, FRAME_INPUT, np.zeros((1, *self.shape[1:], chans), frame.dtype))
+            self._frame_runs[key] = fn
+            return fn
+
     def prepare(self, levels: Iterable[int] | None = None, batch_sizes: Iterable[int] = (1,)) -> OrtEngine:
         for i in range(len(self.ladder)) if levels is None else levels:
             self.session(self._check_level(i))
@@ -224,6 +270,7 @@ class OrtEngine(Engine):
             n = len(self.ladder)
             self._weights = None
             self._runs, self._sessions, self.paths = [None] * n, [None] * n, [None] * n
+            self._frame_runs = {}
             self.built = [False] * n
 
     def close(self) -> None:
@@ -233,3 +280,37 @@ class OrtEngine(Engine):
         provs = [p if isinstance(p, str) else p[0] for p in self.providers]
         return {"engine": self.name, "threads": self.threads, "providers": provs,
                 "int8_levels": [i for i in range(len(self.ladder)) if self.precision(i) == "int8"]}
+
+
+def _bound_run(session: Any, inp: str, xbuf: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """``x -> session's first output`` (a fresh array).  A batch of one is copied into ``xbuf``, a pre-bound input
+    buffer and run into a pre-bound output buffer (IOBinding: no per-call allocation, no feed dict); a
+    larger batch, an output without a fixed shape, or a second thread while the first holds the buffers
+    runs ``session.run``."""
+    out = session.get_outputs()[0]
+    names, run = [out.name], session.run
+
+    def plain(x: np.ndarray) -> np.ndarray:
+        return run(names, {inp: x})[0]
+
+    dims = [1, *out.shape[1:]]
+    if not all(isinstance(d, int) for d in dims):
+        return plain
+    ybuf = np.zeros(dims, np.float32)
+    io = session.io_binding()
+    io.bind_input(inp, "cpu", 0, xbuf.dtype, xbuf.shape, xbuf.ctypes.data)
+    io.bind_output(out.name, "cpu", 0, np.float32, ybuf.shape, ybuf.ctypes.data)
+    busy = threading.Lock()
+    go, copyto = session.run_with_iobinding, np.copyto
+
+    def bound(x: np.ndarray) -> np.ndarray:
+        if x.shape[0] != 1 or not busy.acquire(blocking=False):
+            return plain(x)
+        try:
+            copyto(xbuf, x)
+            go(io)
+            return ybuf.copy()
+        finally:
+            busy.release()
+    bound.buffers = (xbuf, ybuf)  # type: ignore[attr-defined]  # kept alive with the binding
+    return bound

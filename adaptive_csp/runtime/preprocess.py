@@ -155,6 +155,37 @@ class Preprocessor:
         raise ValueError(f"unsupported frame type {type(frame).__name__}: pass a numpy array, a torch tensor "
                          "or a list of them")
 
+    def small(self, frame: Any) -> tuple[np.ndarray, bool] | None:
+        """The half of :meth:`array` before the arithmetic, for a graph that does the rest
+        (:mod:`adaptive_csp.engines.frame_graph`): a numpy uint8 frame (H×W, H×W×C) or batch (N×H×W×C)
+        region-cropped, fitted and resized exactly as :meth:`array` does, channel-last ``N×h×w×C`` (C 1 or
+        3, the camera's order, alpha dropped), C-contiguous, uint8 — or float32 on the 0..255 scale where
+        the resize averaged without rounding or a letterbox padded — and whether it was a batch.  None for
+        anything else (float or tensor frames, lists, frames :meth:`array` would refuse): those take
+        :meth:`array`."""
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.size == 0:
+            return None
+        if frame.ndim == 4:
+            if frame.shape[3] not in (1, 3, 4):
+                return None
+            items = [self._small_np(f) for f in frame]
+            if items[0].dtype != np.uint8 or any(i.dtype != items[0].dtype for i in items):
+                items = [i.astype(np.float32) for i in items]
+            return np.ascontiguousarray(np.stack(items)), True
+        if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3, 4)):
+            a = self._small_np(frame)
+            return (a if a.flags.c_contiguous else np.ascontiguousarray(a))[None], False
+        return None
+
+    def _small_np(self, a: np.ndarray) -> np.ndarray:
+        if a.ndim == 3 and a.shape[2] == 1:
+            a = a[:, :, 0]
+        if a.shape[0] != self.h or a.shape[1] != self.w or self.roi is not None:
+            a = self._resize_np(a, True)
+        if a.ndim == 2:
+            return a[:, :, None]
+        return a[:, :, :3] if a.shape[2] == 4 else a
+
     def geometry(self, frame_h: int, frame_w: int) -> tuple[float, float, float, float]:
         """Where the model input lies in a ``frame_h × frame_w`` frame: ``(ox, oy, sx, sy)`` with
         ``frame_x = ox + sx · input_x`` and ``frame_y = oy + sy · input_y``, in continuous pixel coordinates

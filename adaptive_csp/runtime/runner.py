@@ -125,6 +125,17 @@ def _softmax(logits: np.ndarray) -> tuple[list[np.ndarray], list[int], list[floa
     return list(pa), j.tolist(), pa[np.arange(len(j)), j].tolist()
 
 
+def _top1(probs: np.ndarray) -> tuple[list[np.ndarray], list[int], list[float]]:
+    """Like :func:`_softmax` for probabilities already computed (a frame graph's ``probs``, a fresh array)."""
+    probs.flags.writeable = False
+    if probs.shape[0] == 1:
+        row = probs[0].tolist()
+        s = max(row)
+        return [probs[0]], [row.index(s)], [s]
+    j = probs.argmax(1)
+    return list(probs), j.tolist(), probs[np.arange(len(j)), j].tolist()
+
+
 _exp = math.exp
 
 
@@ -238,6 +249,9 @@ class AdaptiveRunner:
         self.ladder: LevelLadder = self.engine.ladder
         self._set_view(self.ladder.view(self.engine.name, 1))  # what the policy sees (module docstring)
         self._run = self.engine.run
+        # the frame path: a numpy uint8 frame goes resize -> one graph that does the arithmetic (.frame_graph)
+        self._run_frame = getattr(self.engine, "run_frame", None)
+        self._color = color
         self._owns_engine = not isinstance(engine, Engine)
         self.device = _device(model, device)
         if prepare and self.elastic:
@@ -259,6 +273,8 @@ class AdaptiveRunner:
         if content:
             self.content = content if isinstance(content, ContentDemand) else ContentDemand()
             self.content.bind(self.ladder.full, [float(s) for s in self.pre.std])
+        if self._run_frame is not None and (self.content is not None or not self.engine.frames_supported()):
+            self._run_frame = None  # content demand reads the normalised input; no onnx package to wrap with
         self.telemetry = Telemetry(telemetry_size, self.class_names)
         if telemetry is not None:  # every record also appended to disk (survives a crash)
             from adaptive_csp.runtime.telemetry_file import TelemetryFile
@@ -296,7 +312,8 @@ class AdaptiveRunner:
             raise RuntimeError("this AdaptiveRunner is closed")
         t0 = time.perf_counter()
         try:
-            x, batched = self.pre.array(frame)
+            small = self.pre.small(frame) if self._run_frame is not None else None
+            x, batched = self.pre.array(frame) if small is None else small
         except ValueError as e:
             with self._lock:
                 self.telemetry.bad_frames += 1
@@ -304,9 +321,10 @@ class AdaptiveRunner:
             raise
         with self._lock:
             level, reason, readings = self._decide(x)
+        y = self._run(x, level) if small is None else self._run_frame(x, level, self._color)
         if self._decoder is not None:
-            return self._detect(frame, x, batched, level, reason, readings, t0)
-        pa, labels, scores = _softmax(self._run(x, level))
+            return self._detect(frame, y, batched, level, reason, readings, t0)
+        pa, labels, scores = _softmax(y) if small is None else _top1(y)
         lat = (time.perf_counter() - t0) * 1000.0
         with self._lock:
             self._lat.append(lat)
@@ -332,10 +350,10 @@ class AdaptiveRunner:
             if self._lat:
                 self._lat[-1] = ms
 
-    def _detect(self, frame: Any, x: np.ndarray, batched: bool, level: int, reason: str, readings: Any,
+    def _detect(self, frame: Any, y: np.ndarray, batched: bool, level: int, reason: str, readings: Any,
                 t0: float) -> Detections | list[Detections]:
-        """The detector's half of ``infer``: run, decode into frame coordinates, record."""
-        per = self._decoder(self._run(x, level), self.pre.sizes(frame), self.pre.geometry)
+        """The detector's half of ``infer``: decode the level's output ``y`` into frame coordinates, record."""
+        per = self._decoder(y, self.pre.sizes(frame), self.pre.geometry)
         lat = (time.perf_counter() - t0) * 1000.0
         confs = [detection_confidence(d[1]) for d in per]
         with self._lock:
