@@ -17,7 +17,7 @@ import torch
 
 from adaptive_csp.data.detset import DetSet
 
-__all__ = ["coco_map", "Prediction"]
+__all__ = ["coco_map", "Prediction", "greedy_match"]
 
 Prediction = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # boxes k×4 xyxy, scores k, labels k
 
@@ -93,3 +93,32 @@ def coco_map(gt: DetSet, preds: Sequence[Prediction]) -> dict[str, float]:
         ev.summarize()
     s = [max(0.0, float(v)) for v in ev.stats]  # -1 (no ground truth in an area range) reads as 0
     return {"map": s[0], "map50": s[1], "map75": s[2], "mar100": s[8]}
+
+
+def greedy_match(boxes, scores, labels, gt_boxes, gt_labels, iou: float = 0.5,
+                 class_aware: bool = True) -> np.ndarray:
+    """Per detection (in the given order), whether it is a true positive: detections taken best score
+    first, each matched to the unmatched ground-truth box (of its class when ``class_aware``) it overlaps
+    most, at IoU ≥ ``iou``.  Greedy by score, so a detection's flag does not depend on any lower-scored one:
+    the flags of the detections above a score threshold are those of matching at that threshold."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    g = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
+    lab, glab = np.asarray(labels).reshape(-1), np.asarray(gt_labels).reshape(-1)
+    tp = np.zeros(len(b), bool)
+    if not len(b) or not len(g):
+        return tp
+    iw = np.clip(np.minimum(b[:, None, 2], g[None, :, 2]) - np.maximum(b[:, None, 0], g[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(b[:, None, 3], g[None, :, 3]) - np.maximum(b[:, None, 1], g[None, :, 1]), 0, None)
+    inter = iw * ih
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    ious = inter / np.maximum(area(b)[:, None] + area(g)[None, :] - inter, 1e-12)
+    if class_aware:
+        ious[lab[:, None] != glab[None, :]] = 0.0
+    free = np.ones(len(g), bool)
+    for i in np.argsort(-np.asarray(scores, np.float64).reshape(-1), kind="stable"):
+        row = np.where(free, ious[i], 0.0)
+        j = int(np.argmax(row))
+        if row[j] >= iou:
+            free[j] = False
+            tp[i] = True
+    return tp

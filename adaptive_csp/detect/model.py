@@ -97,11 +97,27 @@ def _det_backbone(stem: int, chs: tuple[int, ...], depths: tuple[int, ...]) -> M
                     input_size=(96, 96))
 
 
+def _wide_backbone() -> ModelCfg:
+    """The shipped classifier csp_wide's backbone (stem 24, stages 96 / 192 / 384 of depth 3, grouped
+    downsamples, its ratios and widths) for RGB, with a stride-2 stem: pyramid strides 4 / 8 / 16, so a
+    garment of ~56 input px meets the features at the scale the classifier learnt them (28 px at 2 / 4 / 8).
+    ``--init-backbone csp_wide_fmnist`` fills it with the classifier's weights (detect/transfer.py)."""
+    return ModelCfg(name="csp_det_wide_backbone", cross=True, stem=StemCfg(out_chs=24, kernel_size=3, stride=2),
+                    stages=tuple(StageCfg(out_chs=c, depth=3, stride=2, block="dark", down_groups=g)
+                                 for c, g in ((96, 1), (192, 6), (384, 12))),
+                    ratios=(0.125, 0.25, 0.375, 0.5), widths=(1 / 3, 0.5, 2 / 3, 1.0), act="relu", num_classes=1,
+                    in_chans=3, input_size=(128, 128))
+
+
 # csp_det: pyramid strides 8 / 16 / 32 on 96 px belt frames (items of 12–48 px); widths 1/3 … 1 of a
 # network wide enough that its top level's compute, not ONNX Runtime's per-op overhead, sets the latency.
 DETECTOR_CFGS = {
     "csp_det": lambda: DetCfg(name="csp_det", backbone=_det_backbone(24, (48, 96, 192, 384), (1, 2, 2, 1)),
                               neck_chs=72, head_chs=72),
+    # csp_det_wide: the classifier's backbone (above) on 128 px letterboxed frames of every size; objects
+    # up to ~24 px go to stride 4, ~24–48 px to stride 8, larger to stride 16
+    "csp_det_wide": lambda: DetCfg(name="csp_det_wide", backbone=_wide_backbone(), neck_chs=72, head_chs=72,
+                                   input_size=(128, 128), ranges=(12.0, 24.0)),
     "csp_det_tiny": lambda: DetCfg(name="csp_det_tiny", backbone=_det_backbone(6, (6, 12, 12), (1, 1, 1)),
                                    neck_chs=12, head_chs=12, num_classes=3, input_size=(32, 32),
                                    ranges=(4.0, 8.0)),

@@ -8,8 +8,17 @@ epoch the full and cheapest levels get re-estimated BN statistics and are evalua
 scenes (COCO mAP); ``last.safetensors`` (+ JSON, no pickle) lets an interrupted run resume, and
 ``model.safetensors`` is the usable detector (``load_detector``).
 
-Data: the synthetic Fashion-MNIST scenes (:mod:`adaptive_csp.detect.scenes`; train items for training,
-validation items for validation) or your own COCO-format folder (``coco_images`` + ``coco_json``; a seeded
+``init_backbone`` (``--init-backbone csp_wide_fmnist | PATH``) starts the backbone from a trained classifier
+of the same family (:mod:`adaptive_csp.detect.transfer`: grey stem replicated to RGB, the classifier's
+normalisation, BN re-estimated on the training scenes before the first step).  ``budget_minutes`` caps
+the wall time over all resumes: the cosine decays over the steps the budget holds at the measured step
+time, and the last epoch may end early.  A checkpoint is also written inside an epoch every
+``checkpoint_minutes`` and on SIGTERM (``kill PID``), so a stopped run resumes where it was, with any
+``--threads`` or ``--device``.
+
+Data: the synthetic Fashion-MNIST scenes (:mod:`adaptive_csp.detect.scenes`; ``scenes="belt"``: the square
+belt scenes, ``"varied"``: scenes of every kind, letterboxed, one background family held out; train items
+for training, validation items for validation) or your own COCO-format folder (``coco_images`` + ``coco_json``; a seeded
 hold-out unless ``val_images`` + ``val_json`` are given).
 """
 
@@ -18,9 +27,11 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,6 +71,10 @@ class DetTrainCfg(BaseModel):
     val_json: str | None = None
     val_fraction: float = Field(0.1, gt=0, lt=1)
     input_size: int | None = Field(None, ge=16)  # resize your own images to this square side
+    scenes: Literal["belt", "varied"] = "belt"  # synthetic scenes: square belt / every kind, letterboxed
+    init_backbone: str | None = None  # a classifier (shipped name or checkpoint path) to start the backbone from
+    budget_minutes: float | None = Field(None, gt=0)  # wall-clock cap over all resumes
+    checkpoint_minutes: float = Field(10.0, gt=0)  # a resumable checkpoint inside an epoch this often
 
 
 def _data(cfg: DetTrainCfg) -> tuple[DetSet, DetSet]:
@@ -76,10 +91,13 @@ def _data(cfg: DetTrainCfg) -> tuple[DetSet, DetSet]:
         if nv >= len(train):
             raise ValueError(f"{len(train)} images are too few to hold out a validation set")
         return train.take(perm[nv:]), train.take(perm[:nv])
-    from adaptive_csp.detect.scenes import fashion_mnist_scenes
+    from adaptive_csp.detect.scenes import fashion_mnist_scenes, varied_cfg
 
-    return (fashion_mnist_scenes("train", cfg.train_scenes, cfg.seed),
-            fashion_mnist_scenes("val", cfg.val_scenes, cfg.seed + 1))
+    scene = None
+    if cfg.scenes == "varied":
+        scene = varied_cfg(get_detector_cfg(cfg.model).input_size[0])
+    return (fashion_mnist_scenes("train", cfg.train_scenes, cfg.seed, scene),
+            fashion_mnist_scenes("val", cfg.val_scenes, cfg.seed + 1, scene))
 
 
 def _normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -129,26 +147,79 @@ def _flip(x: torch.Tensor, boxes: list[torch.Tensor], gen: torch.Generator):
     return x, out
 
 
-def _save_state(path: Path, model: Detector, opt: torch.optim.Optimizer, epoch: int, step: int,
-                cfg: DetTrainCfg, history: list, gen: torch.Generator, rng: random.Random, runs: list) -> None:
-    save_state(path, model, opt, gen, rng, {"epoch": epoch, "step": step, "cfg": cfg.model_dump(), "history": history,
-                                            "preprocess": model.meta["preprocess"], "runs": runs})
+def _save_state(path: Path, model: Detector, opt: torch.optim.Optimizer, gen: torch.Generator,
+                rng: random.Random, meta: dict) -> None:
+    save_state(path, model, opt, gen, rng, {**meta, "preprocess": model.meta["preprocess"]})
 
 
 def _load_state(path: Path, model: Detector, opt: torch.optim.Optimizer, gen: torch.Generator,
-                rng: random.Random) -> tuple[int, int, list, list]:
+                rng: random.Random) -> dict:
     meta = load_state(path, model, opt, gen, rng)
     model.meta["preprocess"] = meta["preprocess"]
-    return int(meta["epoch"]), int(meta["step"]), list(meta["history"]), list(meta.get("runs", []))
+    return meta
 
 
-def _setup(cfg: DetTrainCfg, train: DetSet) -> Detector:
+def _setup(cfg: DetTrainCfg, train: DetSet) -> tuple[Detector, dict | None]:
+    """The detector, its preprocessing metadata and, with ``init_backbone``, the classifier's weights."""
     model = Detector(get_detector_cfg(cfg.model, num_classes=train.num_classes, input_size=train.input_size))
-    mean, std = channel_stats(train.images[:2000].float() / 255.0)
-    model.meta.update(task="detect", class_names=list(train.class_names),
-                      preprocess={"input_size": list(train.input_size), "in_chans": 3, "color": "rgb",
-                                  "mean": list(mean), "std": list(std)})
-    return model
+    mean, std = channel_stats(train.images[:2000])
+    pre: dict[str, Any] = {"input_size": list(train.input_size), "in_chans": 3, "color": "rgb",
+                           "mean": list(mean), "std": list(std)}
+    if cfg.scenes == "varied" and not cfg.coco_images:
+        pre.update(resize="letterbox", pad=0.0)  # the scenes are letterboxed frames: the runner must do the same
+    model.meta.update(task="detect", class_names=list(train.class_names), preprocess=pre)
+    init = None
+    if cfg.init_backbone:
+        from adaptive_csp.detect.transfer import init_backbone
+        from adaptive_csp.models.transfer import load_init
+
+        clf, init = load_init(cfg.init_backbone)
+        init.update(init_backbone(model, clf))
+    return model, init
+
+
+class _Run:
+    """Where a run stands: epoch, step, history, the invocations, and a stop flag SIGTERM sets."""
+
+    def __init__(self) -> None:
+        self.epoch, self.step, self.history, self.runs = 0, 0, [], []
+        self.init: dict | None = None
+        self.perm: list[int] | None = None  # the epoch's order when a checkpoint was written inside it
+        self.offset, self.epoch_secs = 0, 0.0
+        self.stop = False
+
+    def meta(self, cfg: DetTrainCfg) -> dict:
+        m = {"epoch": self.epoch, "step": self.step, "cfg": cfg.model_dump(), "history": self.history,
+             "runs": self.runs, "init": self.init}
+        if self.perm is not None:
+            m.update(perm=self.perm, offset=self.offset, epoch_seconds=round(self.epoch_secs, 1))
+        return m
+
+    def load(self, meta: dict) -> None:
+        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+        self.history, self.runs, self.init = list(meta["history"]), list(meta.get("runs", [])), meta.get("init")
+        self.perm = meta.get("perm")
+        self.offset, self.epoch_secs = int(meta.get("offset", 0)), float(meta.get("epoch_seconds", 0.0))
+
+    def spent(self) -> float:
+        return sum(float(r.get("seconds", 0.0)) for r in self.history) + float((self.init or {}).get("seconds", 0))
+
+
+def _planned_steps(cfg: DetTrainCfg, run: _Run, steps_per_epoch: int, step_s: float, epoch_elapsed: float) -> int:
+    """Total optimizer steps of the run: ``epochs`` worth, or what ``budget_minutes`` holds at ``step_s``
+    per step, each remaining epoch end paying the last one's evaluation time (else a fifth of an epoch)."""
+    full = cfg.epochs * steps_per_epoch
+    if cfg.budget_minutes is None or step_s <= 0:
+        return full
+    last = run.history[-1] if run.history else {}
+    ov = (float(last["seconds"]) - float(last.get("train_seconds", last["seconds"]))) if last \
+        else 0.2 * step_s * steps_per_epoch
+    left = cfg.budget_minutes * 60.0 - run.spent() - epoch_elapsed
+    n = left / step_s
+    for _ in range(2):  # the epoch ends inside the steps left, each with its evaluation
+        ends = 1 + int((run.step % steps_per_epoch + n) // steps_per_epoch)
+        n = (left - ends * ov) / step_s
+    return max(run.step + 1 if left > ov else run.step, min(full, run.step + int(max(0.0, n))))
 
 
 def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, progress: bool = True,
@@ -163,7 +234,8 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
         torch.set_num_threads(cfg.threads)
     dev = resolve_device(cfg.device)
     train, val = data if data is not None else _data(cfg)
-    model = _setup(cfg, train).to(dev)
+    model, init = _setup(cfg, train)
+    model.to(dev)
     static = model.validate(Level.parse(cfg.static_level)) if cfg.static_level is not None else None
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
@@ -171,51 +243,106 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    epoch, step, history, runs = 0, 0, [], []
+    run = _Run()
     last = out / "last.safetensors"
     if resume and last.exists():
-        epoch, step, history, runs = _load_state(last, model, opt, gen, rng)
-        print(f"resumed from {last} at epoch {epoch}")
-    runs.append({"command": command, "device": str(dev), "start_epoch": epoch})
+        run.load(_load_state(last, model, opt, gen, rng))
+        print(f"resumed from {last} at epoch {run.epoch} step {run.step}", flush=True)
+    elif init is not None:
+        t = time.time()
+        from adaptive_csp.detect.transfer import reestimate_backbone_bn
+
+        reestimate_backbone_bn(model, [x for x, _ in detect_batches(train, model, 64, cfg.calib_images)])
+        init["seconds"] = round(time.time() - t, 1)
+        run.init = init
+        if progress:
+            print(json.dumps({"init_backbone": init}), flush=True)
+    run.runs.append({"command": command, "device": str(dev), "threads": torch.get_num_threads(),
+                     "start_epoch": run.epoch, "start_step": run.step})
+    old = _on_sigterm(run)
+    try:
+        _epochs(cfg, model, opt, train, val, static, run, (out, last, dev, gen, rng), progress)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    return model.eval()
+
+
+def _on_sigterm(run: _Run):
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        run.stop = True
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
+def _epochs(cfg: DetTrainCfg, model: Detector, opt: torch.optim.Optimizer, train: DetSet, val: DetSet,
+            static: Level | None, run: _Run, env: tuple, progress: bool) -> None:
+    out, last, dev, gen, rng = env
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
     mean, std = (torch.tensor(model.meta["preprocess"][k]) for k in ("mean", "std"))
-    t_start = time.time()
+    t_start, t_ckpt, step0, eval_secs = time.time(), time.time(), run.step, 0.0
+    total = _planned_steps(cfg, run, steps_per_epoch, 0.0, 0.0)
     model.train()
-    while epoch < cfg.epochs:
-        perm = torch.randperm(len(train), generator=gen)
-        t0, seen, agg = time.time(), 0, {}
-        for s in range(0, len(train), cfg.batch_size):
+    while run.epoch < cfg.epochs and run.step < total:
+        if run.perm is not None:  # resuming inside an epoch
+            perm, start, epoch_before = torch.tensor(run.perm), run.offset, run.epoch_secs
+        else:
+            perm, start, epoch_before = torch.randperm(len(train), generator=gen), 0, 0.0
+        t0, seen, agg, cut = time.time(), 0, {}, False
+        for s in range(start, len(train), cfg.batch_size):
             idx = perm[s:s + cfg.batch_size]
             x = _normalize(train.images[idx], mean, std)
             x, boxes = _flip(x, [train.boxes[i] for i in idx.tolist()], gen)
             x = x.to(dev)
             labels = [train.labels[i] for i in idx.tolist()]
-            lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (1 + math.cos(math.pi * step / total))
+            lr = cfg.lr * min(1.0, (run.step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (
+                1 + math.cos(math.pi * min(1.0, run.step / max(1, total))))
             for g in opt.param_groups:
                 g["lr"] = lr
             levels = [static] if static is not None else (
                 [model.full_level(), model.cheapest_level()] + [sample_det_level(model, rng) for _ in range(cfg.n_random)])
             _step(model, opt, x, boxes, labels, levels, agg)
-            step += 1
+            run.step += 1
             seen += len(idx)
-            if progress and step % 50 == 0:
+            done_here = run.step - step0
+            if done_here >= 5:
+                total = _planned_steps(cfg, run, steps_per_epoch, (time.time() - t_start - eval_secs) / done_here,
+                                       epoch_before + time.time() - t0)
+            if progress and run.step % 50 == 0:
                 n = 50 * len(levels)
-                print(f"epoch {epoch + 1} step {step}/{total} lr {lr:.2e} " +
+                print(f"epoch {run.epoch + 1} step {run.step}/{total} lr {lr:.2e} " +
                       " ".join(f"{k} {v / n:.3f}" for k, v in agg.items()) + f" {seen / (time.time() - t0):.0f} img/s",
                       flush=True)
                 agg = {}
-        epoch += 1
-        secs = time.time() - t0
-        _save_state(last, model, opt, epoch, step, cfg, history, gen, rng, runs)
-        rec = _epoch_end(model, train, val, cfg, static, epoch, secs)
-        history.append(rec)
+            if run.step >= total and s + cfg.batch_size < len(train):
+                cut = True
+                break
+            if run.stop or time.time() - t_ckpt > cfg.checkpoint_minutes * 60:
+                run.perm, run.offset, run.epoch_secs = perm.tolist(), s + cfg.batch_size, epoch_before + time.time() - t0
+                _save_state(last, model, opt, gen, rng, run.meta(cfg))
+                t_ckpt = time.time()
+                if run.stop:
+                    print(f"stopped (SIGTERM) at epoch {run.epoch + 1} step {run.step}: resume with the same command",
+                          flush=True)
+                    return
+        run.perm = None
+        run.epoch += 1
+        train_secs, t_eval = epoch_before + time.time() - t0, time.time()
+        rec = _epoch_end(model, train, val, cfg, static, run.epoch, train_secs)
+        rec.update(train_seconds=round(train_secs, 1), steps=run.step, seconds=round(epoch_before + time.time() - t0, 1))
+        if cut:
+            rec["cut_by_budget"] = True
+        run.history.append(rec)
         if progress:
             print(json.dumps(rec), flush=True)
-        _save_state(last, model, opt, epoch, step, cfg, history, gen, rng, runs)
-        _save_final(model, out, cfg, history, dev, time.time() - t_start, runs)
+        _save_state(last, model, opt, gen, rng, run.meta(cfg))
+        _save_final(model, out, cfg, run, dev, time.time() - t_start)
+        t_ckpt = time.time()
+        eval_secs += t_ckpt - t_eval
         model.train()
-    return model.eval()
 
 
 def _step(model: Detector, opt: torch.optim.Optimizer, x: torch.Tensor, boxes: list, labels: list,
@@ -243,11 +370,10 @@ def _epoch_end(model: Detector, train: DetSet, val: DetSet, cfg: DetTrainCfg, st
     return rec
 
 
-def _save_final(model: Detector, out: Path, cfg: DetTrainCfg, history: list, dev: torch.device, secs: float,
-                runs: list) -> None:
+def _save_final(model: Detector, out: Path, cfg: DetTrainCfg, run: _Run, dev: torch.device, secs: float) -> None:
     save_detector(model, out / "model", training={
         "command": "adaptive-csp train-detector " + " ".join(
             f"--{k.replace('_', '-')} {json.dumps(v) if not isinstance(v, str) else v}"
             for k, v in cfg.model_dump().items() if v is not None and v != DetTrainCfg.model_fields[k].default),
-        "device": str(dev), "epochs": len(history), "seconds_this_run": round(secs), "history": history,
-        "runs": runs})
+        "device": str(dev), "epochs": len(run.history), "steps": run.step, "seconds_this_run": round(secs),
+        "history": run.history, "runs": run.runs, "init_backbone": run.init})

@@ -7,6 +7,9 @@ runs (ONNX Runtime when installed, else eager torch; ``threads`` intra-op thread
 interleaved (:mod:`adaptive_csp.util.timing`).  The ladder is the Pareto front of (latency, mAP@.5):
 ordered by latency, each rung more accurate than every cheaper one, the full level last.  Rungs record
 ``latency_ms`` (batch 1; policies' costs), ``accuracy`` = mAP@.5 and ``extra["map"]`` = mAP@[.5:.95].
+Then each rung's score threshold and NMS IoU are chosen on the same validation scenes
+(:mod:`adaptive_csp.train.detect_thresholds`: best F1, or ``--target-precision P``) and stored in the
+checkpoint's ``postprocess.per_level``, which the runner uses by default.
 """
 
 from __future__ import annotations
@@ -133,6 +136,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="intra-op threads for the latency measurement")
     p.add_argument("--max-rungs", type=int, default=10)
     p.add_argument("--records", default=None, help="write every candidate's numbers to this JSON file")
+    p.add_argument("--scenes", default=None, choices=("belt", "varied"),
+                   help="synthetic scenes (default: varied for a letterboxing detector, else belt)")
+    p.add_argument("--target-precision", type=float, default=None,
+                   help="per-rung score threshold: the lowest with validation precision ≥ this (default: best F1)")
+    p.add_argument("--no-thresholds", action="store_true", help="keep the file's post-processing as it is")
 
 
 def run(a: argparse.Namespace) -> int:
@@ -140,16 +148,27 @@ def run(a: argparse.Namespace) -> int:
     from adaptive_csp.train.detect import DetTrainCfg, _data
 
     model = load_detector(a.model)
-    cfg = DetTrainCfg(seed=a.seed, train_scenes=max(a.calib_images, 1), val_scenes=a.val_scenes,
-                      coco_images=a.coco_images, coco_json=a.coco_json, val_images=a.val_images, val_json=a.val_json)
+    scenes = a.scenes or ("varied" if model.meta["preprocess"].get("resize") == "letterbox" else "belt")
+    cfg = DetTrainCfg(model=model.cfg.name, seed=a.seed, train_scenes=max(a.calib_images, 1), val_scenes=a.val_scenes,
+                      scenes=scenes, coco_images=a.coco_images, coco_json=a.coco_json, val_images=a.val_images,
+                      val_json=a.val_json)
     train, val = _data(cfg)
     ladder, records = profile_detector(model, train, val, calib_images=a.calib_images, max_rungs=a.max_rungs,
                                        engine=a.engine, threads=a.threads)
+    if not a.no_thresholds:
+        from adaptive_csp.train.detect_thresholds import apply_thresholds, select_thresholds
+
+        table = select_thresholds(model, val, target_precision=a.target_precision)
+        how = "best F1" if a.target_precision is None else f"lowest with precision ≥ {a.target_precision}"
+        apply_thresholds(model, table, how, len(val))
     path = save_detector(model, a.out)
     print(f"{'rung':>4} {'ms b1':>7} {'x full':>7} {'mAP@.5':>7} {'mAP':>7} {'MMACs':>7}  level")
+    per = (model.meta.get("postprocess") or {}).get("per_level", {})
     for i, r in enumerate(ladder.rungs):
+        t = per.get(r.level.key)
+        tt = f" score>{t['score_thresh']:.3f} nms {t['iou_thresh']:.2f}" if t else ""
         print(f"{i:>4} {r.latency_ms:7.3f} {ladder.relative_cost(i):7.3f} {r.accuracy:7.4f} {r.extra['map']:7.4f} "
-              f"{r.macs / 1e6:7.1f}  {r.level.key}")
+              f"{r.macs / 1e6:7.1f}  {r.level.key}{tt}")
     if a.records:
         Path(a.records).write_text(json.dumps(
             [{**r, "level": r["level"].to_dict()} for r in records], indent=1, default=float))
