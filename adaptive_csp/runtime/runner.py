@@ -259,10 +259,10 @@ class AdaptiveRunner:
         names = self.meta.get("class_names")
         self.class_names: list[str] | None = [str(n) for n in names] if names else None
         self.task = str(self.meta.get("task", "classify"))
-        post = {**POSTPROCESS_DEFAULTS, **(self.meta.get("postprocess") or {})}  # the model's own, else the defaults
-        decoder = DetectionDecoder(self.class_names, post["score_thresh"] if score_thresh is None else score_thresh,
-                                   post["iou_thresh"] if iou_thresh is None else iou_thresh,
-                                   post["max_det"] if max_det is None else max_det, multi_label)  # validates
+        # the model's own post-processing (per rung when it has a per_level table), else the defaults; validates
+        post = {**POSTPROCESS_DEFAULTS, **(self.meta.get("postprocess") or {})}
+        decoder = DetectionDecoder.from_meta(post, self.class_names, self.ladder, score_thresh, iou_thresh, max_det,
+                                             multi_label)
         self._decoder: DetectionDecoder | None = decoder if self.task == "detect" else None
         if policy is None:  # a bundle's own default policy, else the package's
             policy = getattr(model, "policy_file", None) or DEFAULT_POLICY
@@ -353,7 +353,7 @@ class AdaptiveRunner:
     def _detect(self, frame: Any, y: np.ndarray, batched: bool, level: int, reason: str, readings: Any,
                 t0: float) -> Detections | list[Detections]:
         """The detector's half of ``infer``: decode the level's output ``y`` into frame coordinates, record."""
-        per = self._decoder(y, self.pre.sizes(frame), self.pre.geometry)
+        per = self._decoder(y, self.pre.sizes(frame), self.pre.geometry, level)  # the rung's own thresholds
         lat = (time.perf_counter() - t0) * 1000.0
         confs = [detection_confidence(d[1]) for d in per]
         with self._lock:
