@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adaptive_csp.apps.detect_demo import DetArm, DetFrame, SceneBelt, match
+from adaptive_csp.apps.detect_demo import HUD_H, DetArm, DetFrame, SceneBelt, draw, label_layout, match
 from adaptive_csp.cli import main
 from adaptive_csp.runtime import Detections
 
@@ -64,7 +64,25 @@ def test_det_arm_judges_scene_frames_only():
     assert arm.judge(scene, _dets([*truth, [50, 50, 60, 60]], [1, 2, 3])) == (3, False)  # a false alarm
     assert arm.judge(bare, _dets(truth, [1, 2])) == (2, False)  # not scored: not counted
     assert (arm.tp, arm.fp, arm.fn, arm.detections) == (5, 1, 1, 8)
+    assert (arm.frames_judged, arm.frames_right) == (3, 1)
     assert arm.last[0] is bare and len(arm.latencies) == 4
+
+
+def test_draw_keeps_labels_apart_and_the_hud_off_the_frame():
+    image = np.full((120, 160, 3), 40, np.uint8)
+    boxes = [[2, 0, 60, 50], [4, 1, 62, 52], [3, 2, 58, 49], [90, 60, 150, 118]]  # three piled at the top edge
+    d = _dets(boxes, [0, 0, 0, 1], np.array([0.9, 0.8, 0.7, 0.6]))
+    tags = label_layout(d, 160, 120)
+    assert len(tags) == 4
+    for i, (x, y, w, h, _) in enumerate(tags):
+        assert 0 <= x and x + w <= 160 and 0 <= y and y + h <= 120  # inside the frame
+        for (x2, y2, w2, h2, _) in tags[i + 1:]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y  # no two labels overlap
+    out = draw(image, d, "hud text")
+    assert out.shape == (120 + HUD_H, 160, 3)
+    band = out[:HUD_H].astype(int)
+    assert np.all(band[..., 0] == band[..., 2]) and np.all(band[..., 1] == band[..., 2])  # grey text only
+    assert not np.array_equal(out[HUD_H:], image)  # the boxes and tags are on the frame itself
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +103,10 @@ def test_demo_detect_draws_boxes(tiny_checkpoint, tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0
     assert "adaptive: levels used " in text and "static-max: levels used 1 of 2 (L1 100%)" in text
-    assert "detections on 12 frames" in text and "recall" in text and "less energy" in text
+    assert "detections on 12 frames" in text and "less energy" in text
+    assert "frames fully right" in text and "items right (found with their class)" in text
     strip = cv2.imread(str(out / "strip.png"))
-    assert strip is not None and strip.shape[0] == 96  # 32 px detector, camera zoom 3
+    assert strip is not None and strip.shape[0] == 96 + HUD_H  # 32 px detector, camera zoom 3, the HUD band above
     cap = cv2.VideoCapture(str(out / "detections.mp4"))
     n = 0
     while cap.read()[0]:

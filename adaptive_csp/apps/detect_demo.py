@@ -13,8 +13,10 @@ inference real, battery and heat simulated), with a detector instead of a classi
   its class at IoU ≥ 0.5 and nothing else is reported; precision and recall over those frames' items
   (the items an arm with an empty battery misses count as missed);
 - **drawn**: the adaptive arm's boxes, class names and scores drawn with OpenCV on its frames, with the
-  level, battery and temperature: ``detections.mp4`` (every frame) and ``strip.png`` (six moments across
-  the run) in the output folder, and a printed summary (levels used, detections, latency, energy).
+  level, battery and temperature in a band above the frame (nothing drawn under it), each label on a
+  filled tag placed clear of the others: ``detections.mp4`` (every frame) and ``strip.png`` (six moments
+  across the run) in the output folder, and a printed summary (levels used, detections, latency, energy,
+  frames fully right beside per-item accuracy: the items found with their class).
 
 The detector is the shipped one (:func:`adaptive_csp.detect.pretrained_detector`) or ``--model PATH``.
 """
@@ -33,7 +35,7 @@ import torch
 
 from adaptive_csp.apps.story import Arm, StoryRun, run_story
 
-__all__ = ["DetFrame", "SceneBelt", "DetArm", "match", "draw", "detect_story", "run_detect"]
+__all__ = ["DetFrame", "SceneBelt", "DetArm", "match", "draw", "label_layout", "detect_story", "run_detect", "HUD_H"]
 
 STRIP = 6  # moments in strip.png
 _PALETTE = [(80, 200, 255), (255, 160, 60), (90, 230, 90), (230, 90, 230), (60, 60, 255), (255, 255, 80),
@@ -122,19 +124,11 @@ class SceneBelt:
 
 def match(d: Any, boxes: np.ndarray, labels: np.ndarray, iou: float = 0.5) -> tuple[int, int, int]:
     """``(true positives, false positives, missed)``: detections (best first) matched greedily to unmatched
-    true boxes of their class at IoU ≥ ``iou``."""
-    from adaptive_csp.detect.boxes import box_iou
+    true boxes of their class at IoU ≥ ``iou`` (:func:`adaptive_csp.detect.metrics.greedy_match`)."""
+    from adaptive_csp.detect.metrics import greedy_match
 
-    if not len(d) or not len(boxes):
-        return 0, len(d), len(boxes)
-    ious = box_iou(torch.tensor(d.boxes, dtype=torch.float32), torch.tensor(boxes, dtype=torch.float32)).numpy()
-    ious[np.asarray(d.labels)[:, None] != np.asarray(labels)[None, :]] = 0.0
-    used: set[int] = set()
-    for row in ious:
-        cand = [j for j in np.argsort(-row) if j not in used and row[j] >= iou]
-        if cand:
-            used.add(int(cand[0]))
-    return len(used), len(d) - len(used), len(boxes) - len(used)
+    tp = int(greedy_match(d.boxes, d.scores, d.labels, boxes, labels, iou).sum()) if len(d) else 0
+    return tp, len(d) - tp, len(boxes) - tp
 
 
 class DetArm(Arm):
@@ -143,6 +137,7 @@ class DetArm(Arm):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.tp = self.fp = self.fn = self.detections = 0
+        self.frames_judged = self.frames_right = 0  # scored frames this arm answered, and those fully right
         self.latencies: list[float] = []
         self.last: tuple[DetFrame, Any] | None = None
 
@@ -154,24 +149,68 @@ class DetArm(Arm):
             return len(d), False
         tp, fp, fn = match(d, fr.boxes, fr.labels)
         self.tp, self.fp, self.fn = self.tp + tp, self.fp + fp, self.fn + fn
+        self.frames_judged += 1
+        self.frames_right += fp == 0 and fn == 0
         return len(d), fp == 0 and fn == 0
 
 
+HUD_H = 14  # the text band drawn above the frame (never over it)
+_LABEL_SCALE = 0.35
+
+
+def _free_spot(w: int, h: int, box: tuple[int, int, int, int], taken: list[tuple[int, int, int, int]],
+               width: int, height: int) -> tuple[int, int]:
+    """Top-left of a ``w × h`` label for ``box``: above it, else inside its top, else below it, else the
+    first of those shifted down past the labels already placed; always inside the image."""
+    x1, y1, x2, y2 = box
+    cands = [(x1, y1 - h), (x1, y1), (x1, y2)]
+    cands += [(x1, y + h + 1) for (_, y, _, _) in taken]
+    for x, y in cands:
+        x, y = min(max(0, x), max(0, width - w)), min(max(0, y), max(0, height - h))
+        r = (x, y, x + w, y + h)
+        if all(r[2] <= t[0] or r[0] >= t[2] or r[3] <= t[1] or r[1] >= t[3] for t in taken):
+            return x, y
+    x, y = cands[0]
+    return min(max(0, x), max(0, width - w)), min(max(0, y), max(0, height - h))
+
+
+def label_layout(d: Any, width: int, height: int) -> list[tuple[int, int, int, int, str]]:
+    """Per detection of ``d``: ``(x, y, w, h, text)`` of its label tag in a ``width × height`` frame, placed
+    (best score first) so that no two tags overlap (:func:`_free_spot`)."""
+    import cv2
+
+    taken: list[tuple[int, int, int, int]] = []
+    out = []
+    for det in d:
+        x1, y1, x2, y2 = (int(round(v)) for v in det.box)
+        text = f"{det.class_name} {det.score:.2f}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, _LABEL_SCALE, 1)
+        lw, lh = tw + 4, th + base + 3
+        x, y = _free_spot(lw, lh, (x1, y1, x2, y2), taken, width, height)
+        taken.append((x, y, x + lw, y + lh))
+        out.append((x, y, lw, lh, text))
+    return out
+
+
 def draw(image: np.ndarray, d: Any, hud: str = "") -> np.ndarray:
-    """A copy of the BGR ``image`` with ``d``'s boxes, class names and scores, and a text line on top."""
+    """A copy of the BGR ``image`` with ``d``'s boxes and labels (class, score) on filled tags that do not
+    overlap (:func:`label_layout`), and ``hud`` in a band of its own above the frame (nothing under it)."""
     import cv2
 
     out = image.copy()
-    for det in d:
+    h, w = out.shape[:2]
+    dets = list(d)
+    for det in dets:
         x1, y1, x2, y2 = (int(round(v)) for v in det.box)
-        colour = _PALETTE[det.label % len(_PALETTE)]
-        cv2.rectangle(out, (x1, y1), (max(x1, x2 - 1), max(y1, y2 - 1)), colour, 1)
-        cv2.putText(out, f"{det.class_name} {det.score:.2f}", (x1 + 1, max(y1 - 3, 20)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.35, colour, 1, cv2.LINE_AA)
-    if hud:
-        cv2.rectangle(out, (0, 0), (out.shape[1] - 1, 13), (0, 0, 0), -1)
-        cv2.putText(out, hud, (2, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
+        cv2.rectangle(out, (x1, y1), (max(x1, x2 - 1), max(y1, y2 - 1)), _PALETTE[det.label % len(_PALETTE)], 1)
+    for det, (x, y, lw, lh, text) in zip(dets, label_layout(dets, w, h)):  # after every box: no line crosses a tag
+        cv2.rectangle(out, (x, y), (x + lw - 1, y + lh - 1), _PALETTE[det.label % len(_PALETTE)], -1)
+        cv2.putText(out, text, (x + 2, y + lh - 4), cv2.FONT_HERSHEY_SIMPLEX, _LABEL_SCALE, (0, 0, 0), 1, cv2.LINE_AA)
+    if not hud:
+        return out
+    band = np.zeros((HUD_H, w, 3), np.uint8)
+    cv2.putText(band, hud, (2, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([band, out], axis=0)
 
 
 class _Drawing:
@@ -267,9 +306,11 @@ def detection_lines(run: StoryRun, belt: SceneBelt) -> list[str]:
         p95 = f"{percentile(lat, 95.0):.1f}" if lat else "n/a"
         prec = 100 * arm.tp / (arm.tp + arm.fp) if arm.tp + arm.fp else float("nan")
         rec = 100 * arm.tp / belt.scored_items if belt.scored_items else float("nan")
+        fr = 100 * arm.frames_right / arm.frames_judged if arm.frames_judged else float("nan")
         out.append(f"  {name}: levels used {used if lv else 'none'}; {arm.detections} detections on {len(lat)} frames; "
-                   f"latency p50 {p50} ms, p95 {p95} ms (this CPU); precision {prec:.1f} %, recall {rec:.1f} % "
-                   f"of {belt.scored_items} items")
+                   f"latency p50 {p50} ms, p95 {p95} ms (this CPU)")
+        out.append(f"    frames fully right {fr:.1f} % of {arm.frames_judged} scored frames answered; items right "
+                   f"(found with their class) {rec:.1f} % of {belt.scored_items}; precision {prec:.1f} %")
     return out
 
 
