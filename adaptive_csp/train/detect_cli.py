@@ -1,14 +1,19 @@
 """``adaptive-csp train-detector``: one flag per :class:`DetTrainCfg` field (generated, as for ``train``).
 
 Without data options it trains on the synthetic Fashion-MNIST belt scenes; ``--coco-images DIR
---coco-json FILE`` trains on your own COCO-format data.  Interrupted runs resume from ``OUT/last``.
+--coco-json FILE`` trains on your own COCO-format data; ``--scenes varied`` on scenes of every kind and
+``--init-backbone csp_wide_fmnist`` (with ``--model csp_det_wide``) from the shipped classifier.  Interrupted
+runs (``kill PID`` writes a checkpoint first) resume from ``OUT/last``; ``--budget-minutes`` caps the wall
+time over all resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -36,5 +41,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     command = "adaptive-csp train-detector " + shlex.join(getattr(args, "_argv", sys.argv[2:]))
     train_detector(cfg, args.out, resume=not args.no_resume, progress=not args.quiet, command=command)
+    last = Path(args.out) / "last.json"
+    if last.exists() and "perm" in json.loads(last.read_text()):  # stopped inside an epoch (SIGTERM)
+        print(f"checkpoint {last.with_suffix('.safetensors')}; run the same command to resume")
+        return 0
     print(f"saved {args.out}/model.safetensors")
     return 0
