@@ -191,6 +191,14 @@ class Rung:
     def __post_init__(self) -> None:
         object.__setattr__(self, "latency", _check_latency(self.latency))
 
+    def accuracy_on(self, engine: str) -> float | None:
+        """The accuracy of what ``engine`` runs for this rung: a rung marked int8 (``extra["precision"]``)
+        runs int8 on ONNX Runtime, at ``extra["int8_accuracy"]``; every other engine runs it in float32, at
+        ``accuracy``."""
+        if self.extra.get("precision") == "int8" and engine_key(engine) == "ort":
+            return self.extra.get("int8_accuracy", self.accuracy)
+        return self.accuracy
+
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("macs", "params", "latency_ms", "latency_ms_b32", "accuracy")}
         d["level"] = self.level.to_list()
@@ -313,7 +321,7 @@ class LevelLadder:
         if key == self.view_key or not all(key in r.latency for r in self.rungs):
             return self
         lat = [r.latency[key] for r in self.rungs]
-        accs = [r.accuracy for r in self.rungs]
+        accs = [r.accuracy_on(engine) for r in self.rungs]
         acc = accs if all(a is not None for a in accs) else list(range(len(self.rungs)))
         top = len(self.rungs) - 1
         below = [i for i in range(top) if lat[i] < lat[top] and acc[i] <= acc[top]]
@@ -324,7 +332,7 @@ class LevelLadder:
                 best = (acc[i], i, lat[i])
         keep.append(top)
         out = LevelLadder(Rung(level=self.rungs[i].level, macs=self.rungs[i].macs, params=self.rungs[i].params,
-                               latency_ms=lat[i], latency_ms_b32=None, accuracy=self.rungs[i].accuracy,
+                               latency_ms=lat[i], latency_ms_b32=None, accuracy=accs[i],
                                extra=dict(self.rungs[i].extra), latency=dict(self.rungs[i].latency))
                           for i in keep)
         # a rung off the view stands for the most expensive view rung not slower than it (it dominates it)

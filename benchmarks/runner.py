@@ -62,8 +62,8 @@ def steer_policy():
         name = "steer"
         level = 0
 
-        def decide(self, readings, stats, ladder):
-            return Decision(ladder.index(self.level), "bench")
+        def decide(self, readings, stats, ladder):  # ``level``: an engine-ladder index, mapped into the view
+            return Decision(ladder.view_index(self.level), "bench")
 
     return Steer()
 
@@ -113,42 +113,98 @@ def warm_own_us(model, frame, calls: int = 20000) -> float:
         return 1000.0 * interleaved_medians([lambda: r.infer(frame)], rounds=5, iters=calls // 5, warmup=500)[0]
 
 
+def switch_pairs(run, levels, pairs: int) -> dict:
+    """``run(level, k)`` timed as a call right after a switch (from a random other of ``levels``) against a
+    call at the same level held: random level pairs, the order alternated; medians."""
+    rng = random.Random(1)
+    t_sw, t_fx, ratios = [], [], []
+    clock = time.perf_counter
+
+    def call(lv: int, k: int) -> float:
+        t0 = clock()
+        run(lv, k)
+        return clock() - t0
+
+    for k in range(pairs):
+        lv = rng.choice(levels)
+        other = rng.choice([i for i in levels if i != lv])
+        if k % 2 == 0:  # M, L (switched), L, L (held)
+            call(other, k)
+            s_ = call(lv, k)
+            call(lv, k)
+            f_ = call(lv, k)
+        else:  # L, L (held), M, L (switched)
+            call(lv, k)
+            f_ = call(lv, k)
+            call(other, k)
+            s_ = call(lv, k)
+        t_sw.append(s_ * 1000)
+        t_fx.append(f_ * 1000)
+        ratios.append(s_ / f_)
+    return {"switched_ms": statistics.median(t_sw), "held_ms": statistics.median(t_fx),
+            "ratio": statistics.median(ratios)}
+
+
 def switching(model, engine: str, frames, pairs: int, threads: int) -> dict:
     """Section 2 for one engine: a switched call against a held one, random levels, order alternated."""
     from adaptive_csp.runtime import AdaptiveRunner
 
     steer = steer_policy()
-    n = len(model.levels)
-    rng = random.Random(1)
-    t_sw, t_fx, ratios = [], [], []
-    clock = time.perf_counter
     with AdaptiveRunner(model, policy=steer, sensors=None, engine=engine, policy_tick_ms=0,
                         engine_options=engine_options(engine, threads)) as sw:
-        def call(lv: int, k: int) -> float:
+        def run(lv: int, k: int) -> None:
             steer.level = lv
-            t0 = clock()
             sw.infer(frames[k & 255])
-            return clock() - t0
 
-        for k in range(pairs):
-            lv = rng.randrange(n)
-            other = rng.choice([i for i in range(n) if i != lv])
-            if k % 2 == 0:  # M, L (switched), L, L (held)
-                call(other, k)
-                s_ = call(lv, k)
-                call(lv, k)
-                f_ = call(lv, k)
-            else:  # L, L (held), M, L (switched)
-                call(lv, k)
-                f_ = call(lv, k)
-                call(other, k)
-                s_ = call(lv, k)
-            t_sw.append(s_ * 1000)
-            t_fx.append(f_ * 1000)
-            ratios.append(s_ / f_)
-        return {"engine": sw.engine.name, "switched_ms": statistics.median(t_sw),
-                "held_ms": statistics.median(t_fx), "ratio": statistics.median(ratios),
-                "switches": sw.stats()["switches"]}
+        out = switch_pairs(run, list(sw.view.parent_indices), pairs)  # the rungs this engine's runner runs
+        return {"engine": sw.engine.name, **out, "switches": sw.stats()["switches"]}
+
+
+def switching_bare(model, frames, pairs: int, threads: int) -> dict:
+    """Bare ONNX Runtime frame-graph sessions of every level (what the runner's frame path runs), a switched
+    call against a held one as in :func:`switching`, under each session option tried for cheaper switches."""
+    import tempfile
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from adaptive_csp.engines import OrtEngine
+    from adaptive_csp.engines.frame_graph import frame_model
+    from adaptive_csp.engines.ort_engine import _bound_run
+
+    n = len(model.levels)
+    levels = list(model.levels.view("onnxruntime", 1).parent_indices)
+    eng = OrtEngine(model, threads=threads, cache=tempfile.mkdtemp(prefix="adaptive-csp-switch-")).prepare()
+    graphs = [frame_model(eng.paths[i], model.meta["preprocess"], 1).SerializeToString() for i in range(n)]
+    try:
+        ort.create_and_register_allocator(ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                                            ort.OrtMemType.DEFAULT), ort.OrtArenaCfg(0, -1, -1, -1))
+        shared = True
+    except Exception:  # noqa: BLE001 - registered already in this process
+        shared = True
+
+    def options(arena=True, env=False):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.log_severity_level = 3
+        so.enable_cpu_mem_arena = arena
+        if env:
+            so.add_session_config_entry("session.use_env_allocators", "1")
+        return so
+
+    variants = {"one arena per session (default), run()": (options(), False),
+                "one shared environment arena, run()": (options(env=shared), False),
+                "no arena, run()": (options(arena=False), False),
+                "one arena per session, IOBinding": (options(), True)}
+    out = {}
+    xs = [np.ascontiguousarray(f.reshape(1, *f.shape[:2], 1)) for f in frames]
+    for name, (so, bound) in variants.items():
+        ss = [ort.InferenceSession(g, so, providers=["CPUExecutionProvider"]) for g in graphs]
+        fns = [_bound_run(s, "frame", np.zeros_like(xs[0])) if bound else
+               (lambda x, s=s: s.run(None, {"frame": x})[0]) for s in ss]
+        out[name] = switch_pairs(lambda lv, k, fns=fns: fns[lv](xs[k & 255]), levels, pairs)
+    return out
 
 
 def soak(model, engine: str, frames, calls: int, threads: int) -> None:

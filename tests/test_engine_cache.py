@@ -31,7 +31,7 @@ def _cached(cache: Path) -> list[Path]:
 
 
 def _reference(model, cache: Path) -> list[np.ndarray]:
-    eng = OrtEngine(model, threads=1, cache=cache).prepare()
+    eng = OrtEngine(model, threads=1, cache=cache, int8=()).prepare()
     x = np.random.default_rng(1).standard_normal((2, *eng.shape), dtype=np.float32)
     out = [eng.run(x, i) for i in range(len(eng.ladder))]
     eng.close()
@@ -53,7 +53,7 @@ def test_a_damaged_cache_file_heals_without_an_exception(model, tmp_path, damage
     else:
         Path(f"{victim}.sha256").unlink()
     with caplog.at_level("WARNING", logger="adaptive_csp.engines"):
-        with AdaptiveRunner(model, sensors=None, engine="onnxruntime", engine_options={"cache": tmp_path}) as r:
+        with AdaptiveRunner(model, sensors=None, engine="onnxruntime", engine_options={"cache": tmp_path, "int8": ()}) as r:
             r.infer(FRAME)  # every session was built (prepare=True): no exception
             x = np.random.default_rng(1).standard_normal((2, *r.engine.shape), dtype=np.float32)
             got = [r.engine.run(x, i) for i in range(len(r.ladder))]
@@ -71,7 +71,7 @@ def test_a_digest_that_passes_but_a_file_that_does_not_load_is_rebuilt(model, tm
 
     Path(f"{victim}.sha256").write_text(sha256_file(victim))  # another tool rewrote both
     with caplog.at_level("WARNING", logger="adaptive_csp.engines"):
-        eng = OrtEngine(model, threads=1, cache=tmp_path).prepare()
+        eng = OrtEngine(model, threads=1, cache=tmp_path, int8=()).prepare()
     assert "failed to load" in caplog.text and sum(eng.built) == 1
     assert victim.stat().st_size > 1000
 
@@ -109,6 +109,14 @@ RACE = textwrap.dedent("""
 def test_two_processes_racing_to_build_one_file_end_with_one_good_file(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path)], stdout=subprocess.PIPE, text=True)
              for _ in range(2)]
+    seen, whole = 0, 40 * 50_000
+    while any(p.poll() is None for p in procs):  # a reader during the race never sees a partial file
+        try:
+            size = (tmp_path / "level.bin").stat().st_size
+        except FileNotFoundError:
+            continue
+        seen += 1
+        assert size == whole, f"a reader saw level.bin at {size} of {whole} bytes while it was being built"
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["level.bin", "level.bin.sha256"]  # no temp left

@@ -46,7 +46,7 @@ def torch_logits(model, x, level):
 
 
 def test_onnxruntime_equals_torch_at_every_level(model, x, tmp_path):
-    eng = OrtEngine(model, threads=1, cache=tmp_path).prepare()
+    eng = OrtEngine(model, threads=1, cache=tmp_path, int8=()).prepare()  # float32 at every level
     for lv in range(len(model.levels)):
         np.testing.assert_allclose(eng.run(x, lv), torch_logits(model, x, lv), atol=1e-4, rtol=0,
                                    err_msg=f"level {lv}")
@@ -59,7 +59,7 @@ def test_onnxruntime_equals_torch_at_every_level(model, x, tmp_path):
 def _build_in_another_process(cache: Path) -> None:
     code = ("from adaptive_csp.models.pretrained import pretrained\n"
             "from adaptive_csp.engines import OrtEngine\n"
-            f"e = OrtEngine(pretrained(), threads=1, cache={str(cache)!r}).prepare()\n"
+            f"e = OrtEngine(pretrained(), threads=1, cache={str(cache)!r}, int8=()).prepare()\n"
             "assert all(e.built), e.built\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=300)
 
@@ -70,7 +70,7 @@ def test_cache_is_reused_across_processes_and_rebuilt_on_change(tmp_path):
     m = pretrained()
     n = len(m.levels)
     assert len(files) == n
-    eng = OrtEngine(m, threads=1, cache=tmp_path).prepare()
+    eng = OrtEngine(m, threads=1, cache=tmp_path, int8=()).prepare()
     assert not any(eng.built)  # every level loaded from the other process's files
     assert {p: p.stat().st_mtime_ns for p in files} == files
 
@@ -155,7 +155,7 @@ def test_double_model_every_engine_and_export(x, tmp_path):
     m = pretrained().double()
     ref = pretrained()
     for name in available_engines():
-        eng = make_engine(m, name, **({"cache": tmp_path, "threads": 1} if name == "onnxruntime" else {}))
+        eng = make_engine(m, name, **({"cache": tmp_path, "threads": 1, "int8": ()} if name == "onnxruntime" else {}))
         for lv in range(len(m.levels)):
             np.testing.assert_allclose(eng.run(x, lv), torch_logits(ref, x, lv), atol=1e-4, rtol=0,
                                        err_msg=f"{name} level {lv}")

@@ -24,7 +24,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 def test_frame_graph_equals_the_python_path(tmp_path, which, chans):
     model = ac.pretrained() if which == "classifier" else ac.pretrained_detector()
     spec = model.meta["preprocess"]
-    pre, eng = Preprocessor(spec, color="bgr"), OrtEngine(model, threads=1)
+    pre, eng = Preprocessor(spec, color="bgr"), OrtEngine(model, threads=1, int8=())  # export_frame_onnx: float
     h, w = spec["input_size"]
     rng = np.random.default_rng(chans)
     for level in (0, len(model.levels) - 1):
@@ -69,20 +69,21 @@ def _steer(level: int):
     class Steer(Policy):
         name = "steer"
 
-        def decide(self, readings, stats, ladder):
-            return Decision(ladder.index(level), "test")
+        def decide(self, readings, stats, ladder):  # ``level`` in engine-ladder indices, mapped into the view
+            return Decision(ladder.view_index(level), "test")
 
     return Steer()
 
 
 def _pair(model, level: int, **kw):
-    """A runner on the frame path and one forced onto the float path, same engine settings and level."""
+    """A runner on the frame path and one forced onto the float path, same engine settings and level; float32
+    levels (an int8 rung quantises its input: a 1e-7 difference that lands on a rounding boundary moves one
+    input value by a whole quantisation step, so int8 rungs agree within int8 rounding, tested below)."""
     from adaptive_csp.runtime import AdaptiveRunner
 
-    fast = AdaptiveRunner(model, policy=_steer(level), sensors=None, engine="onnxruntime",
-                          engine_options={"threads": 1}, **kw)
-    slow = AdaptiveRunner(model, policy=_steer(level), sensors=None, engine="onnxruntime",
-                          engine_options={"threads": 1}, **kw)
+    opts = {"threads": 1, "int8": ()}
+    fast = AdaptiveRunner(model, policy=_steer(level), sensors=None, engine="onnxruntime", engine_options=opts, **kw)
+    slow = AdaptiveRunner(model, policy=_steer(level), sensors=None, engine="onnxruntime", engine_options=opts, **kw)
     assert fast._run_frame is not None
     slow._run_frame = None
     calls = []

@@ -154,7 +154,7 @@ def test_ort_engine_runs_marked_int8_rungs(sample, tmp_path, caplog):
     from adaptive_csp.runtime.runner import AdaptiveRunner
 
     m = pretrained()
-    rungs = list(m.levels.rungs)
+    rungs = [Rung(level=r.level) for r in m.levels.rungs]  # the shipped int8 marks cleared: only the last
     rungs[-1] = Rung(level=rungs[-1].level, extra={"precision": INT8})
     m.levels = LevelLadder(rungs)
     x = sample[:64].numpy()
@@ -170,6 +170,7 @@ def test_ort_engine_runs_marked_int8_rungs(sample, tmp_path, caplog):
     q3 = OrtEngine(m, threads=1, cache=tmp_path, calib=[sample[128:256]]).prepare([len(rungs) - 1])
     assert q3.built[-1] is True
     with caplog.at_level("WARNING"):
+        m.int8_calib = None  # neither calib= nor the checkpoint's own calibration images
         nocal = OrtEngine(m, threads=1, cache=tmp_path)
         np.testing.assert_allclose(nocal.run(x, len(rungs) - 1), a, atol=1e-6)  # no calibration: float
     assert any("no calibration data" in r.getMessage() for r in caplog.records)
@@ -183,16 +184,41 @@ def test_ort_engine_runs_marked_int8_rungs(sample, tmp_path, caplog):
     np.testing.assert_allclose(p.probs, want, atol=1e-5)
 
 
-def test_ort_int8_rungs_measures_and_selects(model, sample, tmp_path):
+def test_int8_profile_marks_the_rungs_that_gain_and_the_engine_runs_them(model, sample, tmp_path):
     pytest.importorskip("onnxruntime")
-    from adaptive_csp.quant import ort_int8_rungs
+    from adaptive_csp.engines import OrtEngine
+    from adaptive_csp.models.pretrained import load_model, save_model
+    from adaptive_csp.train.int8_profile import calib_images, int8_profile
 
+    s = load_sample()
     n = len(model.levels)
-    lad, rows = ort_int8_rungs(model, [sample[:128]], sample[128:384], load_sample().labels[128:384],
-                               reps=5, cache=tmp_path, levels=[0, -1])
-    assert [r["level"] for r in rows] == [0, n - 1]
+    calib = calib_images(s.images[:128].numpy(), 64)
+    lad, rows = int8_profile(model, calib, sample[128:384].numpy(), s.labels[128:384].numpy(), rounds=3,
+                             levels=[0, -1], cache=tmp_path)
+    assert [r["level"] for r in rows] == [0, n - 1] and len(lad) == n  # every rung kept
     for r in rows:
         assert r["fp32_b1_ms"] > 0 and r["int8_b1_ms"] > 0 and 0 <= r["int8_acc"] <= 1
-        joined = [rr for rr in lad.rungs if rr.level == model.levels[r["level"]]]
-        assert r["joined"] == bool(joined and joined[0].extra.get("precision") == INT8)
-    assert lad.rungs[-1].level == model.levels[-1]  # the full level stays last
+        rung = lad.rungs[r["level"]]
+        want = (r["int8_b1_ms"] * 1.03 <= r["fp32_b1_ms"] and r["int8_b32_ms"] <= r["fp32_b32_ms"]
+                and r["int8_acc"] >= r["fp32_acc"] - 0.002)
+        assert r["joined"] == want == (rung.extra.get("precision") == INT8)
+        assert rung.latency["ort:b1"] == round(r["int8_b1_ms" if want else "fp32_b1_ms"], 4)
+        assert rung.accuracy == round(r["fp32_acc"], 4)
+        assert rung.accuracy_on("onnxruntime") == round(r["int8_acc" if want else "fp32_acc"], 4)
+        assert rung.accuracy_on("torch") == rung.accuracy
+    # force one int8 rung, save, load: the engine rebuilds it from the checkpoint's own calibration images
+    m2 = load_model(save_model(model, tmp_path / "m"))
+    rungs = list(m2.levels.rungs)
+    rungs[0] = type(rungs[0])(level=rungs[0].level, macs=rungs[0].macs, params=rungs[0].params,
+                              accuracy=rungs[0].accuracy, extra={**rungs[0].extra, "precision": INT8})
+    m2.levels = LevelLadder(rungs)
+    m2.int8_calib = calib
+    m3 = load_model(save_model(m2, tmp_path / "m3"))
+    np.testing.assert_array_equal(m3.int8_calib, calib)
+    eng = OrtEngine(m3, threads=1, cache=tmp_path / "c")
+    assert eng.precision(0) == INT8
+    eng.prepare([0])
+    import onnx
+
+    assert "QuantizeLinear" in {nd.op_type for nd in onnx.load(str(eng.paths[0])).graph.node}
+

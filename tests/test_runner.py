@@ -75,7 +75,7 @@ def cache(tmp_path_factory):
 def run_with(request, cache):
     """``AdaptiveRunner`` with the parametrised engine (and a private ONNX cache for this module)."""
     engine = request.param
-    opts = {"cache": cache, "threads": 1} if engine == "onnxruntime" else None
+    opts = {"cache": cache, "threads": 1, "int8": ()} if engine == "onnxruntime" else None  # float32: vs torch
 
     def make(*args, **kw):
         return AdaptiveRunner(*args, engine=engine, engine_options=opts, **kw)

@@ -86,7 +86,7 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, policy: str | os.Pa
             own = getattr(model, "onnx_file", None)
             for i in range(len(eng.ladder)):
                 prec = "as given" if callable(own) and own(i) is not None else eng.precision(i)
-                if prec == "int8" and calib is None:
+                if prec == "int8" and calib is None and getattr(model, "int8_calib", None) is None:
                     raise ValueError(f"rung {i} is marked int8: pass calib= (calibration batches) so its int8 "
                                      "file can be built, or clear its precision")
                 src, _ = eng.onnx_path(i)

@@ -9,8 +9,9 @@
   TensorRT / CUDA builds); ``providers=`` overrides.  No hard dependency on any of them.
 * int8 rungs: a rung with ``extra["precision"] == "int8"`` (or the levels given as ``int8=``) runs a static QDQ int8 model
   (:mod:`adaptive_csp.quant.ort_int8`) calibrated on ``calib`` (batches, or ``level -> batches``); it is
-  cached too, keyed additionally by a digest of the calibration data.  Without ``calib`` such a rung runs
-  in float32 (logged once).
+  cached too, keyed additionally by a digest of the calibration data.  Without ``calib`` the checkpoint's
+  own calibration images (``model.int8_calib``, stored by ``adaptive-csp profile --int8``) are used; with
+  neither, such a rung runs in float32 (logged once).
 * A ladder of separate models (:class:`~adaptive_csp.models.ladder.ModelLadder`): a level that is an ONNX
   file runs that file as given (its first input and first output; no export, no cache, no int8); a torch
   level is exported and cached as above.  A file whose input does not fit the ladder's N×C×H×W, or is not
@@ -110,9 +111,15 @@ class OrtEngine(Engine):
 
     # files -------------------------------------------------------------------------------------------------
     def _calib_batches(self, level: int) -> list[torch.Tensor] | None:
-        if self.calib is None:
-            return None
         import torch
+
+        if self.calib is None:
+            own = getattr(self.model, "int8_calib", None)  # the images the checkpoint's int8 rungs were chosen on
+            if own is None:
+                return None
+            from adaptive_csp.runtime.preprocess import Preprocessor
+
+            return [torch.from_numpy(Preprocessor(self.model.meta["preprocess"]).array(own)[0])]
 
         data = self.calib(self.ladder[level]) if callable(self.calib) else self.calib
         return [torch.as_tensor(b) for b in data]
@@ -238,26 +245,27 @@ class OrtEngine(Engine):
                              f"{type(e).__name__}: {e}") from None
 
     def _frame_build(self, level: int, frame: np.ndarray, color: str) -> Callable[[np.ndarray], np.ndarray]:
+        """Build the frame sessions of every level for this kind of frame (channels, dtype, colour) at once:
+        the first such frame pays for all of them, so a later level switch never does."""
         chans = frame.shape[-1] if frame.ndim == 4 else -1
         if frame.dtype not in _FRAME_DTYPES or chans not in (1, 3) or tuple(frame.shape[1:3]) != self.shape[1:]:
             raise ValueError(f"engine onnxruntime: run_frame takes uint8 (or float32 on the 0..255 scale) "
                              f"N×{self.shape[1]}×{self.shape[2]}×C (C 1 or 3), got {frame.dtype} {tuple(frame.shape)}")
         from adaptive_csp.engines.frame_graph import FRAME_INPUT, frame_model
 
-        self.session(level)  # the float level: exported, cached, healed, int8 where the rung says so
+        self.prepare()  # the float levels: exported, cached, healed, int8 where the rung says so
+        task = str((getattr(self.model, "meta", None) or {}).get("task", "classify"))
         with self._lock:
-            key = (level, chans, frame.dtype.char, color)
-            fn = self._frame_runs.get(key)
-            if fn is not None:
-                return fn
-            task = str((getattr(self.model, "meta", None) or {}).get("task", "classify"))
-            wrapped = frame_model(self.paths[level], self.model.meta["preprocess"], chans, color,
-                                  softmax=task != "detect", dtype=frame.dtype)
-            s = _ort().InferenceSession(wrapped.SerializeToString(), sess_options=self._opts,
-                                        providers=self.providers)
-            fn = _bound_run(s, FRAME_INPUT, np.zeros((1, *self.shape[1:], chans), frame.dtype))
-            self._frame_runs[key] = fn
-            return fn
+            for lv in range(len(self.ladder)):
+                key = (lv, chans, frame.dtype.char, color)
+                if key in self._frame_runs:
+                    continue
+                wrapped = frame_model(self.paths[lv], self.model.meta["preprocess"], chans, color,
+                                      softmax=task != "detect", dtype=frame.dtype)
+                s = _ort().InferenceSession(wrapped.SerializeToString(), sess_options=self._opts,
+                                            providers=self.providers)
+                self._frame_runs[key] = _bound_run(s, FRAME_INPUT, np.zeros((1, *self.shape[1:], chans), frame.dtype))
+            return self._frame_runs[(level, chans, frame.dtype.char, color)]
 
     def prepare(self, levels: Iterable[int] | None = None, batch_sizes: Iterable[int] = (1,)) -> OrtEngine:
         for i in range(len(self.ladder)) if levels is None else levels:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.models.config import ModelCfg
 from adaptive_csp.models.net import ElasticNet
@@ -24,6 +26,7 @@ FORMAT = "adaptive-csp/1"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = "csp_wide_fmnist"
 _BN = "bn_levels/"
+_CALIB = "int8_calib/images"  # uint8 N×H×W×C images the int8 rungs are calibrated on (adaptive-csp profile --int8)
 
 
 class CheckpointError(ValueError):
@@ -52,6 +55,11 @@ def save_model(model: Any, path: str | Path, **meta: Any) -> Path:
         for name, (mean, var) in stats.items():
             tensors[f"{_BN}{key}/{name}.mean"] = mean.contiguous()
             tensors[f"{_BN}{key}/{name}.var"] = var.contiguous()
+    calib = getattr(model, "int8_calib", None)
+    if calib is not None:
+        import torch
+
+        tensors[_CALIB] = torch.as_tensor(np.ascontiguousarray(calib, np.uint8))
     save_file(tensors, str(tpath), metadata={"format": FORMAT})
     as_user_file(tpath)  # safetensors writes 0600 through a temporary file
     doc = {
@@ -110,6 +118,7 @@ def load_checkpoint(path: str | Path, build: Callable[[dict], Any], verify: bool
         tensors = load_file(str(tpath))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{tpath}: cannot read safetensors ({e})") from e
+    calib = tensors.pop(_CALIB, None)
     state = {k: v for k, v in tensors.items() if not k.startswith(_BN)}
     expected = {k: v.shape for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = sorted(set(expected) - set(state))
@@ -134,6 +143,7 @@ def load_checkpoint(path: str | Path, build: Callable[[dict], Any], verify: bool
     except ValueError as e:
         raise CheckpointError(f"{jpath}: ladder does not fit the config: {e}") from e
     model.meta = {k: v for k, v in doc.items() if k not in ("format", "config", "ladder", "bn_levels", "sha256")}
+    model.int8_calib = calib.numpy() if calib is not None else None  # what ONNX Runtime's int8 rungs calibrate on
     return model.eval()
 
 

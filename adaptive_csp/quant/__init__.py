@@ -11,7 +11,7 @@ from adaptive_csp.quant.int8 import (
     quantize_level,
     quantize_static,
 )
-from adaptive_csp.quant.ort_int8 import ort_int8_rungs, quantize_onnx
+from adaptive_csp.quant.ort_int8 import quantize_onnx
 
 __all__ = ["INT8", "install_int8", "install_module", "int8_ladder", "module_bytes", "quantize_level",
-           "quantize_static", "quantize_onnx", "ort_int8_rungs"]
+           "quantize_static", "quantize_onnx"]

@@ -415,6 +415,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-only", action="store_true",
                    help="re-measure the existing ladder's latencies only (no accuracy, no BN; seconds) and "
                    "store them in the model JSON (the weights file is not rewritten)")
+    p.add_argument("--int8", action="store_true",
+                   help="measure every rung in int8 on ONNX Runtime (static QDQ) against float32 and mark those "
+                        "faster at batch 1 and 32 at equal accuracy (--int8-tol); writes the ladder and the "
+                        "calibration images into the checkpoint (its own files, or --out)")
+    p.add_argument("--int8-calib", type=int, default=256, help="training images the int8 rungs calibrate on")
+    p.add_argument("--int8-tol", type=float, default=0.002,
+                   help="largest validation-accuracy loss an int8 rung may have (a fraction: 0.002 = 0.2 pt)")
     p.add_argument("--latency-cache", action="store_true",
                    help="with --latency-only: store in this device's latency cache (what runner.calibrate() "
                    "reads) instead of the model JSON")
@@ -588,6 +595,44 @@ def _run_latency_only(a: argparse.Namespace) -> int:
     return 0
 
 
+def _run_int8(a: argparse.Namespace) -> int:
+    """``--int8``: :func:`adaptive_csp.train.int8_profile.int8_profile` on the validation split; the ladder
+    and calibration images written into the checkpoint (``--out``: a copy)."""
+    import shlex
+    import sys
+
+    from adaptive_csp.models.pretrained import load_model, save_model
+    from adaptive_csp.runtime.calibrate import device_id
+    from adaptive_csp.train.int8_profile import calib_images, int8_profile
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    model = load_model(a.checkpoint)
+    train, val = _data(model, a)
+    model.int8_calib = calib_images(train.images.numpy(), min(a.int8_calib, len(train)))
+    threads = int(a.latency_threads or 1)
+    t0 = time.perf_counter()
+    ladder, rows = int8_profile(model, model.int8_calib, val.normalized().numpy(), val.labels.numpy(),
+                                threads=threads, rounds=a.latency_rounds, stat=a.latency_stat, acc_tol=a.int8_tol)
+    model.levels = ladder
+    model.meta.setdefault("profile", {})["int8"] = {
+        "calib_images": len(model.int8_calib), "calib_from": f"{train.info.get('name', 'training data')}, seeded",
+        "val_images": len(val), "acc_tol": a.int8_tol, "device": device_id().split("|")[0], "threads": threads,
+        "joined": [r["level"] for r in rows if r["joined"]], "seconds": round(time.perf_counter() - t0, 1),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": "adaptive-csp profile " + shlex.join(getattr(a, "_argv", sys.argv[2:]))}
+    path = save_model(model, a.out or a.checkpoint)
+    print(f"int8 on ONNX Runtime, {threads} thread(s), accuracy on {len(val)} validation images -> {path}")
+    print("  level  fp32 b1 ms  int8 b1 ms  fp32 b32 ms  int8 b32 ms  fp32 acc %  int8 acc %  int8 joins")
+    for r in rows:
+        print(f"  {r['level']:5d} {r['fp32_b1_ms']:11.3f} {r['int8_b1_ms']:11.3f} {r['fp32_b32_ms']:12.3f} "
+              f"{r['int8_b32_ms']:12.3f} {100 * r['fp32_acc']:11.2f} {100 * r['int8_acc']:11.2f}  "
+              f"{'yes' if r['joined'] else 'no'}")
+    for b in (1, 32):
+        print(f"  view ort:b{b}: rungs {list(ladder.view('onnxruntime', b).parent_indices)}")
+    return 0
+
+
 def run(a: argparse.Namespace) -> int:
     import sys
 
@@ -598,6 +643,8 @@ def run(a: argparse.Namespace) -> int:
         return 2
     if a.latency_only:
         return _run_latency_only(a)
+    if a.int8:
+        return _run_int8(a)
     if a.out is None:
         print("adaptive-csp profile: a full profile needs --out (only --latency-only writes the checkpoint's "
               "own JSON)", file=sys.stderr)
