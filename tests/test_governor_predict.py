@@ -178,7 +178,11 @@ def _sim_steady_rungs(scn, lad, control_c: float) -> tuple[int, int]:
 def test_hot_car_settles_near_steady_state_without_the_limit_cycle_to_rung_0():
     """The simulator's hot car (45-50 °C cabin, phone-class board) on the plain shipped ladder, whose relative
     costs are batch-32 ratios while a frame runs batch 1: the PI used to collapse its budget at 81-82 °C,
-    drop to rung 0 and climb back through the ladder.  Now it holds within a rung of the steady state."""
+    drop to rung 0 and climb back through the ladder.  Now it holds the temperature at the control point and
+    dithers around the steady state: its mean rung within one of it, never below it by more than one.  Above
+    it the PI may reach two rungs while the enclosure is cooler than the control point: with int8 at the top of
+    the shipped ladder (ONNX Runtime view), the rungs around the steady state are 1.8x apart in cost, so the
+    continuous optimum lies between two of them."""
     from adaptive_csp.sim import simulate
     from adaptive_csp.sim.scenario import load_scenario
     from adaptive_csp.sim.simulate import resolve_ladder
@@ -191,7 +195,9 @@ def test_hot_car_settles_near_steady_state_without_the_limit_cycle_to_rung_0():
     r = simulate(pol, scn, ladder=lad)
     t, lv = r.trace["t"], r.trace["level"]
     settled = lv[t >= 1800.0]
-    assert settled.min() >= lo - 1 and settled.max() <= hi + 1, (lo, hi, sorted(set(settled.tolist())))
+    assert settled.min() >= lo - 1 and settled.max() <= hi + 2, (lo, hi, sorted(set(settled.tolist())))
+    assert lo - 1 <= settled.mean() <= hi + 1, settled.mean()
+    assert r.trace["temperature_c"][t >= 1800.0].max() <= pol.config.thermal.control_c + 1.0
     assert lv.min() > 0, "visited rung 0 though the budget never demanded it"
     assert r.time_above_tcrit_s == 0.0
 
