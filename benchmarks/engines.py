@@ -203,6 +203,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads (torch and onnxruntime)")
     ap.add_argument("--pairs", type=int, default=2000, help="A/B pairs of the runner sections")
     ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds per latency cell")
+    ap.add_argument("--sections", default="1,2,3,4", help="which sections to run (2 needs 1)")
     a = ap.parse_args()
     reexec_with_malloc_tunables()
 
@@ -225,10 +226,15 @@ def main() -> int:
           f"GLIBC_TUNABLES set; {n} levels; engines here: {available_engines()}")
     if "cuda graphs" not in engs:
         print("no CUDA GPU here: the cuda engine's rows are absent")
-    lat = latency_table(engs, val, n, a.rounds)
-    int8_table(model, lat)
-    runner_tables(model, a.pairs, a.threads, cache)
-    switch_tables(model, a.pairs, a.threads)
+    todo = {int(t) for t in a.sections.split(",") if t.strip()}
+    if todo & {1, 2}:
+        lat = latency_table(engs, val, n, a.rounds)
+        if 2 in todo:
+            int8_table(model, lat)
+    if 3 in todo:
+        runner_tables(model, a.pairs, a.threads, cache)
+    if 4 in todo:
+        switch_tables(model, a.pairs, a.threads)
     return 0
 
 if __name__ == "__main__":

@@ -87,8 +87,8 @@ def _pair(model, level: int, **kw):
     assert fast._run_frame is not None
     slow._run_frame = None
     calls = []
-    inner = fast._run_frame
-    fast._run_frame = lambda x, lv, c: calls.append(x.shape) or inner(x, lv, c)
+    inner = fast._frame_fn
+    fast._frame_fn = lambda x: calls.append(x.shape) or inner(x)
     return fast, slow, calls
 
 
@@ -164,3 +164,22 @@ def test_an_int8_rung_runs_through_the_runner_on_the_frame_path(tmp_path):
     fp32 = _softmax(OrtEngine(model, threads=1, cache=tmp_path).run(
         Preprocessor(model.meta["preprocess"]).array(list(frames))[0], 0))
     assert np.abs(got - fp32).max() > 1e-4  # int8 ran, not the float level
+
+
+def test_runner_frame_path_follows_an_engine_refresh():
+    """After the weights change and ``engine.refresh()``, the frame path runs the new weights."""
+    import torch
+
+    model = ac.pretrained()
+    fast, slow, _ = _pair(model, 0)
+    f = np.random.default_rng(2).integers(0, 256, (28, 28), dtype=np.uint8)
+    with fast, slow:
+        before = fast.infer(f).probs
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1.05)
+        fast.engine.refresh()
+        slow.engine.refresh()
+        after, want = fast.infer(f).probs, slow.infer(f).probs
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(after, want, atol=1e-5, rtol=0)

@@ -10,7 +10,7 @@ for a colour model fed grey), scale, mean/std, and the layout change to ``N×C×
 output is its class probabilities (softmax); a detector's is its decoded ``N×A×(4+K)`` (NMS stays
 outside, it is data-dependent).
 
-Three nodes go in front: ``Cast`` → ``Transpose`` → one 1×1 ``Conv`` whose weights and bias are the
+Three nodes go in front: ``Cast`` → ``Transpose`` (a ``Reshape`` for one channel) → one 1×1 ``Conv`` whose weights and bias are the
 composition of the linear maps (channel mix, scale, ``1/std``, ``-mean/std``), so the numbers equal the
 Python path's up to float rounding (``tests/test_frame_graph.py``: within 1e-5), at the price of three
 small kernels instead of several numpy passes.  The composition needs the ``onnx`` package, not torch.
@@ -106,8 +106,12 @@ def frame_model(src: Any, spec: dict[str, Any], frame_chans: int = 3, color: str
         raise ValueError(f"the preprocessing makes {weight.shape[0]} channels; the graph takes {dims[1].dim_value}")
     g.initializer.extend([numpy_helper.from_array(weight, "frame/affine_w"),
                           numpy_helper.from_array(bias, "frame/affine_b")])
-    front = [helper.make_node("Cast", [FRAME_INPUT], ["frame/f32"], to=TensorProto.FLOAT),
-             helper.make_node("Transpose", ["frame/f32"], ["frame/nchw"], perm=[0, 3, 1, 2]),
+    if frame_chans == 1:  # N×H×W×1 -> N×1×H×W is a reshape (no copy), not a transpose
+        g.initializer.append(numpy_helper.from_array(np.asarray([-1, 1, h, w], np.int64), "frame/nchw_shape"))
+        layout = helper.make_node("Reshape", ["frame/f32", "frame/nchw_shape"], ["frame/nchw"])
+    else:
+        layout = helper.make_node("Transpose", ["frame/f32"], ["frame/nchw"], perm=[0, 3, 1, 2])
+    front = [helper.make_node("Cast", [FRAME_INPUT], ["frame/f32"], to=TensorProto.FLOAT), layout,
              helper.make_node("Conv", ["frame/nchw", "frame/affine_w", "frame/affine_b"], [old.name])]
     nodes = front + list(g.node)
     g.ClearField("node")

@@ -108,6 +108,7 @@ class OrtEngine(Engine):
         self._weights: str | None = None
         self._calib_digest: dict[int, str] = {}
         self._frame_runs: dict[tuple[int, int, str, str], Callable[[np.ndarray], np.ndarray]] = {}
+        self.generation = 0  # bumped by refresh(): whoever holds frame_fns() lists rebuilds them
 
     # files -------------------------------------------------------------------------------------------------
     def _calib_batches(self, level: int) -> list[torch.Tensor] | None:
@@ -244,6 +245,16 @@ class OrtEngine(Engine):
             raise ValueError(f"engine onnxruntime: run_frame on {frame.dtype} {tuple(frame.shape)} failed: "
                              f"{type(e).__name__}: {e}") from None
 
+    def frame_fns(self, frame: np.ndarray, color: str = "bgr") -> list[Callable[[np.ndarray], np.ndarray]]:
+        """``fns[level](frame)`` for every level, for frames of this kind (channels, dtype, ``color``): what
+        :meth:`run_frame` calls, without its per-call lookup (the runner's hot path holds the list)."""
+        kind = (frame.shape[-1], frame.dtype.char, color)
+        runs = self._frame_runs
+        if any((lv, *kind) not in runs for lv in range(len(self.ladder))):
+            self._frame_build(0, frame, color)  # under the engine's lock: every level, once
+            runs = self._frame_runs
+        return [runs[(lv, *kind)] for lv in range(len(self.ladder))]
+
     def _frame_build(self, level: int, frame: np.ndarray, color: str) -> Callable[[np.ndarray], np.ndarray]:
         """Build the frame sessions of every level for this kind of frame (channels, dtype, colour) at once:
         the first such frame pays for all of them, so a later level switch never does."""
@@ -279,6 +290,7 @@ class OrtEngine(Engine):
             self._weights = None
             self._runs, self._sessions, self.paths = [None] * n, [None] * n, [None] * n
             self._frame_runs = {}
+            self.generation += 1
             self.built = [False] * n
 
     def close(self) -> None:
@@ -309,16 +321,16 @@ def _bound_run(session: Any, inp: str, xbuf: np.ndarray) -> Callable[[np.ndarray
     io.bind_input(inp, "cpu", 0, xbuf.dtype, xbuf.shape, xbuf.ctypes.data)
     io.bind_output(out.name, "cpu", 0, np.float32, ybuf.shape, ybuf.ctypes.data)
     busy = threading.Lock()
-    go, copyto = session.run_with_iobinding, np.copyto
+    go, copyto, acquire, release = session.run_with_iobinding, np.copyto, busy.acquire, busy.release
 
     def bound(x: np.ndarray) -> np.ndarray:
-        if x.shape[0] != 1 or not busy.acquire(blocking=False):
+        if x.shape[0] != 1 or not acquire(False):
             return plain(x)
         try:
             copyto(xbuf, x)
             go(io)
             return ybuf.copy()
         finally:
-            busy.release()
+            release()
     bound.buffers = (xbuf, ybuf)  # type: ignore[attr-defined]  # kept alive with the binding
     return bound

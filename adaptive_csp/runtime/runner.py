@@ -252,6 +252,7 @@ class AdaptiveRunner:
         # the frame path: a numpy uint8 frame goes resize -> one graph that does the arithmetic (.frame_graph)
         self._run_frame = getattr(self.engine, "run_frame", None)
         self._color = color
+        self._frame_fns: tuple[Any, list] = (None, [])  # ((kind, engine generation), every level's frame fn)
         self._owns_engine = not isinstance(engine, Engine)
         self.device = _device(model, device)
         if prepare and self.elastic:
@@ -321,23 +322,36 @@ class AdaptiveRunner:
             raise
         with self._lock:
             level, reason, readings = self._decide(x)
-        y = self._run(x, level) if small is None else self._run_frame(x, level, self._color)
+        y = self._run(x, level) if small is None else self._frame_fn(x)[level](x)
         if self._decoder is not None:
             return self._detect(frame, y, batched, level, reason, readings, t0)
         pa, labels, scores = _softmax(y) if small is None else _top1(y)
         lat = (time.perf_counter() - t0) * 1000.0
         with self._lock:
             self._lat.append(lat)
-            self._conf = conf = min(scores)
+            self._conf = conf = scores[0] if len(scores) == 1 else min(scores)
             if self.content is not None:
                 self.content.result(conf, level)
             self.telemetry.record(self.clock(), level, lat, reason, readings, len(labels), ("cls", labels, scores))
         names = self.class_names
-        out = [Prediction(lb, names[lb] if names and lb < len(names) else str(lb), sc, pr, level, lat, reason)
-               for pr, lb, sc in zip(pa, labels, scores, strict=True)]
-        return out if batched else out[0]
+        if not batched:  # the camera loop: one frame, no lists on the way out
+            lb = labels[0]
+            return Prediction(lb, names[lb] if names and lb < len(names) else str(lb), scores[0], pa[0], level, lat,
+                              reason)
+        return [Prediction(lb, names[lb] if names and lb < len(names) else str(lb), sc, pr, level, lat, reason)
+                for pr, lb, sc in zip(pa, labels, scores, strict=True)]
 
     __call__ = infer
+
+    def _frame_fn(self, x: np.ndarray) -> list:
+        """Every level's frame-graph function for frames of ``x``'s kind (channels, dtype): the engine builds
+        them on the first such frame; the list is kept until the kind or the engine (``refresh``) changes."""
+        kind, fns = self._frame_fns
+        now = (x.shape[-1], x.dtype.char, self.engine.generation)
+        if kind != now:
+            fns = self.engine.frame_fns(x, self._color)
+            self._frame_fns = (now, fns)
+        return fns
 
     def note_latency(self, ms: float) -> None:
         """Replace the newest latency in the window the policy reads with ``ms``: a caller that plays the
