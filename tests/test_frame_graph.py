@@ -10,7 +10,8 @@ import pytest
 ort = pytest.importorskip("onnxruntime")
 
 import adaptive_csp as ac  # noqa: E402
-from adaptive_csp.engines.frame_graph import channel_matrix, export_frame_onnx  # noqa: E402
+from adaptive_csp.engines.export import export_frame_onnx  # noqa: E402
+from adaptive_csp.engines.frame_graph import channel_matrix  # noqa: E402
 from adaptive_csp.engines.ort_engine import OrtEngine  # noqa: E402
 from adaptive_csp.runtime.preprocess import Preprocessor  # noqa: E402
 

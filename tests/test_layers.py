@@ -112,3 +112,76 @@ def test_ops_know_no_dataset():
     bad = [f"{p.relative_to(ROOT)}:{line} imports {mod}" for p in _sources() if _unit(_module_name(p)) == "nn"
            for line, mod in _imports(p) if _unit(mod) == "data"]
     assert bad == []
+
+
+def _from_module(node: ast.ImportFrom, name: str, path: Path) -> str:
+    """The absolute module of ``from X import ...`` in module ``name`` (relative imports resolved)."""
+    if not node.level:
+        return node.module or ""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    base = package[: len(package) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def import_circles(sources: list[Path]) -> list[list[str]]:
+    """Groups of modules that import each other in a circle (lazy imports inside functions included), as
+    the strongly connected components of the module import graph with more than one member."""
+    names = {_module_name(p): p for p in sources}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        deps = set()
+        subs = {f"{m}.{a.name}" for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom)
+                for m in [_from_module(node, name, path)] for a in node.names}
+        for mod in [m for _, m in _imports(path)] + sorted(s for s in subs if s in names):
+            while mod and mod not in names:  # ``from pkg.mod import name`` -> the module pkg.mod
+                mod = mod.rpartition(".")[0]
+            if mod and mod != name and not name.startswith(mod + "."):  # a package's own __init__ is no edge
+                deps.add(mod)
+        graph[name] = deps
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circles():
+    assert import_circles(_sources()) == []
+
+
+def test_the_check_sees_an_import_circle(tmp_path, monkeypatch):
+    pkg = tmp_path / "adaptive_csp" / "apps"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from adaptive_csp.apps.b import g\n")
+    (pkg / "b.py").write_text("from adaptive_csp.apps import c\n")
+    (pkg / "c.py").write_text("import adaptive_csp.apps.a\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path / "adaptive_csp")
+    assert import_circles(sorted(pkg.glob("*.py"))) == [["adaptive_csp.apps.a", "adaptive_csp.apps.b",
+                                                         "adaptive_csp.apps.c"]]

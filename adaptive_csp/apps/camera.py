@@ -32,9 +32,9 @@ def open_frames(source: str) -> Any:
 
 
 def run_camera(args: argparse.Namespace) -> int:
-    from adaptive_csp.apps.demo import _plot
     from adaptive_csp.apps.figure import camera_figure
     from adaptive_csp.apps.live import LiveView, Status
+    from adaptive_csp.apps.report import _plot
     from adaptive_csp.apps.story import CapWatch
     from adaptive_csp.runtime.runner import AdaptiveRunner
 

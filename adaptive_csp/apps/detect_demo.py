@@ -316,8 +316,8 @@ def detection_lines(run: StoryRun, belt: SceneBelt) -> list[str]:
 
 def run_detect(args: argparse.Namespace) -> int:
     """The CLI body of ``adaptive-csp demo --task detect`` (options from :func:`adaptive_csp.apps.demo.configure`)."""
-    from adaptive_csp.apps.demo import _Watch, summary_lines
     from adaptive_csp.apps.live import LiveView
+    from adaptive_csp.apps.report import _Watch, summary_lines
 
     if args.source is not None:
         raise ValueError("--source is not supported with --task detect yet: the detection demo plays the "

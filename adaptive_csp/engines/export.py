@@ -25,7 +25,8 @@ from adaptive_csp.data.preprocess_spec import describe
 from adaptive_csp.engines.base import OPSET, input_shape, model_device_dtype
 from adaptive_csp.levels import LevelLadder
 
-__all__ = ["OPSET", "AtLevel", "input_shape", "output_spec", "static_module", "export_onnx", "export_torchscript",
+__all__ = ["OPSET", "AtLevel", "input_shape", "output_spec", "static_module", "export_onnx", "export_frame_onnx",
+           "export_torchscript",
            "export_levels", "sidecar"]
 
 
@@ -80,6 +81,29 @@ def export_onnx(model: torch.nn.Module, level: int, path: str | Path, opset: int
         torch.onnx.export(net, (dummy,), str(path), input_names=["input"], output_names=[out],
                           dynamic_axes={"input": {0: "batch"}, out: {0: "batch"}},
                           opset_version=opset, dynamo=False)
+    return path
+
+
+def export_frame_onnx(model: torch.nn.Module, level: int, path: str | Path, *, frame_chans: int = 3,
+                      color: str = "bgr", opset: int = OPSET) -> Path:
+    """Level ``level`` as an ONNX file that takes the resized camera frame (uint8 N×H×W×C, ``color``
+    order): the float export wrapped by :func:`adaptive_csp.engines.frame_graph.frame_model` (cast,
+    colour, scale, mean/std and layout in front; softmax behind for a classifier)."""
+    import tempfile
+
+    import onnx
+
+    from adaptive_csp.engines.frame_graph import frame_model
+
+    meta = getattr(model, "meta", None) or {}
+    spec = meta.get("preprocess")
+    if not spec:
+        raise ValueError("the model has no meta['preprocess']: the frame graph needs its size, colour, mean and std")
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as d:
+        src = export_onnx(model, level, Path(d) / "level.onnx", opset)
+        m = frame_model(src, spec, frame_chans, color, softmax=str(meta.get("task", "classify")) != "detect")
+    onnx.save(m, str(path))
     return path
 
 
@@ -147,8 +171,6 @@ def export_levels(model: torch.nn.Module, out_dir: str | Path, levels: Iterable[
             files["torchscript"] = export_torchscript(model, i, out / f"{name}.pt").name
             dtypes["torchscript"] = str(dt).replace("torch.", "")
         if "onnx-frame" in formats:  # the resized uint8 BGR frame in, probabilities / detections out
-            from adaptive_csp.engines.frame_graph import export_frame_onnx
-
             files["onnx-frame"] = export_frame_onnx(model, i, out / f"{name}.frame.onnx").name
             dtypes["onnx-frame"] = "uint8 frame N×H×W×3 (BGR, after the resize)"
         side = out / f"{name}.json"

@@ -15,7 +15,7 @@ composition of the linear maps (channel mix, scale, ``1/std``, ``-mean/std``), s
 Python path's up to float rounding (``tests/test_frame_graph.py``: within 1e-5), at the price of three
 small kernels instead of several numpy passes.  The composition needs the ``onnx`` package, not torch.
 
-``export_frame_onnx(model, level, path)`` writes one file (input ``frame``, output ``probs`` or
+:func:`adaptive_csp.engines.export.export_frame_onnx` writes one file (input ``frame``, output ``probs`` or
 ``detections``, dynamic batch); ``adaptive-csp export --format onnx-frame`` writes one per level.  The
 float ``N×C×H×W`` export (:func:`adaptive_csp.engines.export.export_onnx`) stays, for compatibility.
 Whoever runs the frame graph resizes the frame first (the sidecar's ``preprocessing`` says how).
@@ -23,7 +23,6 @@ Whoever runs the frame graph resizes the frame first (the sidecar's ``preprocess
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ import numpy as np
 
 from adaptive_csp.runtime.preprocess import LUMA_RGB, Preprocessor
 
-__all__ = ["channel_matrix", "frame_affine", "frame_model", "export_frame_onnx", "have_onnx", "FRAME_INPUT"]
+__all__ = ["channel_matrix", "frame_affine", "frame_model", "have_onnx", "FRAME_INPUT"]
 
 FRAME_INPUT = "frame"
 
@@ -128,24 +127,3 @@ def frame_model(src: Any, spec: dict[str, Any], frame_chans: int = 3, color: str
         g.output.append(probs)
     g.node.extend(nodes)
     return m
-
-
-def export_frame_onnx(model: Any, level: int, path: str | Path, *, frame_chans: int = 3,
-                      color: str = "bgr", opset: int | None = None) -> Path:
-    """Level ``level`` of a torch model as an ONNX file that takes the resized camera frame (see the
-    module docstring): the float export (:func:`~adaptive_csp.engines.export.export_onnx`), then wrapped."""
-    import onnx
-
-    from adaptive_csp.engines.base import OPSET
-    from adaptive_csp.engines.export import export_onnx
-
-    meta = getattr(model, "meta", None) or {}
-    spec = meta.get("preprocess")
-    if not spec:
-        raise ValueError("the model has no meta['preprocess']: the frame graph needs its size, colour, mean and std")
-    path = Path(path)
-    with tempfile.TemporaryDirectory() as d:
-        src = export_onnx(model, level, Path(d) / "level.onnx", OPSET if opset is None else opset)
-        m = frame_model(src, spec, frame_chans, color, softmax=str(meta.get("task", "classify")) != "detect")
-    onnx.save(m, str(path))
-    return path
