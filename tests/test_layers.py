@@ -22,7 +22,7 @@ FLOORS: dict[str, int] = {
     "nn": 2, "control": 2,
     "models": 3, "detect": 3, "sim": 3, "power": 3,
     "engines": 4, "runtime": 4, "train": 4, "quant": 4,
-    "apps": 5, "commands": 5, "cli": 5, "__init__": 5,
+    "apps": 5, "commands": 5, "cli": 5, "__init__": 5, "__main__": 5,
 }
 
 

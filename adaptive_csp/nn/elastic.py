@@ -41,6 +41,27 @@ def _act(x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
+def sync_batch_norm(y: torch.Tensor, bn: nn.BatchNorm2d, cout: int, momentum: float) -> torch.Tensor:
+    """Training-mode batch norm of ``y`` (N×C×H×W, the first ``cout`` channels of ``bn``) with the statistics
+    of the global batch of a data-parallel run: the per-channel sum and count, then the sum of squared
+    deviations from the global mean, all-reduced over the process group (differentiable, so each rank's
+    gradient includes the other ranks' statistics); the running statistics updated with the unbiased
+    global variance as ``F.batch_norm`` does in one process."""
+    from torch.distributed.nn.functional import all_reduce
+
+    n = torch.full((1,), float(y.shape[0] * y.shape[2] * y.shape[3]), dtype=y.dtype, device=y.device)
+    first = all_reduce(torch.cat([y.sum((0, 2, 3)), n]))  # two passes, as F.batch_norm: the mean, then
+    total = first[-1]  # the squared deviations from it (E[y²] - mean² loses float32 digits)
+    mean = first[:cout] / total
+    var = all_reduce(((y - mean[None, :, None, None]) ** 2).sum((0, 2, 3))) / total
+    with torch.no_grad():
+        unbiased = var * (total / (total - 1.0).clamp_min(1.0))
+        bn.running_mean[:cout].mul_(1.0 - momentum).add_(mean, alpha=momentum)
+        bn.running_var[:cout].mul_(1.0 - momentum).add_(unbiased, alpha=momentum)
+    scale = torch.rsqrt(var + bn.eps) * bn.weight[:cout]
+    return (y - mean[None, :, None, None]) * scale[None, :, None, None] + bn.bias[:cout][None, :, None, None]
+
+
 class ConvBN(nn.Module):
     """``act(BN(conv(x)))`` whose output width ``cout`` is chosen per call (default: full)."""
 
@@ -53,6 +74,7 @@ class ConvBN(nn.Module):
         self.act = act
         self.in_per_group = cin // groups
         self.out_per_group = cout // groups
+        self.sync = False  # training across processes: batch statistics of the global batch (sync_batch_norm)
 
     @property
     def cin(self) -> int:
@@ -90,6 +112,8 @@ class ConvBN(nn.Module):
             m = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
         else:
             m = 0.0
+        if self.sync and bn.training and torch.distributed.is_available() and torch.distributed.is_initialized():
+            return _act(sync_batch_norm(y, bn, cout, m), self.act)
         y = F.batch_norm(
             y,
             bn.running_mean[:cout],

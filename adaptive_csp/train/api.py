@@ -59,7 +59,10 @@ def train(cfg: Any = None, out_dir: str | Path = "runs/train", dataset: Any = No
         val = _read(val_dataset, like=data)
     model = sandwich_train(tcfg, out_dir, resume=resume, progress=progress, dataset=data, val_dataset=val,
                            command=command)
-    save_model(model, Path(out_dir) / "model", **({"command": command} if command else {}))
+    from adaptive_csp.train.distributed import is_main
+
+    if is_main():  # under torchrun, rank 0 writes the model
+        save_model(model, Path(out_dir) / "model", **({"command": command} if command else {}))
     return model
 
 

@@ -102,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
     command = "adaptive-csp train " + shlex.join(getattr(args, "_argv", sys.argv[2:]))
     train(cfg, args.out, dataset, val_dataset=val, resume=not args.no_resume, progress=not args.quiet,
           command=command)
-    print(f"saved {Path(args.out) / 'model.safetensors'}")
+    from adaptive_csp.train.distributed import is_main
+
+    if is_main():
+        print(f"saved {Path(args.out) / 'model.safetensors'}")
     return 0
 
 

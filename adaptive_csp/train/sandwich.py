@@ -20,6 +20,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,7 @@ from adaptive_csp.data.images import ImageSet, from_dataset, holdout
 from adaptive_csp.levels import Level
 from adaptive_csp.models import create_model
 from adaptive_csp.models.net import ElasticNet
+from adaptive_csp.train.distributed import SINGLE, Dist, calibrate_bn, setup, sync_bn
 from adaptive_csp.train.state import load_state, save_state
 
 __all__ = ["TrainCfg", "train", "evaluate", "sample_level", "resolve_device", "train_meta", "plan_epochs",
@@ -76,6 +78,8 @@ class TrainCfg(BaseModel):
     camera_aug: bool = True  # camera photometrics + geometry (data/camera.py); False: shift + flip only
     calib_images: int = Field(2000, ge=1)  # training images for the per-epoch BN re-estimation
     val_fraction: float = Field(0.1, gt=0, lt=1)  # held out when a dataset comes without validation data
+    sync_bn: bool = Field(True, description="under torchrun: batch norm over the global batch (every rank's "
+                          "samples; equals one process) rather than each rank's own shard (faster on gloo)")
     budget_minutes: float | None = Field(None, gt=0, description="wall-clock cap over all resumes, "
                                          "transfer preparation included (see plan_epochs)")
 
@@ -127,19 +131,25 @@ def sample_level(model: ElasticNet, rng: random.Random, depth_bias: float) -> Le
 
 
 @torch.no_grad()
-def evaluate(model: ElasticNet, split, level, batch_size: int = 500, limit: int | None = None) -> float:
+def evaluate(model: ElasticNet, split, level, batch_size: int = 500, limit: int | None = None,
+             dist: Dist = SINGLE) -> float:
     """Top-1 accuracy of ``model`` at ``level`` on ``split`` (an ImageSet or Fashion-MNIST Split; eval
-    mode, prepared path, on the model's device and dtype)."""
+    mode, prepared path, on the model's device and dtype).  In a process group (``dist``) each rank scores
+    every ``world``-th batch and the counts are summed over the ranks."""
     was = model.training
     model.eval()
     p = next(model.parameters())
     n = len(split) if limit is None else min(limit, len(split))
     correct = 0
-    for i in range(0, n, batch_size):
+    for k, i in enumerate(range(0, n, batch_size)):
+        if k % dist.world != dist.rank:
+            continue
         x = split.normalized(slice(i, min(n, i + batch_size))).to(p.device, p.dtype)
         x = x.contiguous(memory_format=torch.channels_last)
         correct += int((model(x, level).argmax(1).cpu() == split.labels[i:i + x.shape[0]]).sum())
     model.train(was)
+    if dist.active:
+        correct = int(dist.all_sum([correct])[0])
     return correct / max(1, n)
 
 
@@ -261,7 +271,8 @@ def _build(cfg: TrainCfg, train_set: ImageSet, val_set: ImageSet):
 
 
 def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: bool = True,
-          dataset=None, val_dataset=None, command: str | None = None) -> ElasticNet:
+          dataset=None, val_dataset=None, command: str | None = None,
+          on_step: Callable[[int, ElasticNet], None] | None = None) -> ElasticNet:
     """Train and return the model; ``out_dir/last.safetensors`` (+ .json) after every epoch.
 
     ``dataset``: any map-style Dataset of ``(image tensor, label)`` or an :class:`ImageSet` (default:
@@ -271,7 +282,12 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     normalisation kept), recorded in ``model.meta["train"]["init"]``.  ``command``: how this invocation
     was started; every invocation (first run and each resume) is listed in ``model.meta["train"]["runs"]``
     with its device, first epoch and init.  Fields of ``cfg`` left at None are planned by
-    :func:`resolve_cfg`; ``model.meta["train"]["cfg"]`` holds the resolved recipe.
+    :func:`resolve_cfg`; ``model.meta["train"]["cfg"]`` holds the resolved recipe.  ``on_step(step,
+    model)`` runs after every optimizer step (``step`` counts from 1 over the whole run).
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank runs this with the same arguments and the ranks
+    train as one process with the same global batch (``cfg.batch_size``), see
+    :mod:`adaptive_csp.train.distributed`; rank 0 writes the files.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -280,18 +296,21 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
+    dist, device = setup(resolve_device(cfg.device))  # torchrun: this rank's place and device
+    progress = progress and dist.main
     train_set, val_set = _data(cfg, dataset, val_dataset)
     cfg = resolve_cfg(cfg, len(train_set))
     model, train_set, val_set, init = _build(cfg, train_set, val_set)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=fmt)
+    sync_bn(model, dist.active and cfg.sync_bn)
     opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=0.9, nesterov=True)
     start, history, runs = 0, [], []
     ckpt = out / "last.safetensors"
     if resume and ckpt.exists():
         start, history, runs, init = _load(ckpt, model, opt, gen, rng)
-    runs.append({"command": command, "device": str(device), "start_epoch": start, "init": cfg.init})
+    runs.append({"command": command, "device": str(device), "start_epoch": start, "init": cfg.init,
+                 "world_size": dist.world, **({"rank_commands": dist.commands} if dist.active else {})})
     calib = [train_set.normalized(slice(i, min(cfg.calib_images, i + 250))).to(device)
              for i in range(0, min(cfg.calib_images, len(train_set)), 250)]
     if init is not None and start == 0 and "bn" not in init:
@@ -301,17 +320,18 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
         if progress:
             tqdm.write(json.dumps({"init": init}))
     history = _epochs(cfg, model, opt, train_set, val_set, calib, (start, history, runs, init),
-                      (ckpt, device, fmt, gen, rng), progress)
+                      (ckpt, device, fmt, gen, rng, dist), progress, on_step)
+    sync_bn(model, False)
     model.eval()
     model.meta.update(train_meta(train_set, cfg, history, device, runs, init))
     return model
 
 
 def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set: ImageSet, calib: list,
-            state: tuple, env: tuple, progress: bool) -> list[dict]:
+            state: tuple, env: tuple, progress: bool, on_step: Callable | None = None) -> list[dict]:
     """The epoch loop of :func:`train` (from ``state = (start, history, runs, init)``); returns history."""
     start, history, runs, init = state
-    ckpt, device, fmt, gen, rng = env
+    ckpt, device, fmt, gen, rng, dist = env
     steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
     warm = int(cfg.warmup_epochs * steps_per_epoch)
     before = float((init or {}).get("seconds", 0.0))
@@ -341,8 +361,9 @@ def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set:
             if cut is not None and s >= cut:
                 break
             idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            x = _batch(train_set, idx, cfg, gen).to(device).contiguous(memory_format=fmt)
-            y = train_set.labels[idx].to(device)
+            # every rank augments the whole global batch (the same draws) and keeps its shard of it
+            x = dist.shard(_batch(train_set, idx, cfg, gen)).to(device).contiguous(memory_format=fmt)
+            y = dist.shard(train_set.labels[idx]).to(device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(epoch * steps_per_epoch + s)
             opt.zero_grad(set_to_none=True)
@@ -354,24 +375,31 @@ def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set:
                 others = [cheap] + [sample_level(model, rng, cfg.depth_bias) for _ in range(cfg.n_random)]
                 for lv in others:
                     (cfg.kd_weight * _soft_ce(model(x, lv), soft)).backward()
+            dist.average_gradients(model.parameters(), len(y), len(idx))
             opt.step()
+            if on_step is not None:
+                on_step(epoch * steps_per_epoch + s + 1, model)
             seen += len(y)
             loss_sum += float(loss.detach()) * len(y)
             if s % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", ips=f"{seen / (time.perf_counter() - t0):.0f}")
             if cfg.budget_minutes is not None:  # re-plan at this epoch's step time; the cosine follows
-                planned, sched["total"] = _budget_steps(cfg, history, before, time.perf_counter() - t0, s + 1,
+                elapsed = dist.agree_max(time.perf_counter() - t0)  # every rank plans the same steps
+                planned, sched["total"] = _budget_steps(cfg, history, before, elapsed, s + 1,
                                                         steps_per_epoch, epoch)
                 last = sched["total"] - epoch * steps_per_epoch
                 cut = last if last < steps_per_epoch else None  # this epoch ends early, at step `cut`
-        rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "img_per_s": seen / (time.perf_counter() - t0),
-               "steps": s + 1 if cut is None or s + 1 <= cut else cut, "train_seconds": time.perf_counter() - t0}
+        if dist.active:  # the epoch's loss and images over every rank; its time the slowest rank's
+            loss_sum, seen = (float(v) for v in dist.all_sum([loss_sum, seen]))
+        train_s = dist.agree_max(time.perf_counter() - t0)
+        rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "img_per_s": seen / train_s,
+               "steps": s + 1 if cut is None or s + 1 <= cut else cut, "train_seconds": train_s}
         if cut is not None:
             rec["cut_by_budget"] = True
         evals = {"val_full": static or full} if static is not None else {"val_full": full, "val_cheapest": cheap}
-        model.calibrate_bn(list(evals.values()), calib)  # shared running stats mix widths: re-estimate
-        rec.update({k: evaluate(model, val_set, lv) for k, lv in evals.items()})
-        rec["seconds"] = time.perf_counter() - t0
+        calibrate_bn(model, list(evals.values()), calib, dist)  # shared running stats mix widths: re-estimate
+        rec.update({k: evaluate(model, val_set, lv, dist=dist) for k, lv in evals.items()})
+        rec["seconds"] = dist.agree_max(time.perf_counter() - t0)
         history.append(rec)
         if cfg.budget_minutes is None:
             planned = plan_epochs(cfg, history, before)
@@ -381,7 +409,9 @@ def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set:
         rec["planned_epochs"] = planned
         if progress:
             tqdm.write(json.dumps(rec))
-        _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng, runs, init)
+        if dist.main:  # rank 0 writes; the others hold the same state
+            _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng, runs, init)
+        dist.barrier()
     return history
 
 

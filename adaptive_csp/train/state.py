@@ -38,7 +38,9 @@ def save_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, g
     as_user_file(tmp).replace(path)
     record = {**meta, "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in sd["param_groups"]],
               "rng_state": repr(rng.getstate())}
-    path.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    jtmp = path.with_suffix(".json.tmp")
+    jtmp.write_text(json.dumps(record, indent=1))
+    jtmp.replace(path.with_suffix(".json"))  # atomic too: a reader never sees half a record
 
 
 def load_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
