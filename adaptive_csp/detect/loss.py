@@ -9,6 +9,8 @@ weighted by their centerness target, and BCE on the centerness logit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -50,8 +52,14 @@ def assign(points: torch.Tensor, strides: torch.Tensor, lo: torch.Tensor, hi: to
 
 
 def fcos_loss(maps: list[torch.Tensor], boxes: list[torch.Tensor], labels: list[torch.Tensor],
-              cfg: DetCfg) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of raw head maps (``Detector.raw``) against per-image boxes (xyxy px) and labels."""
+              cfg: DetCfg, norm: Callable[[float, float], tuple[float, float]] | None = None,
+              ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss of raw head maps (``Detector.raw``) against per-image boxes (xyxy px) and labels.
+
+    The classification and centre-ness terms are normalised by the number of positive points, the box term
+    by the sum of their centre-ness targets; ``norm(positives, centre-ness sum)`` replaces those two
+    numbers by the ones to divide by — in a data-parallel run their mean over the ranks, as FCOS's own
+    distributed training does, so that averaging the ranks' gradients gives the one-process loss."""
     o = flatten_maps(maps)  # N×A×(5+K)
     dev, dt = o.device, o.dtype
     pts, sts = anchor_points([tuple(m.shape[-2:]) for m in maps], cfg.strides, dev, dt)
@@ -71,18 +79,22 @@ def fcos_loss(maps: list[torch.Tensor], boxes: list[torch.Tensor], labels: list[
         pos_ltrb.append(ltrb[p])
     flat = o.reshape(-1, o.shape[-1])
     pi = torch.cat(pos_i)
-    n_pos = max(1.0, float(len(pi)))
+    if len(pi):
+        gt, ltrb = torch.cat(pos_box), torch.cat(pos_ltrb)
+        lr, tb = ltrb[:, [0, 2]], ltrb[:, [1, 3]]
+        ctr_t = torch.sqrt((lr.min(1).values / lr.max(1).values) * (tb.min(1).values / tb.max(1).values))
+    n_all, ctr_all = float(len(pi)), float(ctr_t.sum()) if len(pi) else 0.0
+    if norm is not None:
+        n_all, ctr_all = norm(n_all, ctr_all)
+    n_pos = max(1.0, n_all)
     l_cls = focal_loss(o[..., 5:], cls_t) / n_pos
     if len(pi) == 0:
         zero = o.sum() * 0.0
         return l_cls + zero, {"cls": l_cls.item(), "box": 0.0, "ctr": 0.0, "pos": 0.0}
-    gt, ltrb = torch.cat(pos_box), torch.cat(pos_ltrb)
-    lr, tb = ltrb[:, [0, 2]], ltrb[:, [1, 3]]
-    ctr_t = torch.sqrt((lr.min(1).values / lr.max(1).values) * (tb.min(1).values / tb.max(1).values))
     a = pi % o.shape[1]
     d = F.softplus(flat[pi, :4]) * sts[a, None]
     pred = torch.cat([pts[a] - d[:, :2], pts[a] + d[:, 2:]], 1)
-    l_box = (giou_loss(pred, gt) * ctr_t).sum() / ctr_t.sum().clamp(min=1e-6)
+    l_box = (giou_loss(pred, gt) * ctr_t).sum() / max(ctr_all, 1e-6)
     l_ctr = F.binary_cross_entropy_with_logits(flat[pi, 4], ctr_t, reduction="sum") / n_pos
     total = l_cls + BOX_WEIGHT * l_box + l_ctr
-    return total, {"cls": l_cls.item(), "box": l_box.item(), "ctr": l_ctr.item(), "pos": n_pos / len(boxes)}
+    return total, {"cls": l_cls.item(), "box": l_box.item(), "ctr": l_ctr.item(), "pos": len(pi) / len(boxes)}

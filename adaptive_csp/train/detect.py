@@ -43,6 +43,7 @@ from adaptive_csp.detect.checkpoint import save_detector
 from adaptive_csp.detect.loss import fcos_loss
 from adaptive_csp.detect.model import Detector, get_detector_cfg
 from adaptive_csp.levels import Level
+from adaptive_csp.train.distributed import SINGLE, Dist, calibrate_bn, setup, sync_bn
 from adaptive_csp.train.sandwich import resolve_device
 from adaptive_csp.train.state import load_state, save_state
 
@@ -75,6 +76,7 @@ class DetTrainCfg(BaseModel):
     init_backbone: str | None = None  # a classifier (shipped name or checkpoint path) to start the backbone from
     budget_minutes: float | None = Field(None, gt=0)  # wall-clock cap over all resumes
     checkpoint_minutes: float = Field(10.0, gt=0)  # a resumable checkpoint inside an epoch this often
+    sync_bn: bool = True  # under torchrun: batch norm over the global batch (False: each rank's shard)
 
 
 def _data(cfg: DetTrainCfg) -> tuple[DetSet, DetSet]:
@@ -115,20 +117,29 @@ def detect_batches(data: DetSet, model: Detector, batch_size: int = 64, limit: i
 
 @torch.no_grad()
 def evaluate_detector(model: Detector, data: DetSet, level: Any, limit: int | None = None,
-                      score_thresh: float = 0.05) -> dict[str, float]:
-    """COCO mAP (pycocotools) of ``level`` on ``data`` through the prepared (eval) path."""
+                      score_thresh: float = 0.05, dist: Dist = SINGLE) -> dict[str, float]:
+    """COCO mAP (pycocotools) of ``level`` on ``data`` through the prepared (eval) path.  In a process
+    group (``dist``) each rank predicts every ``world``-th batch; the predictions are gathered in order
+    and every rank scores all of them (the same numbers everywhere)."""
     from adaptive_csp.detect.metrics import coco_map
 
     was = model.training
     model.eval()
     p = next(model.parameters())
-    preds = []
+    mine: dict[int, list] = {}
     try:
-        for x, _ in detect_batches(data, model, limit=limit):
+        for k, (x, _) in enumerate(detect_batches(data, model, limit=limit)):
+            if k % dist.world != dist.rank:
+                continue
             out = model(x.to(p.device, p.dtype), level)
-            preds += [tuple(t.float().cpu() for t in r) for r in postprocess(out, score_thresh, 0.6, 100, multi_label=True)]
+            mine[k] = [tuple(t.float().cpu() for t in r) for r in postprocess(out, score_thresh, 0.6, 100, multi_label=True)]
     finally:
         model.train(was)
+    if dist.active:
+        parts: list[Any] = [None] * dist.world
+        torch.distributed.all_gather_object(parts, mine)
+        mine = {k: v for part in parts for k, v in part.items()}
+    preds = [r for k in sorted(mine) for r in mine[k]]
     gt = data if limit is None else data.take(slice(0, len(preds)))
     return coco_map(gt, preds)
 
@@ -232,10 +243,13 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    dev = resolve_device(cfg.device)
+    dist, dev = setup(resolve_device(cfg.device))  # torchrun: this rank's place and device
+    progress = progress and dist.main
     train, val = data if data is not None else _data(cfg)
     model, init = _setup(cfg, train)
     model.to(dev)
+    dist.broadcast_module(model)  # one starting point on every rank (the detector's init is not seeded)
+    sync_bn(model, dist.active and cfg.sync_bn)
     static = model.validate(Level.parse(cfg.static_level)) if cfg.static_level is not None else None
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
@@ -247,7 +261,8 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
     last = out / "last.safetensors"
     if resume and last.exists():
         run.load(_load_state(last, model, opt, gen, rng))
-        print(f"resumed from {last} at epoch {run.epoch} step {run.step}", flush=True)
+        if dist.main:
+            print(f"resumed from {last} at epoch {run.epoch} step {run.step}", flush=True)
     elif init is not None:
         t = time.time()
         from adaptive_csp.detect.transfer import reestimate_backbone_bn
@@ -258,13 +273,15 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
         if progress:
             print(json.dumps({"init_backbone": init}), flush=True)
     run.runs.append({"command": command, "device": str(dev), "threads": torch.get_num_threads(),
-                     "start_epoch": run.epoch, "start_step": run.step})
+                     "start_epoch": run.epoch, "start_step": run.step, "world_size": dist.world,
+                     **({"rank_commands": dist.commands} if dist.active else {})})
     old = _on_sigterm(run)
     try:
-        _epochs(cfg, model, opt, train, val, static, run, (out, last, dev, gen, rng), progress)
+        _epochs(cfg, model, opt, train, val, static, run, (out, last, dev, gen, rng, dist), progress)
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
+    sync_bn(model, False)
     return model.eval()
 
 
@@ -280,7 +297,7 @@ def _on_sigterm(run: _Run):
 
 def _epochs(cfg: DetTrainCfg, model: Detector, opt: torch.optim.Optimizer, train: DetSet, val: DetSet,
             static: Level | None, run: _Run, env: tuple, progress: bool) -> None:
-    out, last, dev, gen, rng = env
+    out, last, dev, gen, rng, dist = env
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     mean, std = (torch.tensor(model.meta["preprocess"][k]) for k in ("mean", "std"))
     t_start, t_ckpt, step0, eval_secs = time.time(), time.time(), run.step, 0.0
@@ -295,22 +312,23 @@ def _epochs(cfg: DetTrainCfg, model: Detector, opt: torch.optim.Optimizer, train
         for s in range(start, len(train), cfg.batch_size):
             idx = perm[s:s + cfg.batch_size]
             x = _normalize(train.images[idx], mean, std)
-            x, boxes = _flip(x, [train.boxes[i] for i in idx.tolist()], gen)
-            x = x.to(dev)
+            x, boxes = _flip(x, [train.boxes[i] for i in idx.tolist()], gen)  # the global batch's draws
             labels = [train.labels[i] for i in idx.tolist()]
+            x, boxes, labels = dist.shard(x).to(dev), boxes[dist.rank::dist.world], labels[dist.rank::dist.world]
             lr = cfg.lr * min(1.0, (run.step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (
                 1 + math.cos(math.pi * min(1.0, run.step / max(1, total))))
             for g in opt.param_groups:
                 g["lr"] = lr
             levels = [static] if static is not None else (
                 [model.full_level(), model.cheapest_level()] + [sample_det_level(model, rng) for _ in range(cfg.n_random)])
-            _step(model, opt, x, boxes, labels, levels, agg)
+            _step(model, opt, x, boxes, labels, levels, agg, dist)
             run.step += 1
             seen += len(idx)
             done_here = run.step - step0
-            if done_here >= 5:
-                total = _planned_steps(cfg, run, steps_per_epoch, (time.time() - t_start - eval_secs) / done_here,
-                                       epoch_before + time.time() - t0)
+            if done_here >= 5:  # every rank plans with the slowest rank's times: the same steps everywhere
+                total = _planned_steps(cfg, run, steps_per_epoch,
+                                       dist.agree_max((time.time() - t_start - eval_secs) / done_here),
+                                       dist.agree_max(epoch_before + time.time() - t0))
             if progress and run.step % 50 == 0:
                 n = 50 * len(levels)
                 print(f"epoch {run.epoch + 1} step {run.step}/{total} lr {lr:.2e} " +
@@ -320,9 +338,15 @@ def _epochs(cfg: DetTrainCfg, model: Detector, opt: torch.optim.Optimizer, train
             if run.step >= total and s + cfg.batch_size < len(train):
                 cut = True
                 break
-            if run.stop or time.time() - t_ckpt > cfg.checkpoint_minutes * 60:
+            if dist.active:  # a SIGTERM or the checkpoint clock on any rank: all ranks act on it together
+                run.stop = dist.agree_max(float(run.stop)) > 0
+                due = dist.agree_max(float(time.time() - t_ckpt > cfg.checkpoint_minutes * 60)) > 0
+            else:
+                due = time.time() - t_ckpt > cfg.checkpoint_minutes * 60
+            if run.stop or due:
                 run.perm, run.offset, run.epoch_secs = perm.tolist(), s + cfg.batch_size, epoch_before + time.time() - t0
-                _save_state(last, model, opt, gen, rng, run.meta(cfg))
+                if dist.main:
+                    _save_state(last, model, opt, gen, rng, run.meta(cfg))
                 t_ckpt = time.time()
                 if run.stop:
                     print(f"stopped (SIGTERM) at epoch {run.epoch + 1} step {run.step}: resume with the same command",
@@ -331,41 +355,51 @@ def _epochs(cfg: DetTrainCfg, model: Detector, opt: torch.optim.Optimizer, train
         run.perm = None
         run.epoch += 1
         train_secs, t_eval = epoch_before + time.time() - t0, time.time()
-        rec = _epoch_end(model, train, val, cfg, static, run.epoch, train_secs)
+        rec = _epoch_end(model, train, val, cfg, static, run.epoch, dist.agree_max(train_secs), dist)
         rec.update(train_seconds=round(train_secs, 1), steps=run.step, seconds=round(epoch_before + time.time() - t0, 1))
         if cut:
             rec["cut_by_budget"] = True
         run.history.append(rec)
         if progress:
             print(json.dumps(rec), flush=True)
-        _save_state(last, model, opt, gen, rng, run.meta(cfg))
-        _save_final(model, out, cfg, run, dev, time.time() - t_start)
+        if dist.main:  # rank 0 writes; the others hold the same state
+            _save_state(last, model, opt, gen, rng, run.meta(cfg))
+            _save_final(model, out, cfg, run, dev, time.time() - t_start)
+        dist.barrier()
         t_ckpt = time.time()
         eval_secs += t_ckpt - t_eval
         model.train()
 
 
 def _step(model: Detector, opt: torch.optim.Optimizer, x: torch.Tensor, boxes: list, labels: list,
-          levels: list[Level], agg: dict[str, float]) -> None:
-    """One sandwich step: every level's loss on the same batch, gradients summed, one update."""
+          levels: list[Level], agg: dict[str, float], dist: Dist = SINGLE) -> None:
+    """One sandwich step: every level's loss on the same batch, gradients summed, one update.  Across
+    ranks the loss's normalisers are the ranks' mean (:func:`adaptive_csp.detect.loss.fcos_loss`) and the
+    gradients are averaged once, before clipping."""
     opt.zero_grad(set_to_none=True)
+    norm = None
+    if dist.active:
+        def norm(n: float, c: float) -> tuple[float, float]:
+            t = dist.all_sum([n, c]) / dist.world
+            return float(t[0]), float(t[1])
     for lv in levels:
-        loss, parts = fcos_loss(model.raw(x, lv), boxes, labels, model.cfg)
+        loss, parts = fcos_loss(model.raw(x, lv), boxes, labels, model.cfg, norm)
         loss.backward()
         for k, v in parts.items():
             agg[k] = agg.get(k, 0.0) + v
+    dist.average_gradients(model.parameters(), 1, dist.world)  # the loss is normalised globally already
     torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
     opt.step()
 
 
 def _epoch_end(model: Detector, train: DetSet, val: DetSet, cfg: DetTrainCfg, static: Level | None,
-               epoch: int, secs: float) -> dict:
+               epoch: int, secs: float, dist: Dist = SINGLE) -> dict:
     levels = [static] if static is not None else [model.full_level(), model.cheapest_level()]
     calib = [x for x, _ in detect_batches(train, model, 64, cfg.calib_images)]
-    model.calibrate_bn(levels, calib)
+    calibrate_bn(model, levels, calib, dist)
     rec: dict[str, Any] = {"epoch": epoch, "seconds": round(secs, 1)}
     for name, lv in zip(("full", "cheapest") if static is None else ("static",), levels):
-        m = evaluate_detector(model, val, lv)
+        m = evaluate_detector(model, val, lv, dist=dist)
         rec[f"{name}_map50"], rec[f"{name}_map"] = round(m["map50"], 4), round(m["map"], 4)
     return rec
 

@@ -45,5 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if last.exists() and "perm" in json.loads(last.read_text()):  # stopped inside an epoch (SIGTERM)
         print(f"checkpoint {last.with_suffix('.safetensors')}; run the same command to resume")
         return 0
-    print(f"saved {args.out}/model.safetensors")
+    from adaptive_csp.train.distributed import is_main
+
+    if is_main():
+        print(f"saved {args.out}/model.safetensors")
     return 0

@@ -108,6 +108,15 @@ class Dist:
         torch.distributed.broadcast_object_list(box, src=0)
         return box[0]
 
+    def broadcast_module(self, module: torch.nn.Module) -> None:
+        """Rank 0's parameters and buffers on every rank (as ``DistributedDataParallel`` does at start):
+        the ranks begin from one model whatever each initialised."""
+        if not self.active:
+            return
+        with torch.no_grad():
+            for t in [*module.parameters(), *module.buffers()]:
+                torch.distributed.broadcast(t.data, src=0)
+
     def barrier(self) -> None:
         if self.active:
             torch.distributed.barrier()

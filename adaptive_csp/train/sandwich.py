@@ -303,6 +303,7 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     model, train_set, val_set, init = _build(cfg, train_set, val_set)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=fmt)
+    dist.broadcast_module(model)  # one starting point on every rank
     sync_bn(model, dist.active and cfg.sync_bn)
     opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=0.9, nesterov=True)
     start, history, runs = 0, [], []
