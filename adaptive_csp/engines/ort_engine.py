@@ -16,8 +16,13 @@
   file runs that file as given (its first input and first output; no export, no cache, no int8); a torch
   level is exported and cached as above.  A file whose input does not fit the ladder's N×C×H×W, or is not
   float32, is refused naming the file; a file with a fixed batch of 1 runs a batch row by row.
+* Frames: :meth:`run_frame` / :meth:`frame_fns` run each level's graph wrapped by
+  :func:`adaptive_csp.engines.frame_graph.frame_model` (the resized uint8 camera frame in, probabilities
+  or decoded detections out), a batch of one through pre-bound buffers (IOBinding).  The first frame of a
+  kind (channels, dtype, colour) builds that kind's session for every level; int8 rungs wrap their QDQ
+  file.  This is the runner's hot path; it needs the ``onnx`` package (:meth:`frames_supported`).
 * The engine snapshots the weights when it is built: after training or recalibrating, call
-  :meth:`refresh` (or build a new runner).
+  :meth:`refresh` (or build a new runner); ``generation`` counts the refreshes.
 """
 
 from __future__ import annotations

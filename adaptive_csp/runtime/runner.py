@@ -11,7 +11,10 @@ One ``infer`` call: preprocess (:mod:`.preprocess`) → read the sensor poller's
 sensor) → the policy's level, decided at most once per policy tick (``policy_tick_ms``, and at once when
 a new sensor snapshot arrives) under the runner's lock → optional content-aware demand (:mod:`.content`)
 → the engine runs that level *outside* the lock (:mod:`adaptive_csp.engines`: torch, ONNX Runtime, CUDA
-graphs) → softmax → record latency and telemetry under the lock.  The measured latency reaches the
+graphs) → softmax → record latency and telemetry under the lock.  On ONNX Runtime a numpy uint8 frame
+takes the frame path: resize only (:meth:`Preprocessor.small`), then the level's frame graph does the
+arithmetic and the softmax (:meth:`~adaptive_csp.engines.ort_engine.OrtEngine.frame_fns`); float and tensor
+frames, lists, and runners with content demand take the float path (it reads the normalised input).  The measured latency reaches the
 policy through ``RuntimeStats.latencies_ms`` at its next decision.
 
 What the runner does to what you pass it (nothing silent):
