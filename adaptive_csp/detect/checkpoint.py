@@ -10,7 +10,9 @@ from adaptive_csp.models.pretrained import CheckpointError, load_checkpoint, sav
 
 __all__ = ["save_detector", "load_detector", "pretrained_detector", "DEFAULT_DETECTOR"]
 
-DEFAULT_DETECTOR = "csp_det_scenes"
+#: csp_det_wide (backbone from the shipped classifier) on scenes of every kind, per-rung thresholds (issue #21);
+#: the earlier belt-scene detector stays loadable as ``pretrained_detector("csp_det_scenes")``
+DEFAULT_DETECTOR = "csp_det_wide_scenes"
 
 
 def save_detector(model: Detector, path: str | Path, **meta) -> Path:
