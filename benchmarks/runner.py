@@ -179,9 +179,8 @@ def switching_bare(model, frames, pairs: int, threads: int) -> dict:
     try:
         ort.create_and_register_allocator(ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
                                                             ort.OrtMemType.DEFAULT), ort.OrtArenaCfg(0, -1, -1, -1))
-        shared = True
-    except Exception:  # noqa: BLE001 - registered already in this process
-        shared = True
+    except Exception:  # noqa: BLE001 - registered already in this process: sessions share that one
+        pass
 
     def options(arena=True, env=False):
         so = ort.SessionOptions()
@@ -194,7 +193,7 @@ def switching_bare(model, frames, pairs: int, threads: int) -> dict:
         return so
 
     variants = {"one arena per session (default), run()": (options(), False),
-                "one shared environment arena, run()": (options(env=shared), False),
+                "one shared environment arena, run()": (options(env=True), False),
                 "no arena, run()": (options(arena=False), False),
                 "one arena per session, IOBinding": (options(), True)}
     out = {}

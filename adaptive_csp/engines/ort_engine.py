@@ -112,7 +112,7 @@ class OrtEngine(Engine):
         self.paths: list[Path | None] = [None] * len(self.ladder)
         self._weights: str | None = None
         self._calib_digest: dict[int, str] = {}
-        self._frame_runs: dict[tuple[int, int, str, str], Callable[[np.ndarray], np.ndarray]] = {}
+        self._frame_runs: dict[tuple[int, str, str], list[Callable[[np.ndarray], np.ndarray]]] = {}  # per kind
         self.generation = 0  # bumped by refresh(): whoever holds frame_fns() lists rebuilds them
 
     # files -------------------------------------------------------------------------------------------------
@@ -241,9 +241,7 @@ class OrtEngine(Engine):
         ``color`` order) at the model's input size → probabilities (a classifier) or decoded detections,
         a fresh array.  The cast, colour, scale, mean/std and layout run inside the graph; a batch of one
         runs through pre-bound input and output buffers (IOBinding)."""
-        fn = self._frame_runs.get((level, frame.shape[-1], frame.dtype.char, color))
-        if fn is None:
-            fn = self._frame_build(self._check_level(level), frame, color)
+        fn = self.frame_fns(frame, color)[self._check_level(level)]
         try:
             return fn(frame)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own classes for a bad feed
@@ -251,18 +249,14 @@ class OrtEngine(Engine):
                              f"{type(e).__name__}: {e}") from None
 
     def frame_fns(self, frame: np.ndarray, color: str = "bgr") -> list[Callable[[np.ndarray], np.ndarray]]:
-        """``fns[level](frame)`` for every level, for frames of this kind (channels, dtype, ``color``): what
-        :meth:`run_frame` calls, without its per-call lookup (the runner's hot path holds the list)."""
+        """``fns[level](frame)`` for every level, for frames of this kind (channels, dtype, ``color``): the
+        first such frame builds them all, so a later level switch never pays for it (the runner's hot path
+        holds the list)."""
         kind = (frame.shape[-1], frame.dtype.char, color)
-        runs = self._frame_runs
-        if any((lv, *kind) not in runs for lv in range(len(self.ladder))):
-            self._frame_build(0, frame, color)  # under the engine's lock: every level, once
-            runs = self._frame_runs
-        return [runs[(lv, *kind)] for lv in range(len(self.ladder))]
+        fns = self._frame_runs.get(kind)
+        return fns if fns is not None else self._frame_build(frame, color)
 
-    def _frame_build(self, level: int, frame: np.ndarray, color: str) -> Callable[[np.ndarray], np.ndarray]:
-        """Build the frame sessions of every level for this kind of frame (channels, dtype, colour) at once:
-        the first such frame pays for all of them, so a later level switch never does."""
+    def _frame_build(self, frame: np.ndarray, color: str) -> list[Callable[[np.ndarray], np.ndarray]]:
         chans = frame.shape[-1] if frame.ndim == 4 else -1
         if frame.dtype not in _FRAME_DTYPES or chans not in (1, 3) or tuple(frame.shape[1:3]) != self.shape[1:]:
             raise ValueError(f"engine onnxruntime: run_frame takes uint8 (or float32 on the 0..255 scale) "
@@ -271,17 +265,19 @@ class OrtEngine(Engine):
 
         self.prepare()  # the float levels: exported, cached, healed, int8 where the rung says so
         task = str((getattr(self.model, "meta", None) or {}).get("task", "classify"))
+        kind = (chans, frame.dtype.char, color)
         with self._lock:
-            for lv in range(len(self.ladder)):
-                key = (lv, chans, frame.dtype.char, color)
-                if key in self._frame_runs:
-                    continue
-                wrapped = frame_model(self.paths[lv], self.model.meta["preprocess"], chans, color,
-                                      softmax=task != "detect", dtype=frame.dtype)
-                s = _ort().InferenceSession(wrapped.SerializeToString(), sess_options=self._opts,
-                                            providers=self.providers)
-                self._frame_runs[key] = _bound_run(s, FRAME_INPUT, np.zeros((1, *self.shape[1:], chans), frame.dtype))
-            return self._frame_runs[(level, chans, frame.dtype.char, color)]
+            fns = self._frame_runs.get(kind)
+            if fns is None:
+                fns = []
+                for lv in range(len(self.ladder)):
+                    wrapped = frame_model(self.paths[lv], self.model.meta["preprocess"], chans, color,
+                                          softmax=task != "detect", dtype=frame.dtype)
+                    s = _ort().InferenceSession(wrapped.SerializeToString(), sess_options=self._opts,
+                                                providers=self.providers)
+                    fns.append(_bound_run(s, FRAME_INPUT, np.zeros((1, *self.shape[1:], chans), frame.dtype)))
+                self._frame_runs[kind] = fns
+            return fns
 
     def prepare(self, levels: Iterable[int] | None = None, batch_sizes: Iterable[int] = (1,)) -> OrtEngine:
         for i in range(len(self.ladder)) if levels is None else levels:

@@ -253,7 +253,7 @@ class AdaptiveRunner:
         self._set_view(self.ladder.view(self.engine.name, 1))  # what the policy sees (module docstring)
         self._run = self.engine.run
         # the frame path: a numpy uint8 frame goes resize -> one graph that does the arithmetic (.frame_graph)
-        self._run_frame = getattr(self.engine, "run_frame", None)
+        self._frames = callable(getattr(self.engine, "frame_fns", None))
         self._color = color
         self._frame_fns: tuple[Any, list] = (None, [])  # ((kind, engine generation), every level's frame fn)
         self._owns_engine = not isinstance(engine, Engine)
@@ -277,8 +277,8 @@ class AdaptiveRunner:
         if content:
             self.content = content if isinstance(content, ContentDemand) else ContentDemand()
             self.content.bind(self.ladder.full, [float(s) for s in self.pre.std])
-        if self._run_frame is not None and (self.content is not None or not self.engine.frames_supported()):
-            self._run_frame = None  # content demand reads the normalised input; no onnx package to wrap with
+        if self._frames and (self.content is not None or not self.engine.frames_supported()):
+            self._frames = False  # content demand reads the normalised input; no onnx package to wrap with
         self.telemetry = Telemetry(telemetry_size, self.class_names)
         if telemetry is not None:  # every record also appended to disk (survives a crash)
             from adaptive_csp.runtime.telemetry_file import TelemetryFile
@@ -316,7 +316,7 @@ class AdaptiveRunner:
             raise RuntimeError("this AdaptiveRunner is closed")
         t0 = time.perf_counter()
         try:
-            small = self.pre.small(frame) if self._run_frame is not None else None
+            small = self.pre.small(frame) if self._frames else None
             x, batched = self.pre.array(frame) if small is None else small
         except ValueError as e:
             with self._lock:

@@ -56,6 +56,7 @@ class Dist:
     local_rank: int = 0
     backend: str | None = None
     commands: list[str] = field(default_factory=list)
+    device: Any = "cpu"  # where collective tensors live: the rank's GPU under NCCL, the CPU under gloo
 
     @property
     def active(self) -> bool:
@@ -69,18 +70,18 @@ class Dist:
         """This rank's samples of a global batch: every ``world``-th, starting at ``rank``."""
         return x[self.rank::self.world] if self.active else x
 
-    def all_sum(self, values: Sequence[float] | torch.Tensor, device: Any = "cpu") -> torch.Tensor:
-        """Element-wise sum over the ranks (float64 on ``device``; a copy when single)."""
-        t = torch.as_tensor(values, dtype=torch.float64, device=device).clone()
+    def all_sum(self, values: Sequence[float] | torch.Tensor) -> torch.Tensor:
+        """Element-wise sum over the ranks (float64 on the rank's collective device; a copy when single)."""
+        t = torch.as_tensor(values, dtype=torch.float64, device=self.device).clone()
         if self.active:
             torch.distributed.all_reduce(t)
         return t
 
-    def agree_max(self, value: float, device: Any = "cpu") -> float:
+    def agree_max(self, value: float) -> float:
         """The largest ``value`` over the ranks (every rank gets the same number)."""
         if not self.active:
             return float(value)
-        t = torch.tensor([float(value)], dtype=torch.float64, device=device)
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
         return float(t)
 
@@ -140,7 +141,7 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
         torch.distributed.init_process_group(backend)
     commands: list[Any] = [None] * world
     torch.distributed.all_gather_object(commands, _command())
-    return Dist(rank, world, local, backend, [str(c) for c in commands]), device
+    return Dist(rank, world, local, backend, [str(c) for c in commands], device if backend == "nccl" else "cpu"), device
 
 
 def _command() -> str:

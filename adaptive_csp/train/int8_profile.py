@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 
 from adaptive_csp.levels import LevelLadder, Rung, latency_key
+from adaptive_csp.runtime.calibrate import _STATS  # the latency statistics profile --latency-only uses
 from adaptive_csp.util.timing import interleaved_times
 
 __all__ = ["int8_profile", "calib_images", "INT8_ROUNDS"]
 
 INT8_ROUNDS = {1: (31, 10), 32: (15, 2)}  # (rounds, calls per round) per batch size
-_STATS = {"median": np.median, "min": min}
 
 
 def calib_images(images: Any, n: int, seed: int = 0) -> np.ndarray:
