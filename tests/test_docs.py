@@ -7,7 +7,8 @@ Fails when README.md is over 250 lines, when a relative link in README.md or doc
 table, there is a command, written as an inline code span or as a line of a fenced block, that starts with
 ``adaptive-csp `` or ``python benchmarks/``. A table is a run of lines starting with ``|`` that holds a
 ``|---`` separator row; tables pasted inside a fenced benchmark output count too. Headings inside fences
-(benchmark outputs print ``###`` lines) do not open sections.
+(benchmark outputs print ``###`` lines) do not open sections. docs/results/README.md is the index of those
+pages (its one table lists them) and is not checked for commands.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def test_relative_links_resolve(path):
 
 
 def test_results_tables_have_their_command():
-    pages = sorted((DOCS / "results").glob("*.md"))
+    pages = sorted(p for p in (DOCS / "results").glob("*.md") if p.name != "README.md")
     assert pages, "docs/results/ holds no pages"
     bad = [b for p in pages for b in tables_without_command(p)]
     assert bad == [], "\n".join(bad)
