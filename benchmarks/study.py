@@ -27,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,7 +47,8 @@ from adaptive_csp.models.pretrained import load_model, pretrained  # noqa: E402
 from adaptive_csp.nn.prune import count_params, finetune, prune_static  # noqa: E402
 from adaptive_csp.quant import INT8, install_int8, int8_ladder, module_bytes, quantize_static  # noqa: E402
 from adaptive_csp.sim import DeviceModel, load_scenario, simulate  # noqa: E402
-from adaptive_csp.sim.device import get_device_class  # noqa: E402
+from adaptive_csp.sim.device import DeviceClass, get_device_class  # noqa: E402
+from adaptive_csp.sim.scenario import Scenario  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CL = torch.channels_last
@@ -157,8 +159,38 @@ def sim_row(policy, ladder: LevelLadder, scn, device) -> dict:
     }
 
 
-# --- main ---------------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> dict:
+# --- the result -------------------------------------------------------------------------------------------
+@dataclass
+class StudyResult:
+    """Everything the study measured; :func:`render` prints it, :meth:`to_dict` is the ``--json`` record."""
+
+    notes: dict[str, str]  # data, plain, csp, elastic
+    threads: int
+    policy: str
+    prune_ratio: float
+    scenario: Scenario  # as configured (before the work per frame was fixed)
+    device: DeviceClass
+    work: float  # inferences per frame
+    rows: list[dict]
+    prune: dict[str, dict]
+    ladder: LevelLadder  # the shared-weight CSP's fp32 levels
+    levels_fp32: list[Entry]
+    levels_int8: list[Entry]
+    mixed: LevelLadder  # the ladder with the int8 rungs that joined
+    joined: list[Rung]  # those int8 rungs
+    seconds: float
+
+    def to_dict(self) -> dict:
+        n = self.notes
+        return {"rows": self.rows, "prune": self.prune, "levels": [
+            {"level": self.ladder[i].key, "fp32": vars_(f), "int8": vars_(q)}
+            for i, (f, q) in enumerate(zip(self.levels_fp32, self.levels_int8, strict=True))
+        ], "mixed_ladder": self.mixed.to_dict(), "notes": [n["data"], n["plain"], n["csp"], n["elastic"]],
+            "threads": self.threads}
+
+
+# --- computing ----------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small subsets, few repeats (smoke run)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the README table: 1)")
@@ -174,16 +206,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--scenario", default="drone")
     ap.add_argument("--policy", default="battery")
     ap.add_argument("--json", default="runs/study.json")
-    a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    t_start = time.perf_counter()
-    if a.quick:
-        a.ft_images = min(a.ft_images, 2000)
-    train, val, test, data_note = splits(a.quick)
-    calib = [val.normalized(slice(i, min(a.calib, i + 128))) for i in range(0, min(a.calib, len(val)), 128)]
+    return ap.parse_args(argv)
 
-    os_path = lambda p: str(ROOT / p) if not Path(p).is_absolute() else p  # noqa: E731
+
+def os_path(p: str) -> str:
+    return str(ROOT / p) if not Path(p).is_absolute() else p
+
+
+def load_models(a: argparse.Namespace, train: Split) -> tuple[object, object, object, dict[str, str]]:
+    """The shared-weight CSP (BN statistics estimated for levels without), the CSP and plain net trained
+    alone (each falling back when not trained), all in eval mode; and their notes."""
     if a.csp == "auto":  # the shipped model once it carries a profiled ladder, else the training run
         from adaptive_csp.models.pretrained import shipped_ladder
 
@@ -199,11 +231,15 @@ def main(argv: list[str] | None = None) -> dict:
     if missing and len(elastic.levels) > 1:
         log(f"calibrating BN for {len(missing)} ladder levels without statistics")
         elastic.calibrate_bn(missing, [train.normalized(slice(i, i + 256)) for i in range(0, 2048, 256)])
+    return elastic, csp_m, plain_m, {"plain": plain_note, "csp": csp_note, "elastic": el_note}
 
-    # -- static rows: fp32, int8, pruned -------------------------------------------------------------------
+
+def static_entries(models: dict, a: argparse.Namespace, train: Split, val: Split,
+                   calib: list[torch.Tensor]) -> tuple[dict[str, Entry], dict[str, dict]]:
+    """Per model trained alone: fp32, int8 and pruned + fine-tuned entries; the pruning summary."""
     entries: dict[str, Entry] = {}
     prune_info = {}
-    for tag, m in (("plain", plain_m), ("csp", csp_m)):
+    for tag, m in models.items():
         net = m.export(-1)
         entries[f"{tag}"] = Entry(tag, net)
         log(f"{tag}: int8 (FX, x86)")
@@ -218,29 +254,27 @@ def main(argv: list[str] | None = None) -> dict:
         prune_info[tag] = {"params_before": rep["params_before"], "params_after": rep["params_after"],
                            "val_before_ft": acc0, "val_after_ft": accuracy(pruned, val), **ft}
         entries[f"{tag}+prune"] = Entry(f"{tag}+prune", pruned)
+    return entries, prune_info
 
-    # -- the ladder, fp32 and int8 per level -----------------------------------------------------------------
-    lad = elastic.levels
-    n = len(lad)
+
+def level_entries(elastic, calib: list[torch.Tensor]) -> tuple[list[Entry], list[Entry]]:
+    """Every ladder level exported, fp32 and int8."""
     lv_fp, lv_q = [], []
-    for i in range(n):
+    for i in range(len(elastic.levels)):
         net = elastic.export(i)
         lv_fp.append(Entry(f"L{i}", net, macs=elastic.macs(i), params=elastic.params(i)))
         lv_q.append(Entry(f"L{i}+int8", quantize_static(net, calib), int8=True, macs=lv_fp[-1].macs,
                           params=lv_fp[-1].params))
-    log("int8 levels quantised; timing")
-    all_e = list(entries.values()) + lv_fp + lv_q
-    if a.quick:
-        time_all(all_e, rounds=3, iters1=5, iters32=2)
-    else:
-        time_all(all_e, rounds=9, iters1=20, iters32=4)
-    log("accuracy")
-    for e in all_e:
-        e.test = accuracy(e.net, test, channels_last=not e.int8)
-    for e in lv_fp + lv_q:
-        e.val = accuracy(e.net, val, channels_last=not e.int8)
+    return lv_fp, lv_q
 
-    # -- int8 rungs that are Pareto-better here --------------------------------------------------------------
+
+def int8_rungs(elastic, lv_fp: list[Entry], lv_q: list[Entry],
+               calib: list[torch.Tensor]) -> tuple[LevelLadder, list[Rung], LevelLadder, LevelLadder]:
+    """The int8 rungs that are Pareto-better here (on validation accuracy), installed and checked.
+
+    Returns the mixed ladder, its int8 rungs, and the fp32 and mixed ladders with test accuracy."""
+    lad = elastic.levels
+
     def rung(i: int, e: Entry, acc: float) -> Rung:
         return Rung(level=lad[i], macs=e.macs, params=e.params, latency_ms=e.b1, latency_ms_b32=e.b32,
                     accuracy=acc, extra={"test_accuracy": e.test})
@@ -263,95 +297,164 @@ def main(argv: list[str] | None = None) -> dict:
         with torch.inference_mode():
             k = next(i for i, r in enumerate(mixed.rungs) if r.extra.get("precision") == INT8)
             assert getattr(elastic.prepared(k), "precision", None) == INT8
+    return mixed, joined, fp_ladder, q_ladder
 
-    # -- drone simulation -------------------------------------------------------------------------------------
-    scn0 = load_scenario(a.scenario)
+
+def drone(name: str, full_b1_ms: float):
+    """The scenario, its device class (with the scenario's thermal resistance), the work per frame that
+    keeps the board ``busy_at_full`` at the shared-weight CSP's full level, and the scenario with it fixed."""
+    scn0 = load_scenario(name)
     dc = get_device_class(scn0.device)
     if scn0.thermal.r_k_per_w is not None:
         dc = dc.with_(r_k_per_w=scn0.thermal.r_k_per_w)
-    full_s = lv_fp[-1].b1 * dc.latency_scale / 1000.0
+    full_s = full_b1_ms * dc.latency_scale / 1000.0
     work = scn0.work_per_frame(full_s) if scn0.busy_at_full else (scn0.inferences_per_frame or 1.0)
-    scn = scn0.with_(busy_at_full=None, inferences_per_frame=work)
-    log(f"simulating {a.scenario} ({scn0.device}), work per frame {work:.2f} inferences")
+    return scn0, dc, work, scn0.with_(busy_at_full=None, inferences_per_frame=work)
+
+
+def row(name: str, e: Entry | None, sim: dict, size: int, acc: float | None = None, **kw) -> dict:
+    """One table row: the entry's own figures (an adaptive row: the simulation's frame-weighted ones)."""
+    return {
+        "name": name, "accuracy": acc if acc is not None else sim["accuracy"],
+        "macs": e.macs if e is not None else sim["macs"], "params": kw.get("params", e.params if e else None),
+        "bytes": size, "b1": e.b1 if e is not None else sim["b1"],
+        "b32": e.b32 if e is not None else sim["b32"], **{f"sim_{k}": v for k, v in sim.items()},
+    }
+
+
+def drone_rows(a: argparse.Namespace, entries: dict[str, Entry], elastic, lad: LevelLadder, lv_fp: list[Entry],
+               lv_q: list[Entry], ladders: tuple[LevelLadder, LevelLadder], joined: list[Rung], scn,
+               dc) -> list[dict]:
+    """Every configuration run through the same drone simulation."""
     rows: list[dict] = []
-
-    def add(name: str, e: Entry | None, sim: dict, size: int, acc: float | None = None, **kw) -> None:
-        rows.append({
-            "name": name, "accuracy": acc if acc is not None else sim["accuracy"],
-            "macs": e.macs if e is not None else sim["macs"], "params": kw.get("params", e.params if e else None),
-            "bytes": size, "b1": e.b1 if e is not None else sim["b1"],
-            "b32": e.b32 if e is not None else sim["b32"], **{f"sim_{k}": v for k, v in sim.items()},
-        })
-
+    fp_ladder, q_ladder = ladders
     dvfs = lambda inner: joint_policy(inner, device=dc)  # noqa: E731
     for tag, label in (("plain", "plain net"), ("csp", "CSP")):
         for suffix, what in (("", ""), ("+int8", " + int8"), ("+prune", f" + pruning ({a.prune_ratio:.0%})")):
             e = entries[tag + suffix]
-            add(f"{label}{what}", e, sim_row("static-max", one_rung(e, e.test), scn, dc), e.bytes, e.test)
+            rows.append(row(f"{label}{what}", e, sim_row("static-max", one_rung(e, e.test), scn, dc), e.bytes,
+                            e.test))
         for suffix, what in (("", ""), ("+prune", " + pruning")):
             e = entries[tag + suffix]
-            add(f"{label}{what} + DVFS", e, sim_row(dvfs("static-max"), one_rung(e, e.test), scn, dc), e.bytes,
-                e.test)
+            rows.append(row(f"{label}{what} + DVFS", e, sim_row(dvfs("static-max"), one_rung(e, e.test), scn, dc),
+                            e.bytes, e.test))
     el_bytes = module_bytes(elastic)
     e = lv_fp[-1]
-    add("shared-weight CSP, full level", e, sim_row("static-max", one_rung(e, e.test), scn, dc), el_bytes, e.test)
+    rows.append(row("shared-weight CSP, full level", e, sim_row("static-max", one_rung(e, e.test), scn, dc),
+                    el_bytes, e.test))
     par = count_params(elastic)
-    add(f"adaptive ladder ({n} levels), {a.policy}", None, sim_row(a.policy, fp_ladder, scn, dc), el_bytes,
-        params=par)
-    add(f"adaptive ladder, {a.policy} + DVFS", None, sim_row(dvfs(a.policy), fp_ladder, scn, dc), el_bytes,
-        params=par)
+    rows.append(row(f"adaptive ladder ({len(lad)} levels), {a.policy}", None, sim_row(a.policy, fp_ladder, scn, dc),
+                    el_bytes, params=par))
+    rows.append(row(f"adaptive ladder, {a.policy} + DVFS", None, sim_row(dvfs(a.policy), fp_ladder, scn, dc),
+                    el_bytes, params=par))
     if joined:
         index = {lv: i for i, lv in enumerate(lad)}
         qb = el_bytes + sum(lv_q[index[r.level]].bytes for r in joined)  # float weights + one module each
-        add(f"adaptive ladder + {len(joined)} int8 rungs, {a.policy} + DVFS", None,
-            sim_row(dvfs(a.policy), q_ladder, scn, dc), qb, params=par)
+        rows.append(row(f"adaptive ladder + {len(joined)} int8 rungs, {a.policy} + DVFS", None,
+                        sim_row(dvfs(a.policy), q_ladder, scn, dc), qb, params=par))
+    return rows
 
-    # -- print -------------------------------------------------------------------------------------------------
-    thr = torch.get_num_threads()
-    print(f"\n## Power-aware study — {data_note}; {thr} threads; int8: torch.ao FX (x86 backend)")
-    print(f"checkpoints: {plain_note}; {csp_note}; {el_note}")
+
+def compute(a: argparse.Namespace) -> StudyResult:
+    """Run the study: quantise, prune and fine-tune, time, score and simulate every configuration."""
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    t_start = time.perf_counter()
+    if a.quick:
+        a.ft_images = min(a.ft_images, 2000)
+    train, val, test, data_note = splits(a.quick)
+    calib = [val.normalized(slice(i, min(a.calib, i + 128))) for i in range(0, min(a.calib, len(val)), 128)]
+    elastic, csp_m, plain_m, notes = load_models(a, train)
+    entries, prune_info = static_entries({"plain": plain_m, "csp": csp_m}, a, train, val, calib)
+    lad = elastic.levels
+    lv_fp, lv_q = level_entries(elastic, calib)
+    log("int8 levels quantised; timing")
+    all_e = list(entries.values()) + lv_fp + lv_q
+    if a.quick:
+        time_all(all_e, rounds=3, iters1=5, iters32=2)
+    else:
+        time_all(all_e, rounds=9, iters1=20, iters32=4)
+    log("accuracy")
+    for e in all_e:
+        e.test = accuracy(e.net, test, channels_last=not e.int8)
+    for e in lv_fp + lv_q:
+        e.val = accuracy(e.net, val, channels_last=not e.int8)
+    mixed, joined, fp_ladder, q_ladder = int8_rungs(elastic, lv_fp, lv_q, calib)
+    scn0, dc, work, scn = drone(a.scenario, lv_fp[-1].b1)
+    log(f"simulating {a.scenario} ({scn0.device}), work per frame {work:.2f} inferences")
+    rows = drone_rows(a, entries, elastic, lad, lv_fp, lv_q, (fp_ladder, q_ladder), joined, scn, dc)
+    return StudyResult(notes={"data": data_note, **notes}, threads=torch.get_num_threads(), policy=a.policy,
+                       prune_ratio=a.prune_ratio, scenario=scn0, device=dc, work=work, rows=rows,
+                       prune=prune_info, ladder=lad, levels_fp32=lv_fp, levels_int8=lv_q, mixed=mixed,
+                       joined=joined, seconds=time.perf_counter() - t_start)
+
+
+# --- rendering ----------------------------------------------------------------------------------------------
+def render(r: StudyResult) -> None:
+    """Print the study's tables (the README's) from a result."""
+    render_table(r)
+    render_levels(r)
+    render_details(r)
+    print(f"\n(total {r.seconds:.0f} s)")
+
+
+def render_table(r: StudyResult) -> None:
+    n, scn0, dc = r.notes, r.scenario, r.device
+    print(f"\n## Power-aware study — {n['data']}; {r.threads} threads; int8: torch.ao FX (x86 backend)")
+    print(f"checkpoints: {n['plain']}; {n['csp']}; {n['elastic']}")
     print(f"drone: {scn0.description}; device model {dc.name} ({dc.assumptions}); work per frame fixed at "
-          f"{work:.2f} inferences (shared-weight CSP full level {100 * scn0.busy_at_full if scn0.busy_at_full else 0:.0f} % "
+          f"{r.work:.2f} inferences (shared-weight CSP full level {100 * scn0.busy_at_full if scn0.busy_at_full else 0:.0f} % "
           "busy at f_max)\n")
     print("| configuration | top-1 % | MMACs | params k | size KB | b1 ms | b32 ms | mJ/inf | drone battery h "
           "| drone misses % |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['name']} | {100 * r['accuracy']:.2f} | {r['macs'] / 1e6:.1f} | {r['params'] / 1e3:.0f} | "
-              f"{r['bytes'] / 1024:.0f} | {r['b1']:.2f} | {r['b32']:.1f} | {r['sim_energy_mj']:.1f} | "
-              f"{r['sim_battery_h']:.2f} | {r['sim_misses_pct']:.2f} |")
+    for w in r.rows:
+        print(f"| {w['name']} | {100 * w['accuracy']:.2f} | {w['macs'] / 1e6:.1f} | {w['params'] / 1e3:.0f} | "
+              f"{w['bytes'] / 1024:.0f} | {w['b1']:.2f} | {w['b32']:.1f} | {w['sim_energy_mj']:.1f} | "
+              f"{w['sim_battery_h']:.2f} | {w['sim_misses_pct']:.2f} |")
     print("\nmJ/inf: one inference on the drone's device class at the frequency the policy used (whole board, "
           "idle floor included; adaptive rows: mean over processed frames). b1 / b32: median ms per batch on "
           "this CPU at f_max; adaptive rows: frame-weighted over the levels run.")
-    print(f"\n### Ladder levels, fp32 vs int8 ({n} levels; int8 joins where ≥3 % faster at batch 1 and val "
+
+
+def render_levels(r: StudyResult) -> None:
+    lad = r.ladder
+    print(f"\n### Ladder levels, fp32 vs int8 ({len(lad)} levels; int8 joins where ≥3 % faster at batch 1 and val "
           "accuracy within 0.2 pt)")
     print("| level | MMACs | fp32 b1 | int8 b1 | fp32 b32 | int8 b32 | fp32 val % | int8 val % | fp32 test % | "
           "int8 test % | in ladder |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    chosen = {r.level: r.extra.get("precision", "fp32") for r in mixed.rungs}
-    for i, (f, q) in enumerate(zip(lv_fp, lv_q, strict=True)):
+    chosen = {x.level: x.extra.get("precision", "fp32") for x in r.mixed.rungs}
+    for i, (f, q) in enumerate(zip(r.levels_fp32, r.levels_int8, strict=True)):
         print(f"| {i} {lad[i].key} | {f.macs / 1e6:.1f} | {f.b1:.2f} | {q.b1:.2f} | {f.b32:.1f} | {q.b32:.1f} | "
               f"{100 * f.val:.2f} | {100 * q.val:.2f} | {100 * f.test:.2f} | {100 * q.test:.2f} | "
               f"{chosen.get(lad[i], '—')} |")
-    if joined:
-        print(f"\nint8 rungs in the ladder: {', '.join(r.level.key for r in joined)}")
+    if r.joined:
+        print(f"\nint8 rungs in the ladder: {', '.join(x.level.key for x in r.joined)}")
     else:
         print("\nint8 rungs in the ladder: none — no level's int8 module was ≥3 % faster at batch 1 with val "
               "accuracy within 0.2 pt of its fp32 level, so the adaptive rows run fp32 only")
+
+
+def render_details(r: StudyResult) -> None:
     print("\n### Pruning")
-    for tag, p in prune_info.items():
+    for tag, p in r.prune.items():
         print(f"- {tag}: params {p['params_before']:,} → {p['params_after']:,}; val {100 * p['val_before_ft']:.2f} % "
               f"right after pruning → {100 * p['val_after_ft']:.2f} % after fine-tuning ({p['images']} images, "
               f"{p['seconds']:.0f} s)")
     print("\n### Simulation details")
-    for r in rows:
-        print(f"- {r['name']}: policy {r['sim_policy']}, mean level {r['sim_mean_level']:.2f}, mean f "
-              f"{r['sim_mean_f']:.2f}, level switches {r['sim_level_switches']}, frequency switches "
-              f"{r['sim_freq_switches']}, p95 {r['sim_p95_ms']:.1f} ms, energy {r['sim_energy_j']:.0f} J")
-    print(f"\n(total {time.perf_counter() - t_start:.0f} s)")
-    out = {"rows": rows, "prune": prune_info, "levels": [
-        {"level": lad[i].key, "fp32": vars_(f), "int8": vars_(q)} for i, (f, q) in enumerate(zip(lv_fp, lv_q, strict=True))
-    ], "mixed_ladder": mixed.to_dict(), "notes": [data_note, plain_note, csp_note, el_note], "threads": thr}
+    for w in r.rows:
+        print(f"- {w['name']}: policy {w['sim_policy']}, mean level {w['sim_mean_level']:.2f}, mean f "
+              f"{w['sim_mean_f']:.2f}, level switches {w['sim_level_switches']}, frequency switches "
+              f"{w['sim_freq_switches']}, p95 {w['sim_p95_ms']:.1f} ms, energy {w['sim_energy_j']:.0f} J")
+
+
+# --- main ---------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> dict:
+    a = parse_args(argv)
+    result = compute(a)
+    render(result)
+    out = result.to_dict()
     if a.json:
         p = Path(os_path(a.json))
         p.parent.mkdir(parents=True, exist_ok=True)
