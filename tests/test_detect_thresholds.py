@@ -47,7 +47,7 @@ def test_the_runner_uses_each_rungs_threshold_and_score_thresh_overrides():
     frame = _frame(150)  # score 0.59: under rung 0's threshold, over rung 1's
     for rung, want in ((0, 0), (1, 1)):
         with AdaptiveRunner(model, policy=Fixed(rung), sensors=None, engine="torch") as r:
-            assert r._decoder.thresholds(rung) == ((0.7, 0.5) if rung == 0 else (0.3, 0.5))
+            assert r.head.decoder.thresholds(rung) == ((0.7, 0.5) if rung == 0 else (0.3, 0.5))
             assert len(r.infer(frame)) == want, rung
     for rung in (0, 1):  # an explicit score_thresh is every rung's
         with AdaptiveRunner(model, policy=Fixed(rung), sensors=None, engine="torch", score_thresh=0.5) as r:
@@ -77,6 +77,6 @@ def test_thresholds_are_chosen_stored_and_loaded(tmp_path):
     with AdaptiveRunner(back, sensors=None, engine="torch") as r:
         for i, lv in enumerate(r.ladder):
             want = per.get(lv.key)
-            got = r._decoder.thresholds(i)
-            assert got == ((want["score_thresh"], want["iou_thresh"]) if want else (r._decoder.score_thresh,
-                                                                                      r._decoder.iou_thresh))
+            got = r.head.decoder.thresholds(i)
+            assert got == ((want["score_thresh"], want["iou_thresh"]) if want else (r.head.decoder.score_thresh,
+                                                                                      r.head.decoder.iou_thresh))

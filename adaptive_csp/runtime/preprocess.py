@@ -32,12 +32,13 @@ NaN/Inf, a float frame outside [0, 1]); the checks run on the small resized imag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from adaptive_csp.data.preprocess_spec import PreprocessSpec
+from adaptive_csp.data.preprocess_spec import PreprocessSpec, merge_spec
 from adaptive_csp.runtime.resize import check_mode, fit, resize
 from adaptive_csp.util.tensors import is_tensor, loaded_torch
 
@@ -49,12 +50,67 @@ try:  # optional extra `video`
 except ImportError:  # pragma: no cover - exercised through backend="torch"
     cv2 = None
 
-__all__ = ["Preprocessor", "HAVE_CV2", "LUMA_RGB"]
+__all__ = ["Preprocessor", "PreprocessOptions", "FrameGeometry", "HAVE_CV2", "LUMA_RGB"]
 
 HAVE_CV2 = cv2 is not None
 LUMA_RGB = (0.299, 0.587, 0.114)
 _FLOATS = (np.float16, np.float32, np.float64)
 _TOL = 1e-3  # float frames may overshoot [0, 1] by rounding
+_GEOMETRY_CACHE = 64  # frame sizes whose geometry a preprocessor keeps (a camera has one)
+
+
+class FrameGeometry(NamedTuple):
+    """Where the model input lies in one ``h × w`` frame: ``frame_x = ox + sx · input_x``,
+    ``frame_y = oy + sy · input_y`` (:meth:`Preprocessor.geometry`)."""
+
+    h: int
+    w: int
+    ox: float
+    oy: float
+    sx: float
+    sy: float
+
+    @property
+    def mapping(self) -> tuple[float, float, float, float]:
+        """``(ox, oy, sx, sy)``."""
+        return self.ox, self.oy, self.sx, self.sy
+
+
+@dataclass(frozen=True)
+class PreprocessOptions:
+    """How the runner turns frames into model input (``AdaptiveRunner(preprocess=PreprocessOptions(...))``
+    or the flat keywords of the same names).
+
+    spec: keys merged over the model's ``meta["preprocess"]`` and validated (an unknown key or a bad value
+    raises, naming it), e.g. ``{"resize": "letterbox"}``.  color / tensor_color: channel order of numpy
+    frames (default "bgr", as OpenCV gives them) and of torch tensors (default "rgb", torchvision's).
+    backend: the resize backend, "auto" / "cv2" / "torch" — not the engine.  resize / pad / roi: see
+    :class:`Preprocessor` (None: the spec's).
+    """
+
+    spec: dict[str, Any] | None = None
+    color: str = "bgr"
+    tensor_color: str = "rgb"
+    backend: str = "auto"
+    resize: str | None = None
+    pad: float | None = None
+    roi: Sequence[int] | None = None
+
+    def merged_spec(self, meta: Mapping[str, Any]) -> dict[str, Any]:
+        """The model's ``meta["preprocess"]`` with :attr:`spec` over it, validated; it must give an input size."""
+        spec = merge_spec(meta.get("preprocess"), self.spec)  # validated: unknown keys are errors
+        if "input_size" not in spec:
+            raise ValueError("the model has no meta['preprocess']; pass preprocess={'input_size': [H, W], "
+                             "'in_chans': C, 'color': 'grey'|'rgb'|'bgr', 'mean': [...], 'std': [...]}")
+        return spec
+
+    def build(self, meta: Mapping[str, Any], geometry: bool = False) -> Preprocessor:
+        """The preprocessor for a model's ``meta``; ``geometry``: :meth:`Preprocessor.prepare` also returns
+        each frame's :class:`FrameGeometry` (a head that maps results into the frame needs it)."""
+        pre = Preprocessor(self.merged_spec(meta), color=self.color, backend=self.backend,
+                           tensor_color=self.tensor_color, resize=self.resize, pad=self.pad, roi=self.roi)
+        pre.with_geometry = bool(geometry)
+        return pre
 
 
 class Preprocessor:
@@ -115,6 +171,8 @@ class Preprocessor:
         self._hw = (self.h, self.w)
         self._mul_u8_s, self._mul_f_s = np.float32(self._mul_u8.flat[0]), np.float32(self._mul_f.flat[0])
         self._add_s = np.float32(self._add.flat[0])
+        self.with_geometry = False  # prepare() also returns the frames' geometry (PreprocessOptions.build)
+        self._geometries: dict[tuple[int, int], FrameGeometry] = {}
 
     # public ------------------------------------------------------------------------------------------
     def __call__(self, frame: Any) -> tuple[torch.Tensor, bool]:
@@ -154,6 +212,16 @@ class Preprocessor:
             return self._stack(out), True
         raise ValueError(f"unsupported frame type {type(frame).__name__}: pass a numpy array, a torch tensor "
                          "or a list of them")
+
+    def prepare(self, frame: Any, frame_path: bool = False) -> tuple[np.ndarray, bool, bool, Any]:
+        """The preprocess stage of a runner call: ``(x, batched, on_frame_path, geometry)``.
+
+        With ``frame_path`` a frame :meth:`small` takes comes back resized only (``on_frame_path`` True:
+        the engine's frame graph does the arithmetic); anything else comes back from :meth:`array`.
+        ``geometry``: each image's :class:`FrameGeometry` when :attr:`with_geometry` is set, else None."""
+        small = self.small(frame) if frame_path else None
+        x, batched = self.array(frame) if small is None else small
+        return x, batched, small is not None, self.frame_geometry(frame) if self.with_geometry else None
 
     def small(self, frame: Any) -> tuple[np.ndarray, bool] | None:
         """The half of :meth:`array` before the arithmetic, for a graph that does the rest
@@ -197,6 +265,20 @@ class Preprocessor:
         y0, x0, hh, ww = self._roi(int(frame_h), int(frame_w))
         ox, oy, sx, sy = fit(hh, ww, self.h, self.w, self.resize).geometry()
         return ox + x0, oy + y0, sx, sy
+
+    def frame_geometry(self, frame: Any) -> list[FrameGeometry]:
+        """Each image's :class:`FrameGeometry` (one for a single frame; call after :meth:`array` accepted it),
+        kept per frame size."""
+        cache = self._geometries
+        out = []
+        for hw in self.sizes(frame):
+            g = cache.get(hw)
+            if g is None:
+                if len(cache) >= _GEOMETRY_CACHE:
+                    cache.clear()
+                g = cache[hw] = FrameGeometry(int(hw[0]), int(hw[1]), *self.geometry(*hw))
+            out.append(g)
+        return out
 
     def _roi(self, H: int, W: int) -> tuple[int, int, int, int]:
         """``(y0, x0, h, w)`` of the region of interest clipped to an ``H×W`` frame (the whole frame if none)."""

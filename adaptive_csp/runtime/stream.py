@@ -97,73 +97,101 @@ def _repeat(pred: Any, index: int, k: int) -> Any:
     return replace(pred, frame_index=index, latency_ms=0.0, reason=f"{why}; {pred.reason}")
 
 
+class _Source:
+    """An opened source read one frame at a time: :meth:`read` decodes the next, :meth:`drop` skips one
+    (``grab()`` without decoding for a capture)."""
+
+    def __init__(self, reader: Any, is_cap: bool, owned: bool):
+        self.reader, self.is_cap, self.owned = reader, is_cap, owned
+
+    def read(self) -> tuple[bool, Any]:
+        if self.is_cap:
+            return self.reader.read()
+        try:
+            return True, next(self.reader)
+        except StopIteration:
+            return False, None
+
+    def drop(self) -> bool:
+        if self.is_cap:
+            return bool(self.reader.grab())
+        try:
+            next(self.reader)
+        except StopIteration:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self.owned and self.is_cap:
+            self.reader.release()
+
+
 def stream(runner: Any, source: Any, *, skip: bool = False, deadline_ms: float | None = None,
            max_frames: int | None = None, on_error: str = "skip", fps: float | None = None,
            repeat: bool = True) -> Iterator[Any]:
     """Yield one Prediction per frame of ``source`` that ran, and (``repeat``) one per frame the policy's
-    frame interval left out (see the module docstring)."""
+    frame interval left out (see the module docstring).  Arguments are checked on the first ``next``."""
     if on_error not in ("skip", "raise"):
         raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
     deadline = deadline_ms if deadline_ms is not None else runner.deadline_ms
     if skip and not (deadline and deadline > 0):
         raise ValueError("frame skipping needs a deadline: AdaptiveRunner(deadline_ms=...) or deadline_ms=")
-    reader, is_cap, owned = open_source(source)
-    runner.source_fps = _source_fps(reader, is_cap, fps)
-    index, done, debt = 0, 0, 0.0
-
-    def drop() -> bool:
-        if is_cap:
-            return bool(reader.grab())
-        try:
-            next(reader)
-        except StopIteration:
-            return False
-        return True
-
+    src = _Source(*open_source(source))
+    runner.source_fps = _source_fps(src.reader, src.is_cap, fps)
     try:
-        while max_frames is None or done < max_frames:
-            if is_cap:
-                ok, frame = reader.read()
-                if not ok:
-                    break
-            else:
-                try:
-                    frame = next(reader)
-                except StopIteration:
-                    break
-            try:
-                pred = runner.infer(frame)
-            except ValueError as e:
-                if on_error == "raise":
-                    raise
-                log.debug("stream: frame %d rejected: %s", index, e)
-                index += 1
-                continue
-            pred = replace(pred, frame_index=index) if not isinstance(pred, list) else \
-                [replace(p, frame_index=index) for p in pred]
-            yield pred
-            index += 1
-            done += 1
-            k = int(getattr(runner, "frame_interval", 1) or 1)
-            for _ in range(k - 1):
-                if max_frames is not None and done >= max_frames:
-                    break
-                if not drop():
-                    return
-                runner.add_skipped(1)
-                if repeat:
-                    yield _repeat(pred, index, k)
-                    done += 1
-                index += 1
-            if skip:
-                debt = max(0.0, debt + (pred[-1] if isinstance(pred, list) else pred).latency_ms - deadline)
-                n = 0
-                while debt >= deadline and drop():
-                    debt -= deadline
-                    n += 1
-                if n:
-                    index += n
-                    runner.add_skipped(n)
+        yield from _loop(runner, src, deadline if skip else None, max_frames, on_error == "raise", repeat)
     finally:
-        if owned and is_cap:
-            reader.release()
+        src.close()
+
+
+def _loop(runner: Any, src: _Source, deadline: float | None, max_frames: int | None, raise_bad: bool,
+          repeat: bool) -> Iterator[Any]:
+    """The frames of ``src`` through ``runner``: a frame interval's frames answered by repeats, a deadline's
+    debt paid by dropped frames (``deadline`` None: no skipping)."""
+    index, done, debt = 0, 0, 0.0
+    while max_frames is None or done < max_frames:
+        ok, frame = src.read()
+        if not ok:
+            break
+        try:
+            pred = runner.infer(frame)
+        except ValueError as e:
+            if raise_bad:
+                raise
+            log.debug("stream: frame %d rejected: %s", index, e)
+            index += 1
+            continue
+        yield _indexed(pred, index)
+        index += 1
+        done += 1
+        k = int(getattr(runner, "frame_interval", 1) or 1)
+        for _ in range(k - 1):  # the policy's frame interval: these frames do not run
+            if max_frames is not None and done >= max_frames:
+                break
+            if not src.drop():
+                return
+            runner.add_skipped(1)
+            if repeat:
+                yield _repeat(pred, index, k)
+                done += 1
+            index += 1
+        if deadline is not None:
+            debt, n = _drop_debt(src, debt + (pred[-1] if isinstance(pred, list) else pred).latency_ms - deadline,
+                                 deadline)
+            if n:
+                index += n
+                runner.add_skipped(n)
+
+
+def _indexed(pred: Any, index: int) -> Any:
+    return replace(pred, frame_index=index) if not isinstance(pred, list) else \
+        [replace(p, frame_index=index) for p in pred]
+
+
+def _drop_debt(src: _Source, debt: float, deadline: float) -> tuple[float, int]:
+    """Drop a frame for every whole deadline of latency debt; the debt left and the frames dropped."""
+    debt, n = max(0.0, debt), 0
+    while debt >= deadline and src.drop():
+        debt -= deadline
+        n += 1
+    return debt, n
