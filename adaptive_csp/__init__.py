@@ -4,6 +4,10 @@
 >>> runner = ac.AdaptiveRunner(ac.pretrained(), policy="battery")   # doctest: +SKIP
 >>> pred = runner.infer(frame)                                        # doctest: +SKIP
 >>> model = ac.train(out_dir="runs/mine", dataset="my_images/", init="pretrained")  # doctest: +SKIP
+
+One verb per kind: ``create_*`` builds from a name (``create_model``, ``create_policy``, ``create_engine``,
+``create_source``), ``load_*`` reads a file (``load_model`` of either task, ``load_bundle``), and
+``pretrained(name)`` loads a model shipped inside the package, classifier or detector.
 """
 
 import importlib
@@ -16,23 +20,30 @@ _EXPORTS = {
     "AdaptiveRunner": "adaptive_csp.runtime.runner", "Prediction": "adaptive_csp.runtime.runner",
     "Detections": "adaptive_csp.runtime.detections",
     "load_bundle": "adaptive_csp.runtime.bundle", "Bundle": "adaptive_csp.runtime.bundle",
-    "get_policy": "adaptive_csp.control.presets", "register_policy": "adaptive_csp.control.presets",
+    "create_policy": "adaptive_csp.control.presets", "register_policy": "adaptive_csp.control.presets",
     "Decision": "adaptive_csp.control.policy", "Policy": "adaptive_csp.control.policy",
     "RuntimeStats": "adaptive_csp.control.policy",
     "Level": "adaptive_csp.levels", "LevelLadder": "adaptive_csp.levels", "Rung": "adaptive_csp.levels",
     "StageLevel": "adaptive_csp.levels",
-    "Readings": "adaptive_csp.sensors.readings", "make_source": "adaptive_csp.sensors",
+    "Readings": "adaptive_csp.sensors.readings", "create_source": "adaptive_csp.sensors",
     "ImageSet": "adaptive_csp.data.images",
-    "Detector": "adaptive_csp.detect", "load_detector": "adaptive_csp.detect",
-    "pretrained_detector": "adaptive_csp.detect",
-    "available_engines": "adaptive_csp.engines", "make_engine": "adaptive_csp.engines",
-    "create_model": "adaptive_csp.models", "list_models": "adaptive_csp.models",
+    "Detector": "adaptive_csp.detect", "ElasticNet": "adaptive_csp.models", "ElasticModel": "adaptive_csp.models",
+    "available_engines": "adaptive_csp.engines", "create_engine": "adaptive_csp.engines",
+    "create_model": "adaptive_csp.models.factory", "list_models": "adaptive_csp.models.factory",
+    "load_model": "adaptive_csp.models.factory", "pretrained": "adaptive_csp.models.factory",
+    "save_model": "adaptive_csp.models.factory", "list_pretrained": "adaptive_csp.models.factory",
     "ModelLadder": "adaptive_csp.models.ladder",
-    "load_model": "adaptive_csp.models.pretrained", "pretrained": "adaptive_csp.models.pretrained",
-    "save_model": "adaptive_csp.models.pretrained",
     "export_bundle": "adaptive_csp.engines.bundle_export",
     "profile_ladder": "adaptive_csp.runtime.model_profile",
     "simulate": "adaptive_csp.sim",
+}
+
+# Names from before the one-verb-per-kind API (create_* builds from a name, load_* reads a file,
+# pretrained(name) loads a shipped asset of either task): they keep working, outside __all__.
+_ALIASES = {
+    "get_policy": "adaptive_csp.control.presets", "make_engine": "adaptive_csp.engines",
+    "make_source": "adaptive_csp.sensors", "load_detector": "adaptive_csp.detect",
+    "pretrained_detector": "adaptive_csp.detect", "save_detector": "adaptive_csp.detect",
 }
 
 
@@ -45,7 +56,7 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module("adaptive_csp.train")
     if name in _SUBPACKAGES:  # ``adaptive_csp.sim.World`` works as when everything was imported eagerly
         return importlib.import_module(f"adaptive_csp.{name}")
-    mod = _EXPORTS.get(name)
+    mod = _EXPORTS.get(name) or _ALIASES.get(name)
     if mod is None:
         raise AttributeError(f"module 'adaptive_csp' has no attribute {name!r}")
     value = getattr(importlib.import_module(mod), name)
@@ -66,9 +77,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 __version__ = "0.1.0"
 
 __all__ = [
-    "AdaptiveRunner", "Prediction", "Detections", "create_model", "list_models", "pretrained", "load_model", "save_model",
-    "simulate", "get_policy", "register_policy", "Policy", "Decision", "RuntimeStats", "Level", "LevelLadder",
-    "Rung", "StageLevel", "Readings", "make_source", "ImageSet", "available_engines", "make_engine", "__version__",
-    "Detector", "load_detector", "pretrained_detector", "ModelLadder", "profile_ladder",
-    "train", "load_bundle", "Bundle", "export_bundle",
+    "AdaptiveRunner", "Prediction", "Detections",
+    "create_model", "create_policy", "create_engine", "create_source",
+    "load_model", "load_bundle", "pretrained", "save_model", "export_bundle",
+    "list_models", "list_pretrained", "available_engines", "register_policy", "profile_ladder", "simulate", "train",
+    "ElasticModel", "ElasticNet", "Detector", "ModelLadder", "Bundle", "ImageSet",
+    "Policy", "Decision", "RuntimeStats", "Level", "LevelLadder", "Rung", "StageLevel", "Readings", "__version__",
 ]

@@ -10,7 +10,8 @@ from adaptive_csp.data.fashion_mnist import MEAN, STD, load_sample
 from adaptive_csp.levels import Level, LevelLadder, Rung
 from adaptive_csp.models import create_model
 from adaptive_csp.models.pretrained import pretrained
-from adaptive_csp.quant import INT8, install_int8, install_module, int8_ladder, module_bytes, quantize_level
+from adaptive_csp.quant import INT8, install_int8, install_module, module_bytes, quantize_level
+from adaptive_csp.train.int8_profile import int8_ladder
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from adaptive_csp.control.presets import (
     DEFAULT_POLICY,
     PRESETS,
     build_policy,
+    create_policy,
     get_policy,
     load_config,
     preset_dir,
@@ -38,6 +39,6 @@ __all__ = [
     "Policy", "Decision", "RuntimeStats", "GovernedPolicy", "Governor", "HysteresisLadder",
     "level_for_budget", "ThermalPI", "ThermalStepWise", "LatencyGovernor", "BatteryGovernor",
     "ContentionGovernor", "ConfidenceGovernor", "StaticCap", "PolicyConfig", "LadderConfig", "ThermalConfig", "LatencyConfig",
-    "BatteryConfig", "ContentionConfig", "ConfidenceConfig", "PRESETS", "DEFAULT_POLICY", "get_policy", "register_policy", "registered",
+    "BatteryConfig", "ContentionConfig", "ConfidenceConfig", "PRESETS", "DEFAULT_POLICY", "create_policy", "get_policy", "register_policy", "registered",
     "load_config", "build_policy", "preset_dir", "JointDVFSPolicy", "joint_policy", "EnergyCurve",
 ]

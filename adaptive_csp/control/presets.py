@@ -42,7 +42,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-__all__ = ["PRESETS", "DEFAULT_POLICY", "get_policy", "register_policy", "registered", "load_config", "build_policy",
+__all__ = ["create_policy", "PRESETS", "DEFAULT_POLICY", "get_policy", "register_policy", "registered", "load_config", "build_policy",
            "preset_dir", "preset_path"]
 
 PRESETS: tuple[str, ...] = ("performance", "powersave", "battery", "thermal", "latency", "balanced")
@@ -181,7 +181,7 @@ def _made(policy: Any, by: Any) -> Policy:
     return policy
 
 
-def get_policy(spec: Any = DEFAULT_POLICY, **overrides: Any) -> Policy:
+def create_policy(spec: Any = DEFAULT_POLICY, **overrides: Any) -> Policy:
     """Resolve ``spec`` to a Policy: the one policy lookup of the package (runner, simulator, CLI).
 
     Names, TOML paths, dicts, configs, classes and factories build a new Policy on every call.  A Policy
@@ -210,3 +210,6 @@ def get_policy(spec: Any = DEFAULT_POLICY, **overrides: Any) -> Policy:
         return _made(spec(**overrides), spec)
     raise ValueError(f"unknown policy {spec!r}; known: {registered()} (or a path to a .toml file, a dict, "
                      "a PolicyConfig, a Policy object, class or factory)")
+
+
+get_policy = create_policy  # the name before the one-verb API; kept as an alias

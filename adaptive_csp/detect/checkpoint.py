@@ -1,5 +1,7 @@
 """Detector checkpoints: the same safetensors + JSON format as classifiers (no pickle), and the shipped
-detector inside the package (``pretrained_detector()``; nothing is downloaded)."""
+detector inside the package; nothing is downloaded.  The public verbs over both tasks are
+:func:`adaptive_csp.load_model` and :func:`adaptive_csp.pretrained`; these detector-only names stay for
+code written before them."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from adaptive_csp.models.pretrained import CheckpointError, load_checkpoint, sav
 
 __all__ = ["save_detector", "load_detector", "pretrained_detector", "DEFAULT_DETECTOR"]
 
-#: csp_det_wide (backbone from the shipped classifier) on scenes of every kind, per-rung thresholds (issue #21);
-#: the earlier belt-scene detector stays loadable as ``pretrained_detector("csp_det_scenes")``
+#: csp_det_wide (backbone from the shipped classifier) on scenes of every kind, with per-rung thresholds;
+#: the earlier belt-scene detector stays loadable by name, ``pretrained("csp_det_scenes")``
 DEFAULT_DETECTOR = "csp_det_wide_scenes"
 
 

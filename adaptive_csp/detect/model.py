@@ -16,8 +16,6 @@ turns it into boxes after NMS.
 from __future__ import annotations
 
 import functools
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 
 import torch
@@ -29,8 +27,8 @@ from adaptive_csp.detect.head import FCOSHead, StaticHead
 from adaptive_csp.detect.neck import CSPPAN, NECK_STAGES, StaticPAN
 from adaptive_csp.levels import Level, LevelLadder, Rung
 from adaptive_csp.models.config import ModelCfg, StageCfg, StemCfg
+from adaptive_csp.models.elastic import ElasticModel, count_level_macs
 from adaptive_csp.models.net import ElasticNet, StaticNet
-from adaptive_csp.nn.calib import estimate_bn
 from adaptive_csp.nn.elastic import ConvBN, scale_width
 
 __all__ = ["DetCfg", "Detector", "StaticDetector", "DETECTOR_CFGS", "get_detector_cfg", "anchor_points",
@@ -193,14 +191,8 @@ def _meta_detector(cfg: DetCfg) -> Detector:
 
 
 def count_det_macs(cfg: DetCfg, level: Level, input_size: tuple[int, int] | None = None) -> int:
-    """MACs of one image at ``level`` (``torch.utils.flop_counter`` on the meta device, FLOPs / 2)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    h, w = input_size or cfg.input_size
-    net = _meta_detector(cfg).export(level)
-    with FlopCounterMode(display=False) as fc, torch.no_grad():
-        net(torch.zeros(1, cfg.backbone.in_chans, h, w, device="meta"))
-    return fc.get_total_flops() // 2
+    """MACs of one image at ``level`` (:func:`~adaptive_csp.models.elastic.count_level_macs`)."""
+    return count_level_macs(_meta_detector(cfg), level, cfg.backbone.in_chans, tuple(input_size or cfg.input_size))
 
 
 @functools.lru_cache(maxsize=16)
@@ -217,54 +209,29 @@ def detector_ladder(cfg: DetCfg) -> LevelLadder:
     return LevelLadder(Rung(level=lv, macs=counted[lv]) for lv in [*kept, full])
 
 
-class Detector(nn.Module):
+class Detector(ElasticModel):
     """Elastic detector (see the module docstring).  ``meta``: task, preprocessing, class names."""
 
     def __init__(self, cfg: DetCfg, ladder: LevelLadder | None = None):
-        super().__init__()
+        super().__init__(ladder, meta={"task": "detect"})
         self.cfg = cfg
         bb = cfg.backbone
         self.backbone = ElasticNet(bb, features_only=True, ladder=LevelLadder([Level([(bb.split_ratio, 0)] * len(bb.stages))]))
         in_chs = tuple(s.out_chs for s in bb.stages[-3:])
         self.neck = CSPPAN(in_chs, cfg.neck_chs, cfg.neck_depth, cfg.split_ratio, bb.act)
         self.head = FCOSHead(cfg.neck_chs, cfg.head_chs, cfg.num_classes, 3, bb.act)
-        self.bn_stats: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
-        self._ladder = ladder
-        self._prepared: OrderedDict[Level, nn.Module] = OrderedDict()
-        self._lock = threading.Lock()
-        self.meta: dict = {"task": "detect"}
 
-    # --- levels -------------------------------------------------------------------------------------------
-    @property
-    def levels(self) -> LevelLadder:
-        if self._ladder is None:
-            self._ladder = detector_ladder(self.cfg)
-        return self._ladder
+    def _default_ladder(self) -> LevelLadder:
+        return detector_ladder(self.cfg)
 
-    @levels.setter
-    def levels(self, ladder: LevelLadder) -> None:
-        for lv in ladder:
-            self.validate(lv)
-        self._ladder = ladder
-        self.invalidate()
+    def _meta_twin(self) -> Detector:
+        return _meta_detector(self.cfg)
 
-    def validate(self, level: Level) -> Level:
-        return level.validate([self.cfg.ratios] * len(self.cfg.depths), self.cfg.depths, self.cfg.widths)
+    def _sliced(self, x: torch.Tensor, level: Level) -> list[torch.Tensor]:
+        return self.raw(x, level)
 
-    def resolve(self, level: int | Level | None) -> Level:
-        if level is None:
-            return self.levels[-1]
-        if isinstance(level, Level):
-            return self.validate(level)
-        if isinstance(level, bool) or not isinstance(level, int):
-            raise ValueError(f"level must be a ladder index (int), a Level or None, got {type(level).__name__}")
-        return self.levels[level]
-
-    def full_level(self) -> Level:
-        return Level([(self.cfg.split_ratio, d) for d in self.cfg.depths])
-
-    def cheapest_level(self) -> Level:
-        return Level([(self.cfg.split_ratio, 0)] * len(self.cfg.depths), self.cfg.widths[0])
+    def _in_chans(self) -> int:
+        return int(self.cfg.backbone.in_chans)
 
     def _split(self, lv: Level) -> tuple[Level, tuple]:
         nb = len(self.cfg.backbone.stages)
@@ -286,47 +253,6 @@ class Detector(nn.Module):
             return self.prepared(level)(x)
         return decode_maps(self.raw(x, level), self.cfg.strides)
 
-    # --- prepared static levels ---------------------------------------------------------------------------
-    def prepared(self, level: int | Level | None = None) -> nn.Module:
-        lv = self.resolve(level)
-        net = self._prepared.get(lv)
-        if net is None:
-            with self._lock:
-                net = self._prepared.get(lv)
-                if net is None:
-                    net = self._prepared[lv] = self.export(lv)
-                    keep = set(self.levels)
-                    while len(self._prepared) > len(keep) + 16:
-                        drop = next((k for k in self._prepared if k not in keep), None)
-                        if drop is None:
-                            break
-                        del self._prepared[drop]
-        return net
-
-    def prepare(self) -> Detector:
-        for i in range(len(self.levels)):
-            self.prepared(i)
-        return self
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._prepared.clear()
-
-    def train(self, mode: bool = True) -> Detector:
-        if mode:
-            self.invalidate()
-        return super().train(mode)
-
-    def load_state_dict(self, *args, **kwargs):
-        self.invalidate()
-        return super().load_state_dict(*args, **kwargs)
-
-    def _apply(self, fn, recurse: bool = True):
-        out = super()._apply(fn, recurse)
-        self.bn_stats = {k: {n: (fn(m), fn(v)) for n, (m, v) in d.items()} for k, d in self.bn_stats.items()}
-        self.invalidate()
-        return out
-
     def export(self, level: int | Level | None = None) -> StaticDetector:
         """A plain static module holding only ``level``'s sliced, BN-folded weights (eval semantics)."""
         lv = self.resolve(level)
@@ -342,26 +268,4 @@ class Detector(nn.Module):
         in_chs = tuple(scale_width(s.out_chs, lv.width) for s in self.backbone.stages[-3:])
         neck = self.neck.export(in_chs, nl, lv.width, stats)
         head = self.head.export(scale_width(self.cfg.neck_chs, lv.width), lv.width, stats)
-        net = StaticDetector(backbone, neck, head, self.cfg.strides).eval()
-        for p in net.parameters():
-            p.requires_grad_(False)
-        return net
-
-    @torch.no_grad()
-    def calibrate_bn(self, levels: Iterable[int | Level], batches: Iterable[torch.Tensor] | list) -> None:
-        """Per-level BN statistics from ``batches`` (OFA / US-Nets re-estimation), stored in ``bn_stats``."""
-        p = self.backbone.stem.conv.weight
-        batches = [xb.to(p.device, p.dtype) for xb in batches]
-        try:
-            for level in levels:
-                lv = self.resolve(level)
-                self.bn_stats[lv.key] = estimate_bn(self, lambda xb, lv=lv: self.raw(xb, lv), batches)
-        finally:
-            self.invalidate()
-
-    # --- cost ---------------------------------------------------------------------------------------------
-    def macs(self, level: int | Level | None = None, input_size: tuple[int, int] | None = None) -> int:
-        return count_det_macs(self.cfg, self.resolve(level), input_size)
-
-    def params(self, level: int | Level | None = None) -> int:
-        return sum(p.numel() for p in _meta_detector(self.cfg).export(self.resolve(level)).parameters())
+        return self._frozen(StaticDetector(backbone, neck, head, self.cfg.strides))

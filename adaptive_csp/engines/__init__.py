@@ -8,7 +8,7 @@
 ``"auto"``          the fastest available, by rule (:func:`choose_engine`)
 ==================  =====================================================================================
 
->>> eng = make_engine(model, "auto")           # doctest: +SKIP
+>>> eng = create_engine(model, "auto")           # doctest: +SKIP
 >>> out = eng.run(x, level)          # x: float32 N×C×H×W numpy; out: numpy N×classes (a detector: N×A×(4+K))
 """
 
@@ -22,13 +22,14 @@ from adaptive_csp.engines.select import (
     ENGINES,
     available_engines,
     choose_engine,
+    create_engine,
     have_cuda,
     have_onnxruntime,
     make_engine,
 )
 
 __all__ = ["Engine", "model_device_dtype", "have_cuda", "have_onnxruntime", "TorchEngine", "OrtEngine", "CudaEngine",
-           "ENGINES", "available_engines", "choose_engine", "make_engine"]
+           "ENGINES", "available_engines", "choose_engine", "create_engine", "make_engine"]
 
 _CLASSES = {"TorchEngine": "torch_engine", "OrtEngine": "ort_engine", "CudaEngine": "cuda_engine"}
 

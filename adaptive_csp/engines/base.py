@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adaptive_csp.levels import LevelLadder
+from adaptive_csp.models.static import input_shape, model_device_dtype
 from adaptive_csp.util.tensors import is_tensor
 
 if TYPE_CHECKING:  # engines over files (a bundle) run without torch: this module never imports it
@@ -28,31 +29,6 @@ if TYPE_CHECKING:  # engines over files (a bundle) run without torch: this modul
 __all__ = ["Engine", "model_device_dtype", "as_numpy", "refuse_onnx_levels", "input_shape", "OPSET"]
 
 OPSET = 17  # the ONNX opset levels are exported with (engines.export, bundles)
-
-
-def input_shape(model: Any) -> tuple[int, int, int]:
-    """(C, H, W) of one input image: the model's preprocessing metadata, else its config."""
-    spec = (getattr(model, "meta", None) or {}).get("preprocess") or {}
-    cfg = getattr(model, "cfg", None)
-    size = spec.get("input_size") or getattr(cfg, "input_size", None)
-    chans = spec.get("in_chans") or getattr(cfg, "in_chans", None)
-    if size is None or chans is None:
-        raise ValueError("cannot tell the model's input shape: it has neither meta['preprocess'] "
-                         "(input_size, in_chans) nor cfg.input_size / cfg.in_chans")
-    return int(chans), int(size[0]), int(size[1])
-
-
-def model_device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
-    """Where the model's weights live and their floating dtype (CPU float32 for a weightless module)."""
-    import torch
-
-    for p in model.parameters():
-        if p.is_floating_point():
-            return p.device, p.dtype
-    for b in model.buffers():
-        if b.is_floating_point():
-            return b.device, b.dtype
-    return torch.device("cpu"), torch.float32
 
 
 def refuse_onnx_levels(model: torch.nn.Module, engine: str) -> None:

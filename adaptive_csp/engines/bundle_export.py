@@ -41,7 +41,7 @@ def _policy_toml(policy: str | os.PathLike) -> Path:
 
 def _description(model: Any, files: list[str], precisions: list[str], source: dict[str, Any]) -> dict[str, Any]:
     from adaptive_csp.data.preprocess_spec import describe, merge_spec
-    from adaptive_csp.engines.export import output_spec
+    from adaptive_csp.models.static import output_spec
 
     meta = dict(getattr(model, "meta", None) or {})
     spec = merge_spec(meta.get("preprocess"), None)

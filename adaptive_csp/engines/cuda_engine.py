@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from adaptive_csp.engines.base import Engine, refuse_onnx_levels
-from adaptive_csp.engines.export import input_shape, static_module
+from adaptive_csp.models.static import input_shape, static_module
 
 __all__ = ["CudaEngine", "have_cuda", "DTYPES"]
 

@@ -10,7 +10,6 @@ a sidecar ``<stem>.json`` holding the level, its ladder index, class names and p
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import warnings
@@ -22,51 +21,12 @@ from typing import Any
 import torch
 
 from adaptive_csp.data.preprocess_spec import describe
-from adaptive_csp.engines.base import OPSET, input_shape, model_device_dtype
-from adaptive_csp.levels import LevelLadder
+from adaptive_csp.engines.base import OPSET
+from adaptive_csp.models.static import AtLevel, input_shape, model_device_dtype, output_spec, static_module
 
 __all__ = ["OPSET", "AtLevel", "input_shape", "output_spec", "static_module", "export_onnx", "export_frame_onnx",
            "export_torchscript",
            "export_levels", "sidecar"]
-
-
-def output_spec(model: torch.nn.Module) -> dict[str, Any]:
-    """The exported output's name, shape and a note for the sidecar, by ``meta["task"]`` (classifier default)."""
-    if (getattr(model, "meta", None) or {}).get("task") == "detect":
-        return {"name": "detections", "shape": ["batch", "anchors", "4+classes"],
-                "note": "columns 0..3: boxes xyxy in input pixels; 4..: class scores in [0, 1] (sigmoid applied); "
-                        "apply a score threshold and class-aware NMS, then map boxes back to the frame"}
-    return {"name": "logits", "shape": ["batch", "classes"], "note": "apply softmax for probabilities"}
-
-
-class AtLevel(torch.nn.Module):
-    """``model(x, level)`` as a one-input module: a wrapper with ``levels`` (a LevelLadder) and a
-    ``forward(x, level)`` but no ``prepared`` / ``export`` runs through this at each level."""
-
-    def __init__(self, model: torch.nn.Module, level: int):
-        super().__init__()
-        self.inner = model
-        self.level = int(level)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x, self.level)
-
-
-def static_module(model: torch.nn.Module, level: int, float32_cpu: bool = False) -> torch.nn.Module:
-    """The level's static module (a fresh export: never the model's prepared cache, never an installed
-    int8 module), optionally as a float32 CPU copy.  A module with ``levels`` but no ``export`` is copied
-    and called as ``model(x, level)`` (:class:`AtLevel`); a plain module is copied."""
-    if hasattr(model, "export"):
-        net = model.export(level)
-    elif isinstance(getattr(model, "levels", None), LevelLadder):
-        net = AtLevel(copy.deepcopy(model), model.levels.index(level))
-    else:
-        net = copy.deepcopy(model)
-    if float32_cpu:
-        dev, dt = model_device_dtype(net)
-        if dev.type != "cpu" or dt != torch.float32:
-            net = copy.deepcopy(net).to("cpu", torch.float32)
-    return net.eval()
 
 
 def export_onnx(model: torch.nn.Module, level: int, path: str | Path, opset: int = OPSET) -> Path:

@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adaptive_csp.engines.base import OPSET, Engine, as_numpy, input_shape
+from adaptive_csp.engines.base import OPSET, Engine, as_numpy
 from adaptive_csp.engines.cache import cache_dir, cached_file
+from adaptive_csp.models.static import input_shape
 from adaptive_csp.util.tensors import torch_threads
 
 if TYPE_CHECKING:  # a ladder of ONNX files (a bundle) runs without torch: torch comes only with a torch model

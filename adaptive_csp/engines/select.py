@@ -6,7 +6,6 @@ never imports torch; a torch model brings torch with it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from adaptive_csp.engines.base import Engine
@@ -15,7 +14,7 @@ from adaptive_csp.util.tensors import is_module
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ENGINES", "available_engines", "choose_engine", "make_engine", "have_onnxruntime", "have_cuda"]
+__all__ = ["create_engine", "ENGINES", "available_engines", "choose_engine", "make_engine", "have_onnxruntime", "have_cuda"]
 
 
 def have_onnxruntime() -> bool:
@@ -47,13 +46,10 @@ def available_engines() -> list[str]:
 
 
 def _runs_installed_modules(model: Any) -> bool:
-    """True when a level runs a module installed with ``ElasticNet.install`` (a torch.ao int8 rung),
-    which an ONNX export of the float level would silently replace.  Installed modules sit in the
-    model's prepared cache; reading it builds nothing."""
-    from adaptive_csp.models.net import StaticNet
-
-    cache = getattr(model, "_prepared", None)
-    return isinstance(cache, Mapping) and any(not isinstance(m, StaticNet) for m in list(cache.values()))
+    """True when a level runs a module put in with ``install`` (a torch.ao int8 rung), which an ONNX
+    export of the float level would silently replace (:meth:`ElasticModel.installed` builds nothing)."""
+    installed = getattr(model, "installed", None)
+    return callable(installed) and bool(installed())
 
 
 def choose_engine(model: torch.nn.Module, device: str | torch.device | None = None) -> str:
@@ -92,7 +88,7 @@ def _engine_class(name: str) -> type[Engine]:
     return OrtEngine
 
 
-def make_engine(model: torch.nn.Module, engine: str | Engine = "auto", device: str | torch.device | None = None,
+def create_engine(model: torch.nn.Module, engine: str | Engine = "auto", device: str | torch.device | None = None,
                 **options: Any) -> Engine:
     """An engine for ``model``: a name from :data:`ENGINES` or ``"auto"``, or an :class:`Engine` (as is).
 
@@ -129,3 +125,5 @@ def make_engine(model: torch.nn.Module, engine: str | Engine = "auto", device: s
     if name == "cuda":
         return cls(model, device=device if device is not None else "cuda", **options)
     return cls(model, **options)
+
+make_engine = create_engine  # the name before the one-verb API; kept as an alias

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from adaptive_csp.engines.base import Engine, model_device_dtype, refuse_onnx_levels
-from adaptive_csp.engines.export import AtLevel
+from adaptive_csp.engines.base import Engine, refuse_onnx_levels
+from adaptive_csp.models.static import AtLevel, model_device_dtype
 
 __all__ = ["TorchEngine"]
 

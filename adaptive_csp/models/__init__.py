@@ -1,19 +1,27 @@
-"""Architecture as data (configs, presets) and the elastic network builder."""
+"""Architecture as data (configs, presets), the elastic-model base and the networks built on it.
 
-from adaptive_csp.models.config import ModelCfg, StageCfg, StemCfg
-from adaptive_csp.models.net import ElasticNet, StaticNet, default_ladder
-from adaptive_csp.models.registry import get_model_cfg, list_models, register_model_cfg
+The names load on first use (PEP 562): :mod:`adaptive_csp.models.static` — what engines over files read —
+imports without torch.
+"""
 
-__all__ = ["ModelCfg", "StageCfg", "StemCfg", "ElasticNet", "StaticNet", "default_ladder", "create_model",
-           "get_model_cfg", "list_models", "register_model_cfg"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["ModelCfg", "StageCfg", "StemCfg", "ElasticModel", "ElasticNet", "StaticNet", "default_ladder",
+           "create_model", "get_model_cfg", "list_models", "register_model_cfg"]
+
+_WHERE = {"ModelCfg": "config", "StageCfg": "config", "StemCfg": "config", "ElasticModel": "elastic",
+          "ElasticNet": "net", "StaticNet": "net", "default_ladder": "net", "get_model_cfg": "registry",
+          "list_models": "registry", "register_model_cfg": "registry", "create_model": "factory"}
 
 
-def create_model(name: str | ModelCfg, num_classes: int | None = None, in_chans: int | None = None,
-                 features_only: bool = False, input_size: tuple[int, int] | None = None) -> ElasticNet:
-    """Build an (untrained) elastic network from a preset name or a :class:`ModelCfg`."""
-    over = {k: v for k, v in (("num_classes", num_classes), ("in_chans", in_chans),
-                              ("input_size", input_size)) if v is not None}
-    cfg = name if isinstance(name, ModelCfg) else get_model_cfg(name)
-    if over:
-        cfg = ModelCfg.model_validate({**cfg.model_dump(), **over})
-    return ElasticNet(cfg, features_only=features_only)
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"adaptive_csp.models.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

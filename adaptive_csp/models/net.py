@@ -20,9 +20,6 @@ weights' device and dtype.
 from __future__ import annotations
 
 import functools
-import threading
-from collections import OrderedDict
-from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -30,11 +27,12 @@ from torch import nn
 
 from adaptive_csp.levels import Level, LevelLadder, Rung
 from adaptive_csp.models.config import ModelCfg
-from adaptive_csp.nn.calib import estimate_bn
+from adaptive_csp.models.elastic import ElasticModel, count_level_macs
+from adaptive_csp.models.registry import get_model_cfg
 from adaptive_csp.nn.elastic import ConvBN, fold, scale_width
 from adaptive_csp.nn.stage import Stage, StaticStage
 
-__all__ = ["ElasticNet", "StaticNet", "default_ladder", "candidate_ladder_levels", "count_macs"]
+__all__ = ["ElasticNet", "StaticNet", "create_model", "default_ladder", "candidate_ladder_levels", "count_macs"]
 
 class StaticNet(nn.Module):
     """One level of an :class:`ElasticNet` as a plain module (what :meth:`ElasticNet.export` returns)."""
@@ -98,21 +96,15 @@ def _meta_model(cfg: ModelCfg, features_only: bool) -> ElasticNet:
 
 def count_macs(cfg: ModelCfg, level: Level, input_size: tuple[int, int] | None = None,
                features_only: bool = False) -> int:
-    """MACs of one image at ``level``, counted by ``torch.utils.flop_counter`` (FLOPs / 2) on the meta
-    device: shapes only, no memory, no arithmetic (so cheap enough for ladder generation)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    h, w = input_size or cfg.input_size
-    net = _meta_model(cfg, features_only).export(level)
-    x = torch.zeros(1, cfg.in_chans, h, w, device="meta")
-    with FlopCounterMode(display=False) as fc, torch.no_grad():
-        net(x)
-    return fc.get_total_flops() // 2
+    """MACs of one image at ``level`` (:func:`~adaptive_csp.models.elastic.count_level_macs`)."""
+    return count_level_macs(_meta_model(cfg, features_only), level, cfg.in_chans, tuple(input_size or cfg.input_size))
 
 
-class ElasticNet(nn.Module):
+class ElasticNet(ElasticModel):
+    """The elastic CSP classifier (or, ``features_only``, backbone): see the module docstring."""
+
     def __init__(self, cfg: ModelCfg, features_only: bool = False, ladder: LevelLadder | None = None):
-        super().__init__()
+        super().__init__(ladder)
         self.cfg = cfg
         self.features_only = features_only
         st = cfg.stem
@@ -130,46 +122,19 @@ class ElasticNet(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.num_features = prev
         self.head = nn.Linear(prev, cfg.num_classes)
-        self.bn_stats: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
-        self._ladder = ladder  # None: generated on first use (default_ladder counts MACs)
-        self._prepared: OrderedDict[Level, StaticNet] = OrderedDict()
-        self._lock = threading.Lock()
-        self.meta: dict = {}  # preprocessing, class names, ... (filled by pretrained loading)
 
-    # --- levels ---------------------------------------------------------------------------------------
-    @property
-    def levels(self) -> LevelLadder:
-        if self._ladder is None:
-            self._ladder = default_ladder(self.cfg, self.features_only)
-        return self._ladder
+    def _default_ladder(self) -> LevelLadder:
+        return default_ladder(self.cfg, self.features_only)
 
-    @levels.setter
-    def levels(self, ladder: LevelLadder) -> None:
-        for lv in ladder:
-            self.validate(lv)
-        self._ladder = ladder
-        self.invalidate()
+    def _meta_twin(self) -> ElasticNet:
+        return _meta_model(self.cfg, self.features_only)
 
-    def validate(self, level: Level) -> Level:
-        ratios = [self.cfg.ratios] * len(self.cfg.stages)
-        return level.validate(ratios, self.cfg.depths, self.cfg.widths)
+    def _sliced(self, x: torch.Tensor, level: Level) -> list[torch.Tensor]:
+        return self._features_sliced(x, level)
 
-    def resolve(self, level: int | Level | None) -> Level:
-        """A ladder index, a :class:`Level`, or None (the full level) → a validated Level."""
-        if level is None:
-            return self.levels[-1]
-        if isinstance(level, Level):
-            return self.validate(level)
-        if isinstance(level, bool) or not isinstance(level, int):
-            raise ValueError(f"level must be a ladder index (int), a Level or None, got {type(level).__name__}")
-        return self.levels[level]
-
-    def full_level(self) -> Level:
-        return Level([(self.cfg.split_ratio, d) for d in self.cfg.depths])
-
-    def cheapest_level(self) -> Level:
-        """Every stage's blocks off at the narrowest width: the least compute the architecture allows."""
-        return Level([(self.cfg.split_ratio, 0)] * len(self.cfg.stages), self.cfg.widths[0])
+    def _check_install(self, module: nn.Module) -> None:
+        if self.features_only and not hasattr(module, "forward_features"):
+            raise ValueError("a features_only model needs a module with forward_features()")
 
     # --- forward ----------------------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:
@@ -209,52 +174,6 @@ class ElasticNet(nn.Module):
             return self.prepared(lv).forward_features(x)
         return self._features_sliced(x, lv)
 
-    # --- prepared static levels ---------------------------------------------------------------------------
-    def prepared(self, level: int | Level | None = None) -> StaticNet:
-        """The cached static module of a level (built on first use; thread-safe)."""
-        lv = self.resolve(level)
-        net = self._prepared.get(lv)
-        if net is None:
-            with self._lock:
-                net = self._prepared.get(lv)
-                if net is None:
-                    net = self.export(lv)
-                    self._prepared[lv] = net
-                    keep = set(self.levels)
-                    while len(self._prepared) > len(keep) + 16:  # bound off-ladder entries (LRU)
-                        for k in self._prepared:
-                            if k not in keep:
-                                del self._prepared[k]
-                                break
-        return net
-
-    def prepare(self) -> ElasticNet:
-        """Build the static module of every ladder level now (instead of on first use)."""
-        for i in range(len(self.levels)):
-            self.prepared(i)
-        return self
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._prepared.clear()
-
-    def train(self, mode: bool = True) -> ElasticNet:
-        if mode:
-            self.invalidate()
-        return super().train(mode)
-
-    def load_state_dict(self, *args, **kwargs):
-        self.invalidate()
-        return super().load_state_dict(*args, **kwargs)
-
-    def _apply(self, fn, recurse: bool = True):
-        """``.to()``, ``.half()``, ``.double()``, ``.cuda()`` …: move the per-level BN statistics with the
-        weights and drop prepared modules (rebuilt on the new device / dtype on next use)."""
-        out = super()._apply(fn, recurse)
-        self.bn_stats = {k: {n: (fn(m), fn(v)) for n, (m, v) in d.items()} for k, d in self.bn_stats.items()}
-        self.invalidate()
-        return out
-
     def export(self, level: int | Level | None = None, calib: dict | None = None) -> StaticNet:
         """A plain static module holding only ``level``'s sliced, BN-folded weights (eval semantics).
 
@@ -280,45 +199,15 @@ class ElasticNet(nn.Module):
             with torch.no_grad():
                 head.weight.copy_(w[:, :cin])
                 head.bias.copy_(self.head.bias)
-        net = StaticNet(stem, self.stem_pool, stages, head).eval()
-        for p in net.parameters():
-            p.requires_grad_(False)
-        return net
+        return self._frozen(StaticNet(stem, self.stem_pool, stages, head))
 
-    # --- BN calibration -------------------------------------------------------------------------------
-    @torch.no_grad()
-    def calibrate_bn(self, levels: Iterable[int | Level], batches: Iterable[torch.Tensor] | list) -> None:
-        """Re-estimate BN statistics for each level from ``batches`` and store them in ``bn_stats``
-        (:func:`~adaptive_csp.nn.calib.estimate_bn`).  Not thread-safe (offline operation)."""
-        p = self.stem.conv.weight
-        batches = [xb.to(p.device, p.dtype) for xb in batches]
-        try:
-            for level in levels:
-                lv = self.resolve(level)
-                self.bn_stats[lv.key] = estimate_bn(self, lambda xb, lv=lv: self._features_sliced(xb, lv), batches)
-        finally:
-            self.invalidate()
 
-    # --- cost -------------------------------------------------------------------------------------------
-    def macs(self, level: int | Level | None = None, input_size: tuple[int, int] | None = None) -> int:
-        """Multiply-accumulates for one image, counted by ``torch.utils.flop_counter`` (FLOPs / 2)."""
-        return count_macs(self.cfg, self.resolve(level), input_size, self.features_only)
-
-    def params(self, level: int | Level | None = None) -> int:
-        """Parameters the level actually uses (its exported static module's count)."""
-        net = _meta_model(self.cfg, self.features_only).export(self.resolve(level))
-        return sum(p.numel() for p in net.parameters())
-
-    def install(self, level: int | Level, module: nn.Module) -> None:
-        """Run ``module`` for ``level`` on the prepared path (eval mode) instead of its exported StaticNet.
-
-        Meant for a module built from that level's export, e.g. its int8 conversion
-        (:func:`adaptive_csp.quant.install_int8`; prepacked int8 weights cannot be sliced, so one module per
-        level).  Cleared by :meth:`invalidate` — training, ``load_state_dict``, a new ladder — because it is
-        stale once the float weights change.
-        """
-        lv = self.resolve(level)
-        if self.features_only and not hasattr(module, "forward_features"):
-            raise ValueError("a features_only model needs a module with forward_features()")
-        with self._lock:
-            self._prepared[lv] = module
+def create_model(name: str | ModelCfg, num_classes: int | None = None, in_chans: int | None = None,
+                 features_only: bool = False, input_size: tuple[int, int] | None = None) -> ElasticNet:
+    """Build an (untrained) elastic network from a preset name or a :class:`ModelCfg`."""
+    over = {k: v for k, v in (("num_classes", num_classes), ("in_chans", in_chans),
+                              ("input_size", input_size)) if v is not None}
+    cfg = name if isinstance(name, ModelCfg) else get_model_cfg(name)
+    if over:
+        cfg = ModelCfg.model_validate({**cfg.model_dump(), **over})
+    return ElasticNet(cfg, features_only=features_only)

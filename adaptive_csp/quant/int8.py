@@ -1,23 +1,16 @@
-"""Post-training static int8 of one ladder level (x86 backend), and int8 rungs on a ladder.
+"""Post-training static int8 of one ladder level for the torch engine (torch.ao FX, x86 backend).
 
-Which quantisation path, and why
---------------------------------
-The issue asks for PT2E (``prepare_pt2e`` / ``convert_pt2e`` with ``X86InductorQuantizer``) or torch.ao FX
-where that is what runs.  On the installed torch 2.13 ``torch.ao.quantization.quantize_pt2e`` and
-``torch.ao.quantization.quantizer`` are gone (PT2E moved to the separate ``torchao`` package, not a
-dependency here), and PT2E only gets int8 kernels under ``torch.compile`` anyway.  ``torch.ao`` FX
-(``prepare_fx`` / ``convert_fx``, qconfig mapping ``"x86"``) is still shipped (deprecated) and gives
-*eager* int8 kernels (fbgemm / oneDNN), so a converted level is an ordinary callable module the runner
-can run like any other.  That is what this module uses.
+Why torch.ao FX: it gives *eager* int8 kernels (fbgemm / oneDNN), so a converted level is an ordinary
+module the torch engine runs like any other; PT2E lives in the separate ``torchao`` package and only gets
+int8 kernels under ``torch.compile``.
 
 * One converted module per level: int8 convs prepack their weights, so a level cannot be sliced out of
-  another level's int8 module.  :func:`quantize_level` exports the level (sliced, BN folded), fuses
-  Conv+ReLU, observes activations on calibration batches (the validation split, per level) and converts.
+  another level's int8 module.  :func:`quantize_level` lowers the level to a static module (sliced, BN
+  folded), fuses Conv+ReLU, observes activations on calibration batches and converts.
 * The converted module takes and returns float tensors (quantise / dequantise at the ends).
-* An int8 rung joins a ladder only where it is Pareto-better on this device (:func:`int8_ladder`): its
-  measured latency is lower *and* its accuracy is not lower (within ``acc_tol``).  Such a rung keeps its
-  level and carries ``extra["precision"] = "int8"``; :func:`install_int8` builds and installs the int8
-  modules of those rungs into a model so ``model(x, level)`` runs them.
+* :func:`install_int8` builds and installs the int8 modules of the rungs a ladder marks
+  ``extra["precision"] = "int8"`` so ``model(x, level)`` runs them.  Which rungs those are is a
+  measurement, made by the profilers (:mod:`adaptive_csp.train.int8_profile`).
 """
 
 from __future__ import annotations
@@ -25,15 +18,15 @@ from __future__ import annotations
 import copy
 import io
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import torch
 from torch import nn
 
-from adaptive_csp.levels import Level, LevelLadder, Rung
+from adaptive_csp.levels import Level, LevelLadder
+from adaptive_csp.models.static import static_module
 
-__all__ = ["quantize_static", "quantize_level", "int8_ladder", "install_int8", "install_module",
-           "module_bytes", "INT8"]
+__all__ = ["quantize_static", "quantize_level", "install_int8", "install_module", "module_bytes", "INT8"]
 
 INT8 = "int8"
 
@@ -78,8 +71,6 @@ def quantize_level(model, level: int | Level | None, calib: Iterable[torch.Tenso
     The model may live on any device and dtype: the level is exported as a float32 CPU copy (torch.ao int8
     kernels run on the CPU) and the calibration batches are brought there too.
     """
-    from adaptive_csp.engines.export import static_module
-
     batches = [torch.as_tensor(b).detach().to("cpu", torch.float32) for b in calib]
     return quantize_static(static_module(model, level, float32_cpu=True), batches, backend)
 
@@ -92,19 +83,14 @@ def module_bytes(module: nn.Module) -> int:
 
 
 def install_module(model, level: int | Level, module: nn.Module) -> None:
-    """Make ``model(x, level)`` (eval mode) run ``module`` instead of the level's exported StaticNet.
-
-    Uses ``ElasticNet.install`` where the model has it; otherwise writes the model's prepared-module
-    cache directly (same effect: cleared again by ``invalidate()``, i.e. by training, ``load_state_dict``
-    or a new ladder, since an int8 module is stale once the float weights change).
-    """
+    """Make ``model(x, level)`` (eval mode) run ``module`` instead of the level's export:
+    :meth:`adaptive_csp.models.elastic.ElasticModel.install` (cleared again by training,
+    ``load_state_dict`` or a new ladder, since an int8 module is stale once the float weights change)."""
     hook = getattr(model, "install", None)
-    if callable(hook):
-        hook(level, module)
-        return
-    lv = model.resolve(level)
-    with model._lock:
-        model._prepared[lv] = module
+    if not callable(hook):
+        raise ValueError(f"{type(model).__name__} has no install(level, module): int8 modules go into an "
+                         "elastic model (ElasticNet, Detector)")
+    hook(level, module)
 
 
 def _calib_for(calib, lv: Level):
@@ -125,48 +111,3 @@ def install_int8(model, calib, ladder: LevelLadder | None = None, backend: str =
             install_module(model, rung.level, q)
             out[rung.level] = q
     return out
-
-
-def int8_ladder(fp32: Sequence[Rung], int8: Sequence[Rung | None], acc_tol: float = 0.002,
-                min_speedup: float = 1.03, metric: str = "latency_ms") -> LevelLadder:
-    """The ladder with each rung's int8 variant where it is Pareto-better on this device.
-
-    ``fp32[i]`` and ``int8[i]`` are the same level measured in float and int8 (``int8[i]`` None where not
-    quantised).  The int8 variant replaces the float rung when ``fp32.metric / int8.metric ≥
-    min_speedup`` and ``int8.accuracy ≥ fp32.accuracy − acc_tol`` (accuracy on the validation split;
-    ``acc_tol`` absorbs the noise of a few images).  Afterwards rungs that a joined int8 rung dominates
-    (it is cheaper *and* at least as accurate) are dropped, except the full (last) level; the order of
-    the remaining rungs is kept.  Without any int8 rung joining, the ladder is returned unchanged.
-    Replaced rungs carry ``extra["precision"] = "int8"``, ``extra["fp32_latency_ms"]`` and
-    ``extra["fp32_accuracy"]``.
-    """
-    if len(fp32) != len(int8):
-        raise ValueError("fp32 and int8 rung lists must have the same length")
-    chosen: list[Rung] = []
-    for f, q in zip(fp32, int8, strict=True):
-        pick = f
-        if q is not None:
-            fm, qm = getattr(f, metric), getattr(q, metric)
-            if fm is None or qm is None:
-                raise ValueError(f"both variants need {metric} measured (level {f.level.key})")
-            fa, qa = f.accuracy, q.accuracy
-            acc_ok = fa is None or (qa is not None and qa >= fa - acc_tol)
-            if qm > 0 and fm / qm >= min_speedup and acc_ok:
-                extra = {**q.extra, "precision": INT8, "fp32_latency_ms": f.latency_ms,
-                         "fp32_accuracy": f.accuracy}
-                pick = Rung(level=f.level, macs=f.macs, params=f.params, latency_ms=q.latency_ms,
-                            latency_ms_b32=q.latency_ms_b32, accuracy=q.accuracy, extra=extra)
-        chosen.append(pick)
-    full = chosen[-1]
-    kept: list[Rung] = []
-
-    def dominates(o: Rung, r: Rung) -> bool:  # only an int8 rung that joined can make another obsolete
-        if o is r or o.extra.get("precision") != INT8 or o.accuracy is None or r.accuracy is None:
-            return False
-        om, rm = getattr(o, metric), getattr(r, metric)
-        return om <= rm and o.accuracy >= r.accuracy and (om < rm or o.accuracy > r.accuracy)
-
-    for r in chosen[:-1]:
-        if not any(dominates(o, r) for o in chosen):
-            kept.append(r)
-    return LevelLadder([*kept, full])

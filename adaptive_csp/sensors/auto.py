@@ -18,7 +18,7 @@ from adaptive_csp.sensors.base import close_source, source_interval, source_name
 from adaptive_csp.sensors.readings import Readings
 from adaptive_csp.util.log import OnceLogger
 
-__all__ = ["MergedSource", "NullSource", "make_source", "SOURCE_NAMES"]
+__all__ = ["create_source", "MergedSource", "NullSource", "make_source", "SOURCE_NAMES"]
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def _jtop_installed() -> bool:
         return False
 
 
-def make_source(spec: Any = "auto", *, clock: Callable[[], float] = time.monotonic) -> Any:
+def create_source(spec: Any = "auto", *, clock: Callable[[], float] = time.monotonic) -> Any:
     """``"auto" | "psutil" | "sysfs" | "jtop" | "none"``, a source object (returned as is), or a list.
 
     A list holds specs or objects and becomes a :class:`MergedSource` in that priority order; a list
@@ -167,3 +167,5 @@ def make_source(spec: Any = "auto", *, clock: Callable[[], float] = time.monoton
     if callable(getattr(spec, "read", None)):
         return spec
     raise TypeError(f"a sensor source must be a name, an object with read(), or a list; got {spec!r}")
+
+make_source = create_source  # the name before the one-verb API; kept as an alias

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 
 from adaptive_csp.levels import LevelLadder, Rung, latency_key
+from adaptive_csp.quant.int8 import INT8
 from adaptive_csp.runtime.calibrate import _STATS  # the latency statistics profile --latency-only uses
 from adaptive_csp.util.timing import interleaved_times
 
-__all__ = ["int8_profile", "calib_images", "INT8_ROUNDS"]
+__all__ = ["int8_profile", "int8_ladder", "calib_images", "INT8_ROUNDS"]
 
 INT8_ROUNDS = {1: (31, 10), 32: (15, 2)}  # (rounds, calls per round) per batch size
 
@@ -105,3 +106,48 @@ def int8_profile(model: Any, calib: np.ndarray, images: np.ndarray, labels: np.n
         rows.append({"level": lv, "fp32_b1_ms": f1, "int8_b1_ms": q1, "fp32_b32_ms": f32, "int8_b32_ms": q32,
                      "fp32_acc": fa, "int8_acc": qa, "joined": joined})
     return LevelLadder(rungs), rows
+
+
+def int8_ladder(fp32: Sequence[Rung], int8: Sequence[Rung | None], acc_tol: float = 0.002,
+                min_speedup: float = 1.03, metric: str = "latency_ms") -> LevelLadder:
+    """The torch engine's rule: the ladder with each rung's int8 variant where it is Pareto-better here.
+
+    ``fp32[i]`` and ``int8[i]`` are the same level measured in float and int8 (``int8[i]`` None where not
+    quantised).  The int8 variant replaces the float rung when ``fp32.metric / int8.metric ≥
+    min_speedup`` and ``int8.accuracy ≥ fp32.accuracy − acc_tol`` (accuracy on the validation split;
+    ``acc_tol`` absorbs the noise of a few images).  Afterwards rungs that a joined int8 rung dominates
+    (it is cheaper *and* at least as accurate) are dropped, except the full (last) level; the order of
+    the remaining rungs is kept.  Without any int8 rung joining, the ladder is returned unchanged.
+    Replaced rungs carry ``extra["precision"] = "int8"``, ``extra["fp32_latency_ms"]`` and
+    ``extra["fp32_accuracy"]``.
+    """
+    if len(fp32) != len(int8):
+        raise ValueError("fp32 and int8 rung lists must have the same length")
+    chosen: list[Rung] = []
+    for f, q in zip(fp32, int8, strict=True):
+        pick = f
+        if q is not None:
+            fm, qm = getattr(f, metric), getattr(q, metric)
+            if fm is None or qm is None:
+                raise ValueError(f"both variants need {metric} measured (level {f.level.key})")
+            fa, qa = f.accuracy, q.accuracy
+            acc_ok = fa is None or (qa is not None and qa >= fa - acc_tol)
+            if qm > 0 and fm / qm >= min_speedup and acc_ok:
+                extra = {**q.extra, "precision": INT8, "fp32_latency_ms": f.latency_ms,
+                         "fp32_accuracy": f.accuracy}
+                pick = Rung(level=f.level, macs=f.macs, params=f.params, latency_ms=q.latency_ms,
+                            latency_ms_b32=q.latency_ms_b32, accuracy=q.accuracy, extra=extra)
+        chosen.append(pick)
+    full = chosen[-1]
+    kept: list[Rung] = []
+
+    def dominates(o: Rung, r: Rung) -> bool:  # only an int8 rung that joined can make another obsolete
+        if o is r or o.extra.get("precision") != INT8 or o.accuracy is None or r.accuracy is None:
+            return False
+        om, rm = getattr(o, metric), getattr(r, metric)
+        return om <= rm and o.accuracy >= r.accuracy and (om < rm or o.accuracy > r.accuracy)
+
+    for r in chosen[:-1]:
+        if not any(dominates(o, r) for o in chosen):
+            kept.append(r)
+    return LevelLadder([*kept, full])
