@@ -45,10 +45,11 @@ from adaptive_csp.levels import Level, LevelLadder, Rung  # noqa: E402
 from adaptive_csp.models import create_model  # noqa: E402
 from adaptive_csp.models.pretrained import load_model, pretrained  # noqa: E402
 from adaptive_csp.nn.prune import count_params, finetune, prune_static  # noqa: E402
-from adaptive_csp.quant import INT8, install_int8, int8_ladder, module_bytes, quantize_static  # noqa: E402
+from adaptive_csp.quant import INT8, install_int8, module_bytes, quantize_static  # noqa: E402
 from adaptive_csp.sim import DeviceModel, load_scenario, simulate  # noqa: E402
 from adaptive_csp.sim.device import DeviceClass, get_device_class  # noqa: E402
 from adaptive_csp.sim.scenario import Scenario  # noqa: E402
+from adaptive_csp.train.int8_profile import int8_ladder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CL = torch.channels_last
