@@ -34,7 +34,7 @@ def open_frames(source: str) -> Any:
 def run_camera(args: argparse.Namespace) -> int:
     from adaptive_csp.apps.figure import camera_figure
     from adaptive_csp.apps.live import LiveView, Status
-    from adaptive_csp.apps.report import _plot
+    from adaptive_csp.apps.report import _plot, export_telemetry
     from adaptive_csp.apps.story import CapWatch
     from adaptive_csp.runtime.runner import AdaptiveRunner
 
@@ -67,10 +67,7 @@ def run_camera(args: argparse.Namespace) -> int:
         finally:
             view.close()
         stats = runner.stats()
-        if args.telemetry:
-            p = Path(args.telemetry)
-            (runner.export_csv if p.suffix.lower() == ".csv" else runner.export_jsonl)(p)
-            print(f"  telemetry: {p.resolve()}")
+        export_telemetry(runner, args.telemetry)
     print(f"demo summary: policy {runner.policy.name} on {args.source}: {stats['frames']} frames, "
           f"skipped {stats['skipped']}, levels {stats['per_level']}, switches {stats['switches']}, "
           f"p50 {stats['p50_ms'] or 0:.2f} ms, p95 {stats['p95_ms'] or 0:.2f} ms")

@@ -29,7 +29,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adaptive_csp.apps.report import _jsonable, _plot, _Watch, hindsight_lines, record, summary_lines  # noqa: F401
+from adaptive_csp.apps.report import (  # noqa: F401
+    _jsonable,
+    _plot,
+    _Watch,
+    export_telemetry,
+    hindsight_lines,
+    record,
+    summary_lines,
+)
 
 __all__ = ["configure", "run", "DEFAULT_PLOT", "summary_lines", "hindsight_lines", "record"]
 
@@ -114,10 +122,7 @@ def _simulated(args: argparse.Namespace) -> int:
     bounds = hindsight(run)
     for line in summary_lines(run) + hindsight_lines(run, bounds):
         print(line)
-    if args.telemetry:
-        p = Path(args.telemetry)
-        (run.adaptive.runner.export_csv if p.suffix.lower() == ".csv" else run.adaptive.runner.export_jsonl)(p)
-        print(f"  telemetry: {p.resolve()}")
+    export_telemetry(run.adaptive.runner, args.telemetry)
     if args.record:
         p = Path(args.record)
         p.parent.mkdir(parents=True, exist_ok=True)

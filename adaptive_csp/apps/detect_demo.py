@@ -317,7 +317,7 @@ def detection_lines(run: StoryRun, belt: SceneBelt) -> list[str]:
 def run_detect(args: argparse.Namespace) -> int:
     """The CLI body of ``adaptive-csp demo --task detect`` (options from :func:`adaptive_csp.apps.demo.configure`)."""
     from adaptive_csp.apps.live import LiveView
-    from adaptive_csp.apps.report import _Watch, summary_lines
+    from adaptive_csp.apps.report import _Watch, export_telemetry, summary_lines
 
     if args.source is not None:
         raise ValueError("--source is not supported with --task detect yet: the detection demo plays the "
@@ -344,10 +344,7 @@ def run_detect(args: argparse.Namespace) -> int:
         written = drawing.close()
     for line in summary_lines(run) + detection_lines(run, belt):
         print(line)
-    if args.telemetry:
-        p = Path(args.telemetry)
-        (run.adaptive.runner.export_csv if p.suffix.lower() == ".csv" else run.adaptive.runner.export_jsonl)(p)
-        print(f"  telemetry: {p.resolve()}")
+    export_telemetry(run.adaptive.runner, args.telemetry)
     for p in written:
         print(f"  {p.name}: {p.resolve()}")
     return 0

@@ -5,11 +5,21 @@ and detection variants, :mod:`adaptive_csp.apps.demo`, :mod:`.camera`, :mod:`.de
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["summary_lines", "hindsight_lines", "record"]
+__all__ = ["summary_lines", "hindsight_lines", "record", "export_telemetry"]
+
+
+def export_telemetry(runner: Any, path: str | None) -> None:
+    """``--telemetry PATH``: the runner's records as CSV (``.csv``) or JSON lines (anything else), and where."""
+    if not path:
+        return
+    p = Path(path)
+    (runner.export_csv if p.suffix.lower() == ".csv" else runner.export_jsonl)(p)
+    print(f"  telemetry: {p.resolve()}")
 
 
 def _hhmm(t: float) -> str:

@@ -8,15 +8,23 @@ Actuators act; policies only request a frequency (``Decision.frequency``).  The 
 policy is a policy: :mod:`adaptive_csp.control.dvfs` (``JointDVFSPolicy``, ``joint_policy``).
 """
 
-from adaptive_csp.power.actuators import CpufreqDVFS, JetsonDVFS, SimulatedDVFS, get_actuator
-from adaptive_csp.power.base import (
-    DEFAULT_STEPS,
-    DVFSActuator,
-    DVFSError,
-    DVFSNotEnabled,
-    DVFSPermissionError,
-    DVFSUnavailable,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["DVFSActuator", "DVFSError", "DVFSUnavailable", "DVFSPermissionError", "DVFSNotEnabled",
            "DEFAULT_STEPS", "SimulatedDVFS", "CpufreqDVFS", "JetsonDVFS", "get_actuator"]
+
+_ACTUATORS = ("SimulatedDVFS", "CpufreqDVFS", "JetsonDVFS", "get_actuator")
+
+
+def __getattr__(name: str) -> Any:  # names load on first use, as every package of adaptive_csp re-exports
+    if name in __all__:
+        mod = "actuators" if name in _ACTUATORS else "base"
+        return getattr(importlib.import_module(f"adaptive_csp.power.{mod}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

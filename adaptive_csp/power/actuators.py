@@ -48,10 +48,6 @@ class SimulatedDVFS(DVFSActuator):
         self.slow = bool(slow)
         self.history: list[tuple[float, float]] = []
 
-    @property
-    def frequencies(self) -> tuple[float, ...]:
-        return self._steps
-
     def _read(self) -> float:
         return self._f
 
@@ -143,10 +139,6 @@ class CpufreqDVFS(DVFSActuator):
             return {int(c) for c in f.read_text().split()}
         except (OSError, ValueError):
             return set()
-
-    @property
-    def frequencies(self) -> tuple[float, ...]:
-        return self._steps
 
     def _read(self) -> float:
         return self.snap(_read_int(self.policies[0] / "scaling_max_freq") / self._max_khz[0])
@@ -252,10 +244,6 @@ class JetsonDVFS(DVFSActuator):
             if m == self._saved_mode or str(m) == self._saved_name:
                 return f
         return 1.0
-
-    @property
-    def frequencies(self) -> tuple[float, ...]:
-        return self._steps
 
     def _read(self) -> float:
         return self._f

@@ -58,10 +58,12 @@ class DVFSActuator(ABC):
         self.switches = 0
 
     # --- what subclasses provide ------------------------------------------------------------------------
+    _steps: tuple[float, ...] = ()  # set by each actuator's constructor
+
     @property
-    @abstractmethod
     def frequencies(self) -> tuple[float, ...]:
         """Supported steps as fractions of f_max, ascending, ending at 1.0."""
+        return self._steps
 
     @abstractmethod
     def _read(self) -> float:

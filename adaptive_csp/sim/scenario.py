@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from adaptive_csp.sim.device import DEVICE_CLASSES
 
@@ -142,6 +150,14 @@ class ThermalSpec(_Strict):
     start_c: float | None = None  # initial temperature; ambient when absent
 
 
+#: trace field -> (lowest, highest, what it is) a scenario may ask for
+_RANGES = {
+    "frames": (0.0, 1000.0, "frame rate (fps)"),
+    "load": (0.0, 0.95, "background load (a fraction of the CPU)"),
+    "ambient_c": (-40.0, 80.0, "ambient temperature (°C)"),
+}
+
+
 class Scenario(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
@@ -171,30 +187,16 @@ class Scenario(_Strict):
             raise ValueError(f"unknown device class {v!r}; known: {sorted(DEVICE_CLASSES)}")
         return v
 
-    @field_validator("frames")
+    @field_validator("frames", "load", "ambient_c")
     @classmethod
-    def _fps(cls, v: Trace) -> Trace:
+    def _within(cls, v: Trace, info: ValidationInfo) -> Trace:
+        """Each trace stays within its physical range (:data:`_RANGES`); a frame rate must also rise above 0."""
         lo, hi = v.bounds()
-        if lo < 0 or hi > 1000:
-            raise ValueError("frame rate must stay within 0..1000 fps")
-        if hi <= 0:
+        low, high, what = _RANGES[info.field_name]
+        if lo < low or hi > high:
+            raise ValueError(f"{what} must stay within {low:g}..{high:g}")
+        if info.field_name == "frames" and hi <= 0:
             raise ValueError("frame rate is never positive")
-        return v
-
-    @field_validator("load")
-    @classmethod
-    def _load(cls, v: Trace) -> Trace:
-        lo, hi = v.bounds()
-        if lo < 0 or hi > 0.95:
-            raise ValueError("background load must stay within 0..0.95 (a fraction of the CPU)")
-        return v
-
-    @field_validator("ambient_c")
-    @classmethod
-    def _amb(cls, v: Trace) -> Trace:
-        lo, hi = v.bounds()
-        if lo < -40 or hi > 80:
-            raise ValueError("ambient temperature must stay within -40..80 °C")
         return v
 
     @model_validator(mode="after")
