@@ -35,8 +35,18 @@ from adaptive_csp.data.images import ImageSet, from_dataset, holdout
 from adaptive_csp.levels import Level
 from adaptive_csp.models import create_model
 from adaptive_csp.models.net import ElasticNet
-from adaptive_csp.train.distributed import SINGLE, Dist, calibrate_bn, setup, sync_bn
-from adaptive_csp.train.state import load_state, save_state
+from adaptive_csp.train.distributed import SINGLE, Dist, sync_bn
+from adaptive_csp.train.loop import (
+    Clock,
+    Run,
+    epoch_end_eval,
+    fit,
+    param_groups,
+    resolve_device,
+    resume_run,
+    sandwich_levels,
+    start,
+)
 
 __all__ = ["TrainCfg", "train", "evaluate", "sample_level", "resolve_device", "train_meta", "plan_epochs",
            "resolve_cfg"]
@@ -183,38 +193,6 @@ def _soft_ce(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
     return -(target_probs * F.log_softmax(logits, 1)).sum(1).mean()
 
 
-def _param_groups(model: ElasticNet, wd: float):
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _save(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, epoch: int, cfg: TrainCfg,
-          history: list, gen: torch.Generator, rng: random.Random, runs: list, init: dict | None = None) -> None:
-    save_state(path, model, opt, gen, rng, {"epoch": epoch, "cfg": cfg.model_dump(), "history": history,
-                                            "runs": runs, **({"init": init} if init else {})})
-
-
-def _load(path: Path, model: ElasticNet, opt: torch.optim.Optimizer, gen: torch.Generator,
-          rng: random.Random) -> tuple[int, list, list, dict | None]:
-    meta = load_state(path, model, opt, gen, rng)
-    return int(meta["epoch"]), list(meta["history"]), list(meta.get("runs", [])), meta.get("init")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present, else the CPU; anything else as torch reads it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as e:
-        raise ValueError(f"unknown device {name!r} ({e})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available here")
-    return dev
-
-
 def _data(cfg: TrainCfg, dataset, val_dataset) -> tuple[ImageSet, ImageSet]:
     """Training / validation ImageSets: the given datasets (validation: given, else a seeded split of
     ``cfg.val_fraction``), or Fashion-MNIST's train / val splits."""
@@ -287,16 +265,13 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank runs this with the same arguments and the ranks
     train as one process with the same global batch (``cfg.batch_size``), see
-    :mod:`adaptive_csp.train.distributed`; rank 0 writes the files.
+    :mod:`adaptive_csp.train.distributed`; rank 0 writes the files.  The epochs run in
+    :func:`adaptive_csp.train.loop.fit`.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    out, dist, device = start(out_dir, cfg.threads, cfg.device)  # torchrun: this rank's place and device
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    dist, device = setup(resolve_device(cfg.device))  # torchrun: this rank's place and device
     progress = progress and dist.main
     train_set, val_set = _data(cfg, dataset, val_dataset)
     cfg = resolve_cfg(cfg, len(train_set))
@@ -305,115 +280,126 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
     model = model.to(device=device, memory_format=fmt)
     dist.broadcast_module(model)  # one starting point on every rank
     sync_bn(model, dist.active and cfg.sync_bn)
-    opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=0.9, nesterov=True)
-    start, history, runs = 0, [], []
+    opt = torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=0.9, nesterov=True)
     ckpt = out / "last.safetensors"
-    if resume and ckpt.exists():
-        start, history, runs, init = _load(ckpt, model, opt, gen, rng)
-    runs.append({"command": command, "device": str(device), "start_epoch": start, "init": cfg.init,
-                 "world_size": dist.world, **({"rank_commands": dist.commands} if dist.active else {})})
+    got = resume_run(ckpt, model, opt, gen, rng) if resume else None
+    run = got[0] if got is not None else Run(init=init)
+    run.runs.append({"command": command, "device": str(device), "start_epoch": run.epoch, "init": cfg.init,
+                     "world_size": dist.world, **({"rank_commands": dist.commands} if dist.active else {})})
     calib = [train_set.normalized(slice(i, min(cfg.calib_images, i + 250))).to(device)
              for i in range(0, min(cfg.calib_images, len(train_set)), 250)]
-    if init is not None and start == 0 and "bn" not in init:
+    if run.init is not None and run.epoch == 0 and "bn" not in run.init:
         from adaptive_csp.train.transfer import prepare_finetune
 
-        init.update(prepare_finetune(model, train_set, calib, cfg.init_head))
+        run.init.update(prepare_finetune(model, train_set, calib, cfg.init_head))
         if progress:
-            tqdm.write(json.dumps({"init": init}))
-    history = _epochs(cfg, model, opt, train_set, val_set, calib, (start, history, runs, init),
-                      (ckpt, device, fmt, gen, rng, dist), progress, on_step)
+            tqdm.write(json.dumps({"init": run.init}))
+    task = _ClassifyTask(cfg, model, opt, (train_set, val_set, calib), (gen, rng, dist, device, fmt), progress,
+                         on_step)
+    fit(task, run, ckpt)
     sync_bn(model, False)
     model.eval()
-    model.meta.update(train_meta(train_set, cfg, history, device, runs, init))
+    model.meta.update(train_meta(train_set, cfg, run.history, device, run.runs, run.init))
     return model
 
 
-def _epochs(cfg: TrainCfg, model: ElasticNet, opt, train_set: ImageSet, val_set: ImageSet, calib: list,
-            state: tuple, env: tuple, progress: bool, on_step: Callable | None = None) -> list[dict]:
-    """The epoch loop of :func:`train` (from ``state = (start, history, runs, init)``); returns history."""
-    start, history, runs, init = state
-    ckpt, device, fmt, gen, rng, dist = env
-    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
-    warm = int(cfg.warmup_epochs * steps_per_epoch)
-    before = float((init or {}).get("seconds", 0.0))
-    planned = plan_epochs(cfg, history, before)
-    sched = {"total": planned * steps_per_epoch}  # steps the cosine decays over (a budget may cut it)
+class _ClassifyTask:
+    """The classifier's part of :func:`adaptive_csp.train.loop.fit`: SGD steps of the sandwich rule with
+    in-place distillation (see the module docstring), epoch-aligned steps, a budget re-planned by
+    :func:`_budget_steps`, top-1 accuracy of the full and cheapest levels at every epoch end."""
 
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return cfg.lr * (step + 1) / warm
-        total = sched["total"]
-        return 0.5 * cfg.lr * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-    static = Level.parse(cfg.static_level) if cfg.static_level else None
-    if static is not None:
-        model.validate(static)
-    full, cheap = model.full_level(), model.cheapest_level()
-    for epoch in range(start, cfg.epochs):
-        if epoch >= planned:  # the budget re-planned a shorter run
-            break
-        model.train()
-        perm = torch.randperm(len(train_set), generator=gen)
-        sandwich = static is None and epoch >= cfg.full_only_epochs
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{planned}", disable=not progress,
-                   mininterval=2.0)
-        t0, seen, loss_sum = time.perf_counter(), 0, 0.0
-        cut = None
-        for s in bar:
-            if cut is not None and s >= cut:
-                break
-            idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            # every rank augments the whole global batch (the same draws) and keeps its shard of it
-            x = dist.shard(_batch(train_set, idx, cfg, gen)).to(device).contiguous(memory_format=fmt)
-            y = dist.shard(train_set.labels[idx]).to(device)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(epoch * steps_per_epoch + s)
-            opt.zero_grad(set_to_none=True)
-            logits = model(x, static if static is not None else full)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            (loss * (cfg.full_weight if sandwich else 1.0)).backward()
-            if sandwich:
-                soft = F.softmax(logits.detach(), 1)
-                others = [cheap] + [sample_level(model, rng, cfg.depth_bias) for _ in range(cfg.n_random)]
-                for lv in others:
-                    (cfg.kd_weight * _soft_ce(model(x, lv), soft)).backward()
-            dist.average_gradients(model.parameters(), len(y), len(idx))
-            opt.step()
-            if on_step is not None:
-                on_step(epoch * steps_per_epoch + s + 1, model)
-            seen += len(y)
-            loss_sum += float(loss.detach()) * len(y)
-            if s % 20 == 0:
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", ips=f"{seen / (time.perf_counter() - t0):.0f}")
-            if cfg.budget_minutes is not None:  # re-plan at this epoch's step time; the cosine follows
-                elapsed = dist.agree_max(time.perf_counter() - t0)  # every rank plans the same steps
-                planned, sched["total"] = _budget_steps(cfg, history, before, elapsed, s + 1,
-                                                        steps_per_epoch, epoch)
-                last = sched["total"] - epoch * steps_per_epoch
-                cut = last if last < steps_per_epoch else None  # this epoch ends early, at step `cut`
+    decay_after_warmup = True  # the cosine starts when the warm-up ends
+    whole_epochs = True  # an epoch cut short by the budget is the run's last; a resume starts the next one
+    checkpoint_minutes = None  # checkpoints at epoch ends
+
+    def __init__(self, cfg: TrainCfg, model: ElasticNet, opt: torch.optim.Optimizer, data: tuple, env: tuple,
+                 progress: bool, on_step: Callable | None) -> None:
+        self.cfg, self.model, self.opt, self.progress, self.on_step = cfg, model, opt, progress, on_step
+        self.train_set, self.val_set, self.calib = data
+        self.gen, self.rng, self.dist, self.device, self.fmt = env
+        self.n_train, self.batch_size, self.epochs, self.lr = len(self.train_set), cfg.batch_size, cfg.epochs, cfg.lr
+        self.spe = math.ceil(self.n_train / cfg.batch_size)
+        self.warmup = int(cfg.warmup_epochs * self.spe)
+        self.static = Level.parse(cfg.static_level) if cfg.static_level else None
+        if self.static is not None:
+            model.validate(self.static)
+        self.full, self.cheap = model.full_level(), model.cheapest_level()
+        self.before, self.planned, self.cut = 0.0, cfg.epochs, None
+
+    def total_steps(self, run: Run) -> int:
+        self.before = float((run.init or {}).get("seconds", 0.0))  # a transfer start's preparation
+        self.planned = plan_epochs(self.cfg, run.history, self.before)
+        return self.planned * self.spe  # the steps the cosine decays over (a budget may cut it)
+
+    def begin_epoch(self, run: Run, total: int) -> None:
+        self.sandwich = self.static is None and run.epoch >= self.cfg.full_only_epochs
+        self.bar = tqdm(total=self.spe, desc=f"epoch {run.epoch + 1}/{self.planned}", disable=not self.progress,
+                        mininterval=2.0)
+        self.t0, self.seen, self.loss_sum, self.cut = time.perf_counter(), 0, 0.0, None
+
+    def step(self, run: Run, idx: torch.Tensor, k: int) -> None:
+        cfg, dist, model = self.cfg, self.dist, self.model
+        # every rank augments the whole global batch (the same draws) and keeps its shard of it
+        x = dist.shard(_batch(self.train_set, idx, cfg, self.gen)).to(self.device).contiguous(memory_format=self.fmt)
+        y = dist.shard(self.train_set.labels[idx]).to(self.device)
+        self.opt.zero_grad(set_to_none=True)
+        logits = model(x, self.static if self.static is not None else self.full)
+        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        (loss * (cfg.full_weight if self.sandwich else 1.0)).backward()
+        if self.sandwich:  # the other levels learn the full level's soft predictions
+            soft = F.softmax(logits.detach(), 1)
+            for lv in sandwich_levels(model, cfg.n_random, lambda: sample_level(model, self.rng, cfg.depth_bias))[1:]:
+                (cfg.kd_weight * _soft_ce(model(x, lv), soft)).backward()
+        dist.average_gradients(model.parameters(), len(y), len(idx))
+        self.opt.step()
+        if self.on_step is not None:
+            self.on_step(run.step + 1, model)
+        self.seen += len(y)
+        self.loss_sum += float(loss.detach()) * len(y)
+
+    def replan(self, run: Run, clock: Clock, k: int, total: int) -> int:
+        if self.cfg.budget_minutes is None:
+            return total
+        elapsed = self.dist.agree_max(clock.epoch_seconds())  # every rank plans the same steps
+        self.planned, total = _budget_steps(self.cfg, run.history, self.before, elapsed, k + 1, self.spe, run.epoch)
+        last = total - run.epoch * self.spe
+        self.cut = last if last < self.spe else None  # this epoch ends early, after `cut` steps
+        return total
+
+    def log_step(self, run: Run, k: int, total: int, lr: float) -> None:
+        self.bar.update(1)
+        if k % 20 == 0:
+            self.bar.set_postfix(loss=f"{self.loss_sum / self.seen:.3f}",
+                                 ips=f"{self.seen / (time.perf_counter() - self.t0):.0f}")
+
+    def end_epoch(self, run: Run, clock: Clock, cut: bool, total: int) -> tuple[dict, int]:
+        self.bar.close()
+        dist, loss_sum, seen = self.dist, self.loss_sum, self.seen
         if dist.active:  # the epoch's loss and images over every rank; its time the slowest rank's
             loss_sum, seen = (float(v) for v in dist.all_sum([loss_sum, seen]))
-        train_s = dist.agree_max(time.perf_counter() - t0)
-        rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "img_per_s": seen / train_s,
-               "steps": s + 1 if cut is None or s + 1 <= cut else cut, "train_seconds": train_s}
-        if cut is not None:
+        train_s = dist.agree_max(clock.epoch_seconds())
+        rec = {"epoch": run.epoch, "loss": loss_sum / max(1, seen), "img_per_s": seen / train_s,
+               "steps": self.spe if self.cut is None else self.cut, "train_seconds": train_s}
+        if self.cut is not None:
             rec["cut_by_budget"] = True
-        evals = {"val_full": static or full} if static is not None else {"val_full": full, "val_cheapest": cheap}
-        calibrate_bn(model, list(evals.values()), calib, dist)  # shared running stats mix widths: re-estimate
-        rec.update({k: evaluate(model, val_set, lv, dist=dist) for k, lv in evals.items()})
-        rec["seconds"] = dist.agree_max(time.perf_counter() - t0)
-        history.append(rec)
-        if cfg.budget_minutes is None:
-            planned = plan_epochs(cfg, history, before)
-            sched["total"] = planned * steps_per_epoch
-        elif cut is not None:
-            planned = epoch + 1
-        rec["planned_epochs"] = planned
-        if progress:
-            tqdm.write(json.dumps(rec))
-        if dist.main:  # rank 0 writes; the others hold the same state
-            _save(ckpt, model, opt, epoch + 1, cfg, history, gen, rng, runs, init)
-        dist.barrier()
-    return history
+        evals = {"val_full": self.static or self.full} if self.static is not None else \
+            {"val_full": self.full, "val_cheapest": self.cheap}
+        rec.update(epoch_end_eval(self.model, evals, self.calib,
+                                  lambda lv: evaluate(self.model, self.val_set, lv, dist=dist), dist))
+        rec["seconds"] = dist.agree_max(clock.epoch_seconds())
+        if self.cfg.budget_minutes is None:
+            self.planned = plan_epochs(self.cfg, [*run.history, rec], self.before)
+            total = self.planned * self.spe
+        elif self.cut is not None:
+            self.planned = run.epoch
+        rec["planned_epochs"] = self.planned
+        return rec, total
+
+    def checkpoint_extra(self) -> dict:
+        return {}
+
+    def saved(self, run: Run, clock: Clock) -> None:
+        pass
 
 
 def _overhead(history: list[dict], step_s: float, steps_per_epoch: int) -> float:
