@@ -1,4 +1,4 @@
-"""Frames in, model input out: the one place that knows frame formats.
+"""Frames in, model input out: the one place that knows frame formats (the runner's preprocess stage).
 
 Accepted frames
     numpy ``H×W`` (grey), ``H×W×1``, ``H×W×3`` (BGR as OpenCV gives it unless ``color="rgb"``),
@@ -12,6 +12,11 @@ Output: a float32 ``N×C×H×W`` tensor (``__call__``) or numpy array (:meth:`Pr
 runner's engines take) at the model's ``input_size``, converted to its colour mode
 (``grey``: ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B, the weights of ``cv2.COLOR_BGR2GRAY``; ``rgb`` /
 ``bgr``: channel order; a grey frame is repeated for a colour model), then ``(x · scale − mean) / std`` with x in 0..255 (a float frame counts as 255·x).
+
+The runner's stage: :meth:`Preprocessor.prepare` gives the engine's input and, when the head maps results
+back into frames (a detector), each frame's :class:`FrameGeometry` in the same call.  On the ONNX frame path
+it only resizes (:meth:`Preprocessor.small`) and the level's graph does the arithmetic.
+:class:`PreprocessOptions` holds the runner's settings and builds the preprocessor from a model's metadata.
 
 Resizing (``resize=``, or ``"resize"`` in the spec; :mod:`adaptive_csp.runtime.resize` has the details):
 ``stretch`` (default) maps the whole frame onto the whole input, distorting a frame of another aspect

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptive_csp.runtime.results import STAGES, stage_ms
+from adaptive_csp.runtime.telemetry_file import TelemetryFile, jsonable
 from adaptive_csp.util.stats import percentile
 
 __all__ = ["Telemetry", "TelemetryOptions"]
@@ -52,8 +53,6 @@ class TelemetryOptions:
         """The telemetry, its file writer started when there is a file."""
         tel = Telemetry(self.size, class_names)
         if self.file is not None:  # every record also appended to disk (survives a crash)
-            from adaptive_csp.runtime.telemetry_file import TelemetryFile
-
             tf = self.file if isinstance(self.file, TelemetryFile) else TelemetryFile(self.file)
             tel.sink = tf.start(tel.row)
         return tel
@@ -167,7 +166,7 @@ class Telemetry:
         p = Path(path)
         with p.open("w") as f:
             for row in self.rows():
-                f.write(json.dumps(row, default=_jsonable) + "\n")
+                f.write(json.dumps(row, default=jsonable) + "\n")
         return p
 
     def export_csv(self, path: str | Path) -> Path:
@@ -192,7 +191,3 @@ def _check_capacity(capacity: int) -> None:
         raise ValueError(f"telemetry capacity must be >= 1, got {capacity}")
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (tuple, set, frozenset)):
-        return list(v)
-    return str(v)

@@ -30,10 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from adaptive_csp.runtime.telemetry import _jsonable
 from adaptive_csp.util.log import OnceLogger
 
-__all__ = ["TelemetryFile"]
+__all__ = ["TelemetryFile", "jsonable"]
 
 log = logging.getLogger("adaptive_csp.runtime")
 
@@ -97,7 +96,7 @@ class TelemetryFile:
 
     def _line(self, record: tuple) -> str:
         try:
-            return json.dumps(self._format(record), default=_jsonable) + "\n"
+            return json.dumps(self._format(record), default=jsonable) + "\n"
         except Exception as e:  # noqa: BLE001 - one bad record must not stop the log
             self._once(f"telemetry-format:{type(e).__name__}", "telemetry record not written (%s: %s)",
                        type(e).__name__, e)
@@ -153,3 +152,10 @@ class TelemetryFile:
         return {"path": str(self.path), "written": self.written, "pending": len(self._pending),
                 "dropped": self.dropped}
 
+
+
+def jsonable(v: Any) -> Any:
+    """``json.dumps``' ``default``: tuples and sets as lists, anything else as its text."""
+    if isinstance(v, (tuple, set, frozenset)):
+        return list(v)
+    return str(v)
