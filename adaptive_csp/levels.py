@@ -14,7 +14,7 @@ batch sizes (a rung can be dominated at batch 1 on ONNX Runtime and on the front
 key's Pareto front (latency down, accuracy up), each carrying that key's latency as ``latency_ms``, so the
 view's ``costs`` are ratios on that engine.  ``view.parent_index(i)`` maps a view index back to the ladder
 the engine runs.  The plain ladder (``model.levels``) is unchanged by all this: ordered by its batch-32
-latency (``latency_ms_b32``), its ``costs`` as before.
+latency (``latency_ms_b32``), its ``costs`` from :meth:`LevelLadder.relative_cost`.
 
 Policies only see ladder *indices* and the ladder's relative costs; models turn a level into tensors.
 This module imports nothing else from the package.

@@ -364,7 +364,7 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     t0 = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # batch 1: one thread is fastest, and OpenMP threads spinning against a busy CPU
-    try:  # can be 100x slower
+    try:  # slow every call down by far more than they gain
         for k, fr in enumerate(belt.frames(len(tr), busy=busy.__getitem__)):
             t = float(tr.t[k])
             clock.set(t)

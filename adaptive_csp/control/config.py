@@ -67,7 +67,7 @@ class LatencyConfig(_Section):
     window: int = Field(32, ge=5, le=256)  # slowdowns kept (measured / profiled latency)
     percentile: float = Field(95.0, gt=0, le=100)
     margin: float = Field(0.1, ge=0, lt=1)
-    switch_cost: float = Field(0.09, ge=0, le=10)  # first call after a switch / a held call (ORT: 1.09x)
+    switch_cost: float = Field(0.09, ge=0, le=10)  # extra share of a call the first call after a switch costs (ORT's)
     up_hold_s: float = Field(4.0, ge=0, le=3600)
     min_samples: int = Field(10, ge=1, le=100_000)
     min_samples_down: int = Field(3, ge=1, le=100_000)

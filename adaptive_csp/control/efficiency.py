@@ -5,9 +5,9 @@ up buys ``Δaccuracy`` (points) for ``Δpower`` (share of the full rung's predic
 :class:`~adaptive_csp.control.predict.ServiceModel`'s :meth:`~ServiceModel.powers`).  The cap is the
 highest hull rung reached while every step's marginal gain ``Δaccuracy / Δpower`` is at least
 ``min_gain_pt`` — the Lagrange multiplier an energy-aware schedule prices power at.  The default, 3 points
-per full-level power, rejects the shipped model's full rung where it costs ~3x the next (0.38 points for
-~0.4 of the full power on the factory PC: ~1 point per full power) and keeps every cheaper step (5-10
-points per full power there).  Without measured accuracies it is unconstrained.
+per full-level power, sits between the shipped model's steps: it rejects the full rung where that rung
+costs several times the next one for a fraction of a point, and keeps every cheaper step, which buys
+several points per full power.  Without measured accuracies it is unconstrained.
 """
 
 from __future__ import annotations

@@ -81,8 +81,8 @@ class ContentionGovernor(Governor):
     interval in which a runnable task waited for a CPU — an instantaneous reading, see the sysfs source)
     and other processes' share of the CPU time this process leaves, ``(cpu − own) / (100 − own)`` (both
     measured over the last poll interval).  Both are read where both exist: two busy processes beside a
-    light runner on two cores read ~100 % there but PSI only ~10 % (the runner rarely waits long), while
-    a runner whose own threads crowd the cores shows in PSI only.  Without them ``cpu_percent``, else
+    light runner saturate the other processes' share while PSI stays low (the runner rarely waits long),
+    while a runner whose own threads crowd the cores shows in PSI only.  Without them ``cpu_percent``, else
     ``load_avg[0]`` per CPU.  Loaded when any signal is at or above its high threshold; calm when all are
     at or below their low ones.
 

@@ -15,8 +15,9 @@ The shared :class:`~adaptive_csp.control.predict.ServiceModel` keeps the last ``
 
 ``min_samples_down`` slowdowns are needed to judge an overrun, ``min_samples`` to judge slack; below 20
 samples the percentile is the second-largest slowdown, so one scheduling hiccup does not drop the level.
-``switch_cost`` (0.09): the first ONNX Runtime call after a level change took 1.09× a held call (issue
-#19's runner measurement); the margin must cover it.
+``switch_cost`` (default :data:`SWITCH_COST`): the extra share of a call that the first ONNX Runtime call
+after a level change costs over a held call (the runner benchmark's switch measurement,
+docs/results/engines.md); the margin must cover it.
 Optionally (``dvfs``) it requests a DVFS frequency schedutil-style: ``f = 1.25 · f_cur · p95/deadline``.
 """
 
@@ -30,7 +31,8 @@ from adaptive_csp.sensors.readings import Readings
 
 __all__ = ["LatencyGovernor"]
 
-#: first call after a level change / a held call on ONNX Runtime (issue #19, runner benchmark)
+#: extra time of the first call after a level change, as a share of a held call on ONNX Runtime
+#: (``python benchmarks/runner.py``, the level-switch section)
 SWITCH_COST = 0.09
 
 

@@ -1,8 +1,8 @@
 """Camera augmentation: make clean dataset images look like what a camera and a resize deliver.
 
 Fashion-MNIST items sit on a background that is exactly 0; a camera never gives that.  A model trained
-only on clean images learned "background = 0" and falls from 94 % to 61 % once a +10/255 black level
-appears (FACTS.md).  Each image of a batch independently gets, with the probabilities in
+only on clean images learns "background = 0" and loses much of its accuracy once even a small black level
+appears (docs/results/robustness.md).  Each image of a batch independently gets, with the probabilities in
 :class:`CameraAug`:
 
 * geometry — small shifts, scale changes and a horizontal flip (one ``affine_grid`` / ``grid_sample``);

@@ -13,7 +13,7 @@ from adaptive_csp.models.pretrained import CheckpointError, load_checkpoint, sav
 __all__ = ["save_detector", "load_detector", "pretrained_detector", "DEFAULT_DETECTOR"]
 
 #: csp_det_wide (backbone from the shipped classifier) on scenes of every kind, with per-rung thresholds;
-#: the earlier belt-scene detector stays loadable by name, ``pretrained("csp_det_scenes")``
+#: the belt-scene-only detector stays loadable by name, ``pretrained("csp_det_scenes")``
 DEFAULT_DETECTOR = "csp_det_wide_scenes"
 
 

@@ -116,7 +116,7 @@ class SceneCfg(BaseModel):
 
 def varied_cfg(size: int = 128, held_out: bool = False, frame: tuple[int, int] = (64, 320),
                item_px: tuple[int, int] = (16, 112), **over: Any) -> SceneCfg:
-    """Scenes of every kind (issue #21): frames of 64–320 px long side and aspect 9:16 … 16:9, items of
+    """Scenes of every kind: frames of 64–320 px long side and aspect 9:16 … 16:9, items of
     16–112 px with aspect 0.7–1.4, every background family but :data:`HELD_OUT_BACKGROUND` (``held_out``:
     that family only), uneven light, stronger blur and noise than the belt scenes; letterboxed to ``size``."""
     bgs = ({HELD_OUT_BACKGROUND: 1.0} if held_out

@@ -6,10 +6,10 @@
   side stream and captured into a ``torch.cuda.CUDAGraph`` with static input and output buffers (one
   memory pool shared by all graphs); later calls copy the input into the static buffer, replay and copy
   the output out (any shape: logits, a detector's boxes and scores).  Replays are serialised by a lock
-  (the buffers are shared).  Batch-1 eager CUDA is launch-bound, which graphs remove (FACTS.md: 5–6× faster on an H200, ratios in order).
-* ``fp32`` means fp32: cuDNN's default on Ampere and newer is TF32 for fp32 convolutions, which put the
-  logits up to 1.6e-3 away from the CPU's on an H100 (seen in this file's tests); ``tf32=True`` trades that
-  for speed.  The setting is applied around each capture and eager call (a process-wide cuDNN flag,
+  (the buffers are shared).  Batch-1 eager CUDA is launch-bound, which graphs remove: the per-level
+  latencies then keep the order of the levels' costs.
+* ``fp32`` means fp32: cuDNN's default on Ampere and newer is TF32 for fp32 convolutions, which moves the
+  logits away from the CPU's by more than the engine tests allow; ``tf32=True`` trades that for speed.  The setting is applied around each capture and eager call (a process-wide cuDNN flag,
   restored afterwards).
 * ``graphs=False`` runs the modules eagerly; with ``device="cpu"`` this is the same code path on the CPU
   (used by the tests on machines without a GPU, and by ``dtype`` experiments).

@@ -1,12 +1,12 @@
-"""int8 rungs on ONNX Runtime: static QDQ quantisation of an exported level, and the measured ladder.
+"""int8 rungs on ONNX Runtime: static QDQ quantisation of an exported level.
 
 :func:`quantize_onnx` turns a float32 ONNX level into a static int8 QDQ model: ``quant_pre_process``
 (shape inference, graph optimisation), then ``quantize_static`` with per-channel signed int8 weights and
 unsigned int8 activations, their ranges observed on calibration batches (MinMax over validation images),
 and 7-bit weights (``reduce_range``): without them, the u8×s8 multiply-adds of x86 CPUs without VNNI
-saturate their 16-bit intermediate sums, which cost the shipped model's full level 1 point of validation
-accuracy (92.45 → 91.45 %, 2 000 images), while 7-bit weights kept it (92.6 %) at the same speed (0.61 vs
-0.97 ms fp32 at batch 1).  Signed int8 activations (S8S8) ran 26× slower than fp32 here.
+saturate their 16-bit intermediate sums and cost accuracy, while 7-bit weights keep it at the same speed.
+Activations stay unsigned: signed int8 activations (S8S8) run far slower than float32 on these CPUs
+(docs/engines.md).
 Which rungs go int8 is measured, not decided here: :mod:`adaptive_csp.train.int8_profile` (``adaptive-csp
 profile --int8``).  The ONNX Runtime engine then runs those rungs in int8 (``OrtEngine(calib=...)``).
 """

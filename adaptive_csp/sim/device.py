@@ -34,12 +34,12 @@ from adaptive_csp.levels import LevelLadder
 
 __all__ = ["DeviceClass", "DeviceModel", "DEVICE_CLASSES", "get_device_class", "SWITCH_COST", "switch_cost_for"]
 
-#: Extra service time of the first call after a level switch, as a fraction of one call at the new level.
-#: Measured by ``python benchmarks/engines.py`` (section 3, "a call right after a level switch vs the same
-#: level held", median of 2 000 A/B pairs at batch 1, 1 thread; README "Engines per level"): switched /
-#: held = 1.093 on ONNX Runtime (each level is its own session) and 1.031 on torch.  The column
-#: "extra per switch" of that table prints the value to put here.  The simulator charges the runner's
-#: default engine (``auto`` picks ONNX Runtime on a CPU); a scenario may set ``switch_cost`` itself.
+#: Extra service time of the first call after a level switch, as a fraction of one call at the new level:
+#: the switched / held ratio minus 1, per engine, from the level-switch section of
+#: ``python benchmarks/engines.py`` (a call right after a level switch vs the same level held, medians of
+#: A/B pairs at batch 1, 1 thread; docs/results/engines.md).  On ONNX Runtime each level is its own session.
+#: The simulator charges the runner's default engine (``auto`` picks ONNX Runtime on a CPU); a scenario may
+#: set ``switch_cost`` itself.
 SWITCH_COST: dict[str, float] = {"onnxruntime": 0.093, "torch": 0.031}
 DEFAULT_SWITCH_ENGINE = "onnxruntime"
 
@@ -89,12 +89,12 @@ class DeviceClass:
         return self.r_k_per_w * self.c_j_per_k
 
 
-# _BOARD_SPEED: the simulated ladder is the shipped model's ONNX Runtime batch-1 view (what the runner runs on
-# a CPU), whose full rung is 2.77× faster here than the eager-torch figure (5.57 vs 2.01 ms) the assumed
-# boards were first scaled from.  Their latency_scale carries that factor, so each scenario's full rung
-# keeps the service time it was written for (conveyor on the Nano: ~33 ms of a 66.7 ms deadline), while
-# the cheaper rungs now cost what they cost on ORT (the cheapest 0.05 of full, not 0.16).  "cpu" is this
-# machine as measured: ORT latencies unscaled.
+# _BOARD_SPEED: the assumed boards are stated as ratios to this CPU's eager-torch batch-1 latency of the
+# full rung (×6, ×3), but the simulated ladder is the shipped model's ONNX Runtime batch-1 view (what the
+# runner runs on a CPU).  Their latency_scale multiplies the ratio by 2.77, the full rung's eager-torch /
+# ONNX Runtime latency ratio, so each scenario's full rung keeps the service time its deadline was written
+# for, while the cheaper rungs cost their ONNX Runtime share of it.  "cpu" is this machine as measured:
+# ORT latencies unscaled.
 DEVICE_CLASSES: dict[str, DeviceClass] = {
     "cpu": DeviceClass(
         name="cpu",

@@ -1,8 +1,7 @@
 """File modes: what we write is readable like any other file the user makes (their umask), not 0600.
 
-safetensors writes through a private temporary file, so its files came out ``-rw-------`` while the JSON
-beside them was ``-rw-r--r--``: a model copied to another user or served from a shared folder could not be
-read.  :func:`as_user_file` gives a written file the mode ``open()`` would have given it.
+safetensors writes through a private temporary file, so its files would come out ``-rw-------`` beside a
+``-rw-r--r--`` JSON: a model copied to another user or served from a shared folder could not be read.  :func:`as_user_file` gives a written file the mode ``open()`` would have given it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One timing loop for everything that compares speeds: warm, interleaved, repeated, medians.
 
-Why this shape (FACTS.md "Training and timing on this CPU"): in a fresh process the first calls run
-1.3–1.9× slower, and timing candidates one after another lets machine drift invert the ranking.  So every
+Why this shape: in a fresh process the first calls run markedly slower (glibc hands large buffers back to
+the OS and faults them in again), and timing candidates one after another lets machine drift invert the
+ranking.  So every
 function is warmed up first, then the functions are timed round-robin (A B C A B C …) for ``rounds``
 rounds of ``iters`` calls each, and the median per-call time of each is returned.
 
