@@ -7,7 +7,7 @@ aspect ``item_aspect``), lit unevenly (``lighting``), passed through the camera 
 letterboxed into the ``size × size`` input exactly as the runner's ``resize="letterbox"`` does (one scale,
 centred, the band filled with ``pad``); :meth:`SceneDataset.frame` gives the frame itself and its boxes in
 frame pixels, :func:`letterbox_geometry` the mapping between the two.  Without ``frame`` the scene is
-drawn directly at ``size`` (the original belt scenes).
+drawn directly at ``size`` (the square belt scenes).
 
 Background families (:data:`BACKGROUNDS`): ``belt`` (dark rubber, stripes), ``clutter`` (a dark table with
 low-contrast shapes), ``gradient`` (a smooth two-colour ramp), ``texture`` (band-limited noise: fabric,
