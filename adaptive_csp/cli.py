@@ -21,15 +21,15 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 # subcommand -> (module with configure/run, or legacy "module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("adaptive_csp.apps.demo", "what adaptation buys: a simulated camera day vs static-max, or real frames"),
-    "train": ("adaptive_csp.train.cli", "train an elastic model with the sandwich rule"),
-    "profile": ("adaptive_csp.train.profile", "measure candidate levels, keep the Pareto ladder"),
-    "train-detector": ("adaptive_csp.train.detect_cli", "train the adaptive detector (synthetic belt scenes or COCO data)"),
-    "profile-detector": ("adaptive_csp.train.detect_profile", "measure a detector's levels (mAP, latency), keep the Pareto ladder"),
+    "demo": ("adaptive_csp.commands.demo", "what adaptation buys: a simulated camera day vs static-max, or real frames"),
+    "train": ("adaptive_csp.commands.train", "train an elastic model with the sandwich rule"),
+    "profile": ("adaptive_csp.commands.profile", "measure candidate levels, keep the Pareto ladder"),
+    "train-detector": ("adaptive_csp.commands.train_detector", "train the adaptive detector (synthetic belt scenes or COCO data)"),
+    "profile-detector": ("adaptive_csp.commands.profile_detector", "measure a detector's levels (mAP, latency), keep the Pareto ladder"),
     "sensors": ("adaptive_csp.commands.sensors", "live sensor readings and what each preset would choose"),
     "simulate": ("adaptive_csp.commands.simulate", "simulate one policy in one scenario"),
     "compare": ("adaptive_csp.commands.compare", "policy x scenario comparison table"),
-    "export": ("adaptive_csp.engines.cli", "export ladder levels to ONNX / TorchScript with a JSON sidecar"),
+    "export": ("adaptive_csp.commands.export", "export ladder levels to ONNX / TorchScript with a JSON sidecar"),
 }
 
 class DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):

@@ -42,9 +42,9 @@ def test_train_resume_and_profile_from_a_coco_folder(tmp_path, capsys):
     assert "resumed from" in capsys.readouterr().out
     meta = json.loads((out / "model.json").read_text())
     assert meta["task"] == "detect" and meta["class_names"] == ["square", "bar"]
-    assert [h["epoch"] for h in meta["training"]["history"]] == [1, 2]
-    assert "train-detector" in meta["training"]["command"] and meta["training"]["device"] == "cpu"
-    runs = meta["training"]["runs"]  # both invocations, not only the last
+    assert [h["epoch"] for h in meta["train"]["history"]] == [1, 2]
+    assert "train-detector" in meta["train"]["command"] and meta["train"]["device"] == "cpu"
+    runs = meta["train"]["runs"]  # both invocations, not only the last
     assert [r["start_epoch"] for r in runs] == [0, 1] and [r["device"] for r in runs] == ["cpu", "cpu"]
     assert "--epochs 1" in runs[0]["command"] and "--epochs 2" in runs[1]["command"]
     assert meta["preprocess"]["input_size"] == [32, 32]

@@ -208,7 +208,7 @@ def test_the_detector_trainer_runs_on_two_ranks_as_one_process(tmp_path):
     moved = sum(float(((ref[k].double() - init[k].double()) ** 2).sum()) for k in params) ** 0.5
     assert gap < 0.02 * moved, f"2 ranks and 1 process differ by {gap:.2e}; the weights moved {moved:.2e}"
     h2 = json.loads((tmp_path / "det0.json").read_text())
-    h1 = one.meta["training"]["history"] if "training" in one.meta else None
+    h1 = one.meta["train"]["history"]
     assert len(h2) == 1 and h2[0]["steps"] == 4
     assert h1 is None or abs(h1[0]["full_map50"] - h2[0]["full_map50"]) < 0.05  # distributed validation
 

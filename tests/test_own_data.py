@@ -100,9 +100,10 @@ def test_from_dataset_checks_items():
 
 def test_train_on_folder_then_profile_runner_export(folder, tmp_path, monkeypatch):
     from adaptive_csp import AdaptiveRunner
+    from adaptive_csp.commands import profile as prof_cmd
+    from adaptive_csp.commands.common import cfg_from_args
     from adaptive_csp.models.pretrained import load_model, save_model
     from adaptive_csp.train import profile as prof
-    from adaptive_csp.train.cli import cfg_from_args
     from adaptive_csp.train.sandwich import TrainCfg, train
 
     args = argparse.Namespace(model="csp_small", epochs="2", batch_size="16", full_only_epochs="1",
@@ -118,12 +119,12 @@ def test_train_on_folder_then_profile_runner_export(folder, tmp_path, monkeypatc
     path = save_model(model, tmp_path / "model")
 
     parser = argparse.ArgumentParser()
-    prof.configure(parser)  # the same options as `adaptive-csp profile`
+    prof_cmd.configure(parser)  # the same options as `adaptive-csp profile`
     ns = parser.parse_args([str(path), "--out", str(tmp_path / "profiled"), "--latency-threads", "1",
                             "--min-rungs", "2", "--max-rungs", "3", "--screen-val", "16", "--data", str(folder)])
     every = prof.candidate_levels
     monkeypatch.setattr(prof, "candidate_levels", lambda m: every(m)[::9] + [m.full_level()])  # quick
-    assert prof.run(ns) == 0
+    assert prof_cmd.run(ns) == 0
     profiled = load_model(tmp_path / "profiled")
     # a 2-epoch model may have few rungs that beat every cheaper one; the full level always ends the ladder
     assert profiled.levels[-1] == profiled.full_level() and profiled.meta["class_names"] == list(CLASSES)
@@ -154,12 +155,13 @@ def _folder_model(folder: Path, tmp_path: Path, source: Path):
 
 def test_profile_reads_the_data_folder_from_the_models_json(folder, tmp_path, monkeypatch, capsys):
     from adaptive_csp.cli import main
+    from adaptive_csp.commands import profile as prof_cmd
     from adaptive_csp.models.pretrained import load_model
     from adaptive_csp.train import profile as prof
 
     path = _folder_model(folder, tmp_path, folder)
     parser = argparse.ArgumentParser()
-    prof.configure(parser)
+    prof_cmd.configure(parser)
     train, val = prof._data(load_model(path), parser.parse_args([str(path)]))  # no --data
     assert train.info["source"] == str(folder.resolve()) and len(train) + len(val) == 48 and len(val) == 12
     assert train.images.shape[1:] == (3, 32, 32) and train.mean == tuple(load_folder(folder).mean)

@@ -27,8 +27,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -43,9 +41,18 @@ from adaptive_csp.detect.checkpoint import save_detector
 from adaptive_csp.detect.loss import fcos_loss
 from adaptive_csp.detect.model import Detector, get_detector_cfg
 from adaptive_csp.levels import Level
-from adaptive_csp.train.distributed import SINGLE, Dist, calibrate_bn, setup, sync_bn
-from adaptive_csp.train.sandwich import resolve_device
-from adaptive_csp.train.state import load_state, save_state
+from adaptive_csp.train.distributed import SINGLE, Dist, sync_bn
+from adaptive_csp.train.loop import (
+    HISTORY_KEY,
+    Clock,
+    Run,
+    epoch_end_eval,
+    fit,
+    param_groups,
+    resume_run,
+    sandwich_levels,
+    start,
+)
 
 __all__ = ["DetTrainCfg", "train_detector", "evaluate_detector", "detect_batches", "sample_det_level"]
 
@@ -158,18 +165,6 @@ def _flip(x: torch.Tensor, boxes: list[torch.Tensor], gen: torch.Generator):
     return x, out
 
 
-def _save_state(path: Path, model: Detector, opt: torch.optim.Optimizer, gen: torch.Generator,
-                rng: random.Random, meta: dict) -> None:
-    save_state(path, model, opt, gen, rng, {**meta, "preprocess": model.meta["preprocess"]})
-
-
-def _load_state(path: Path, model: Detector, opt: torch.optim.Optimizer, gen: torch.Generator,
-                rng: random.Random) -> dict:
-    meta = load_state(path, model, opt, gen, rng)
-    model.meta["preprocess"] = meta["preprocess"]
-    return meta
-
-
 def _setup(cfg: DetTrainCfg, train: DetSet) -> tuple[Detector, dict | None]:
     """The detector, its preprocessing metadata and, with ``init_backbone``, the classifier's weights."""
     model = Detector(get_detector_cfg(cfg.model, num_classes=train.num_classes, input_size=train.input_size))
@@ -189,34 +184,7 @@ def _setup(cfg: DetTrainCfg, train: DetSet) -> tuple[Detector, dict | None]:
     return model, init
 
 
-class _Run:
-    """Where a run stands: epoch, step, history, the invocations, and a stop flag SIGTERM sets."""
-
-    def __init__(self) -> None:
-        self.epoch, self.step, self.history, self.runs = 0, 0, [], []
-        self.init: dict | None = None
-        self.perm: list[int] | None = None  # the epoch's order when a checkpoint was written inside it
-        self.offset, self.epoch_secs = 0, 0.0
-        self.stop = False
-
-    def meta(self, cfg: DetTrainCfg) -> dict:
-        m = {"epoch": self.epoch, "step": self.step, "cfg": cfg.model_dump(), "history": self.history,
-             "runs": self.runs, "init": self.init}
-        if self.perm is not None:
-            m.update(perm=self.perm, offset=self.offset, epoch_seconds=round(self.epoch_secs, 1))
-        return m
-
-    def load(self, meta: dict) -> None:
-        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
-        self.history, self.runs, self.init = list(meta["history"]), list(meta.get("runs", [])), meta.get("init")
-        self.perm = meta.get("perm")
-        self.offset, self.epoch_secs = int(meta.get("offset", 0)), float(meta.get("epoch_seconds", 0.0))
-
-    def spent(self) -> float:
-        return sum(float(r.get("seconds", 0.0)) for r in self.history) + float((self.init or {}).get("seconds", 0))
-
-
-def _planned_steps(cfg: DetTrainCfg, run: _Run, steps_per_epoch: int, step_s: float, epoch_elapsed: float) -> int:
+def _planned_steps(cfg: DetTrainCfg, run: Run, steps_per_epoch: int, step_s: float, epoch_elapsed: float) -> int:
     """Total optimizer steps of the run: ``epochs`` worth, or what ``budget_minutes`` holds at ``step_s``
     per step, each remaining epoch end paying the last one's evaluation time (else a fifth of an epoch)."""
     full = cfg.epochs * steps_per_epoch
@@ -238,12 +206,9 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
     """Train (or resume) into ``out_dir``; returns the detector with calibrated BN at full/cheapest.
 
     ``command``: how this invocation was started; every invocation (first run and each resume) is listed
-    with its device and first epoch under ``training.runs`` in the saved model's JSON."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    dist, dev = setup(resolve_device(cfg.device))  # torchrun: this rank's place and device
+    with its device and first epoch under ``train.runs`` in the saved model's JSON (and in the returned
+    model's ``meta["train"]``).  The epochs run in :func:`adaptive_csp.train.loop.fit`."""
+    out, dist, dev = start(out_dir, cfg.threads, cfg.device)  # torchrun: this rank's place and device
     progress = progress and dist.main
     train, val = data if data is not None else _data(cfg)
     model, init = _setup(cfg, train)
@@ -251,124 +216,112 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
     dist.broadcast_module(model)  # one starting point on every rank (the detector's init is not seeded)
     sync_bn(model, dist.active and cfg.sync_bn)
     static = model.validate(Level.parse(cfg.static_level)) if cfg.static_level is not None else None
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    run = _Run()
     last = out / "last.safetensors"
-    if resume and last.exists():
-        run.load(_load_state(last, model, opt, gen, rng))
+    got = resume_run(last, model, opt, gen, rng) if resume else None
+    if got is not None:
+        run, meta = got
+        model.meta["preprocess"] = meta["preprocess"]
         if dist.main:
             print(f"resumed from {last} at epoch {run.epoch} step {run.step}", flush=True)
-    elif init is not None:
-        t = time.time()
-        from adaptive_csp.detect.transfer import reestimate_backbone_bn
-
-        reestimate_backbone_bn(model, [x for x, _ in detect_batches(train, model, 64, cfg.calib_images)])
-        init["seconds"] = round(time.time() - t, 1)
-        run.init = init
-        if progress:
-            print(json.dumps({"init_backbone": init}), flush=True)
+    else:
+        run = Run(init=_start_backbone(model, train, init, cfg, progress))
     run.runs.append({"command": command, "device": str(dev), "threads": torch.get_num_threads(),
                      "start_epoch": run.epoch, "start_step": run.step, "world_size": dist.world,
                      **({"rank_commands": dist.commands} if dist.active else {})})
-    old = _on_sigterm(run)
-    try:
-        _epochs(cfg, model, opt, train, val, static, run, (out, last, dev, gen, rng, dist), progress)
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
+    task = _DetectTask(cfg, model, opt, (train, val), (gen, rng, dist, dev), static, progress, out)
+    fit(task, run, last)
     sync_bn(model, False)
+    model.meta[HISTORY_KEY] = _record(cfg, run, dev, time.perf_counter() - task.t_start)
     return model.eval()
 
 
-def _on_sigterm(run: _Run):
-    if threading.current_thread() is not threading.main_thread():
+def _start_backbone(model: Detector, train: DetSet, init: dict | None, cfg: DetTrainCfg, progress: bool):
+    """With ``init_backbone``: the backbone's BN re-estimated on the training scenes before the first step
+    (its record, with the seconds it took, is the run's ``init``)."""
+    if init is None:
         return None
+    t = time.time()
+    from adaptive_csp.detect.transfer import reestimate_backbone_bn
 
-    def stop(signum, frame):
-        run.stop = True
+    reestimate_backbone_bn(model, [x for x, _ in detect_batches(train, model, 64, cfg.calib_images)])
+    init["seconds"] = round(time.time() - t, 1)
+    if progress:
+        print(json.dumps({"init_backbone": init}), flush=True)
+    return init
 
-    return signal.signal(signal.SIGTERM, stop)
 
+class _DetectTask:
+    """The detector's part of :func:`adaptive_csp.train.loop.fit`: AdamW steps of the sandwich rule on
+    the ground truth (:func:`_step`), random flips, the warm-up multiplying a cosine over the whole run, a
+    budget re-planned by :func:`_planned_steps`, checkpoints inside epochs, COCO mAP at every epoch end."""
 
-def _epochs(cfg: DetTrainCfg, model: Detector, opt: torch.optim.Optimizer, train: DetSet, val: DetSet,
-            static: Level | None, run: _Run, env: tuple, progress: bool) -> None:
-    out, last, dev, gen, rng, dist = env
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    mean, std = (torch.tensor(model.meta["preprocess"][k]) for k in ("mean", "std"))
-    t_start, t_ckpt, step0, eval_secs = time.time(), time.time(), run.step, 0.0
-    total = _planned_steps(cfg, run, steps_per_epoch, 0.0, 0.0)
-    model.train()
-    while run.epoch < cfg.epochs and run.step < total:
-        if run.perm is not None:  # resuming inside an epoch
-            perm, start, epoch_before = torch.tensor(run.perm), run.offset, run.epoch_secs
-        else:
-            perm, start, epoch_before = torch.randperm(len(train), generator=gen), 0, 0.0
-        t0, seen, agg, cut = time.time(), 0, {}, False
-        for s in range(start, len(train), cfg.batch_size):
-            idx = perm[s:s + cfg.batch_size]
-            x = _normalize(train.images[idx], mean, std)
-            x, boxes = _flip(x, [train.boxes[i] for i in idx.tolist()], gen)  # the global batch's draws
-            labels = [train.labels[i] for i in idx.tolist()]
-            x, boxes, labels = dist.shard(x).to(dev), boxes[dist.rank::dist.world], labels[dist.rank::dist.world]
-            lr = cfg.lr * min(1.0, (run.step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (
-                1 + math.cos(math.pi * min(1.0, run.step / max(1, total))))
-            for g in opt.param_groups:
-                g["lr"] = lr
-            levels = [static] if static is not None else (
-                [model.full_level(), model.cheapest_level()] + [sample_det_level(model, rng) for _ in range(cfg.n_random)])
-            _step(model, opt, x, boxes, labels, levels, agg, dist)
-            run.step += 1
-            seen += len(idx)
-            done_here = run.step - step0
-            if done_here >= 5:  # every rank plans with the slowest rank's times: the same steps everywhere
-                total = _planned_steps(cfg, run, steps_per_epoch,
-                                       dist.agree_max((time.time() - t_start - eval_secs) / done_here),
-                                       dist.agree_max(epoch_before + time.time() - t0))
-            if progress and run.step % 50 == 0:
-                n = 50 * len(levels)
-                print(f"epoch {run.epoch + 1} step {run.step}/{total} lr {lr:.2e} " +
-                      " ".join(f"{k} {v / n:.3f}" for k, v in agg.items()) + f" {seen / (time.time() - t0):.0f} img/s",
-                      flush=True)
-                agg = {}
-            if run.step >= total and s + cfg.batch_size < len(train):
-                cut = True
-                break
-            if dist.active:  # a SIGTERM or the checkpoint clock on any rank: all ranks act on it together
-                run.stop = dist.agree_max(float(run.stop)) > 0
-                due = dist.agree_max(float(time.time() - t_ckpt > cfg.checkpoint_minutes * 60)) > 0
-            else:
-                due = time.time() - t_ckpt > cfg.checkpoint_minutes * 60
-            if run.stop or due:
-                run.perm, run.offset, run.epoch_secs = perm.tolist(), s + cfg.batch_size, epoch_before + time.time() - t0
-                if dist.main:
-                    _save_state(last, model, opt, gen, rng, run.meta(cfg))
-                t_ckpt = time.time()
-                if run.stop:
-                    print(f"stopped (SIGTERM) at epoch {run.epoch + 1} step {run.step}: resume with the same command",
-                          flush=True)
-                    return
-        run.perm = None
-        run.epoch += 1
-        train_secs, t_eval = epoch_before + time.time() - t0, time.time()
-        rec = _epoch_end(model, train, val, cfg, static, run.epoch, dist.agree_max(train_secs), dist)
-        rec.update(train_seconds=round(train_secs, 1), steps=run.step, seconds=round(epoch_before + time.time() - t0, 1))
+    decay_after_warmup = False  # the warm-up ramp multiplies a cosine over the whole run
+    whole_epochs = False  # the step count is the optimizer's: a cut epoch ends the run, a resume goes on
+
+    def __init__(self, cfg: DetTrainCfg, model: Detector, opt: torch.optim.Optimizer, data: tuple, env: tuple,
+                 static: Level | None, progress: bool, out: Path) -> None:
+        self.cfg, self.model, self.opt, self.static, self.progress, self.out = cfg, model, opt, static, progress, out
+        self.train, self.val = data
+        self.gen, self.rng, self.dist, self.dev = env
+        self.n_train, self.batch_size, self.epochs, self.lr = len(self.train), cfg.batch_size, cfg.epochs, cfg.lr
+        self.warmup, self.checkpoint_minutes = cfg.warmup_steps, cfg.checkpoint_minutes
+        self.spe = math.ceil(self.n_train / cfg.batch_size)
+        self.mean, self.std = (torch.tensor(model.meta["preprocess"][k]) for k in ("mean", "std"))
+        self.t_start = time.perf_counter()
+        self.n_levels = 1
+
+    def total_steps(self, run: Run) -> int:
+        return _planned_steps(self.cfg, run, self.spe, 0.0, 0.0)
+
+    def begin_epoch(self, run: Run, total: int) -> None:
+        self.t0, self.seen, self.agg = time.perf_counter(), 0, {}
+
+    def step(self, run: Run, idx: torch.Tensor, k: int) -> None:
+        train, dist = self.train, self.dist
+        x = _normalize(train.images[idx], self.mean, self.std)
+        x, boxes = _flip(x, [train.boxes[i] for i in idx.tolist()], self.gen)  # the global batch's draws
+        labels = [train.labels[i] for i in idx.tolist()]
+        x, boxes, labels = dist.shard(x).to(self.dev), boxes[dist.rank::dist.world], labels[dist.rank::dist.world]
+        levels = sandwich_levels(self.model, self.cfg.n_random, lambda: sample_det_level(self.model, self.rng),
+                                 self.static)
+        self.n_levels = len(levels)
+        _step(self.model, self.opt, x, boxes, labels, levels, self.agg, dist)
+        self.seen += len(idx)
+
+    def replan(self, run: Run, clock: Clock, k: int, total: int) -> int:
+        done_here = run.step - clock.step0
+        if done_here < 5:
+            return total
+        # every rank plans with the slowest rank's times: the same steps everywhere
+        return _planned_steps(self.cfg, run, self.spe, self.dist.agree_max(clock.train_seconds() / done_here),
+                              self.dist.agree_max(clock.epoch_seconds()))
+
+    def log_step(self, run: Run, k: int, total: int, lr: float) -> None:
+        if self.progress and run.step % 50 == 0:
+            n = 50 * self.n_levels
+            print(f"epoch {run.epoch + 1} step {run.step}/{total} lr {lr:.2e} " +
+                  " ".join(f"{k} {v / n:.3f}" for k, v in self.agg.items()) +
+                  f" {self.seen / (time.perf_counter() - self.t0):.0f} img/s", flush=True)
+            self.agg = {}
+
+    def end_epoch(self, run: Run, clock: Clock, cut: bool, total: int) -> tuple[dict, int]:
+        train_secs = clock.epoch_seconds()
+        rec = _epoch_end(self.model, self.train, self.val, self.cfg, self.static, run.epoch,
+                         self.dist.agree_max(train_secs), self.dist)
+        rec.update(train_seconds=round(train_secs, 1), steps=run.step, seconds=round(clock.epoch_seconds(), 1))
         if cut:
             rec["cut_by_budget"] = True
-        run.history.append(rec)
-        if progress:
-            print(json.dumps(rec), flush=True)
-        if dist.main:  # rank 0 writes; the others hold the same state
-            _save_state(last, model, opt, gen, rng, run.meta(cfg))
-            _save_final(model, out, cfg, run, dev, time.time() - t_start)
-        dist.barrier()
-        t_ckpt = time.time()
-        eval_secs += t_ckpt - t_eval
-        model.train()
+        return rec, total
+
+    def checkpoint_extra(self) -> dict:
+        return {"preprocess": self.model.meta["preprocess"]}
+
+    def saved(self, run: Run, clock: Clock) -> None:
+        save_detector(self.model, self.out / "model",
+                      **{HISTORY_KEY: _record(self.cfg, run, self.dev, time.perf_counter() - self.t_start)})
 
 
 def _step(model: Detector, opt: torch.optim.Optimizer, x: torch.Tensor, boxes: list, labels: list,
@@ -394,20 +347,22 @@ def _step(model: Detector, opt: torch.optim.Optimizer, x: torch.Tensor, boxes: l
 
 def _epoch_end(model: Detector, train: DetSet, val: DetSet, cfg: DetTrainCfg, static: Level | None,
                epoch: int, secs: float, dist: Dist = SINGLE) -> dict:
-    levels = [static] if static is not None else [model.full_level(), model.cheapest_level()]
+    levels = {"static": static} if static is not None else {"full": model.full_level(),
+                                                              "cheapest": model.cheapest_level()}
     calib = [x for x, _ in detect_batches(train, model, 64, cfg.calib_images)]
-    calibrate_bn(model, levels, calib, dist)
     rec: dict[str, Any] = {"epoch": epoch, "seconds": round(secs, 1)}
-    for name, lv in zip(("full", "cheapest") if static is None else ("static",), levels):
-        m = evaluate_detector(model, val, lv, dist=dist)
+    for name, m in epoch_end_eval(model, levels, calib, lambda lv: evaluate_detector(model, val, lv, dist=dist),
+                                  dist).items():
         rec[f"{name}_map50"], rec[f"{name}_map"] = round(m["map50"], 4), round(m["map"], 4)
     return rec
 
 
-def _save_final(model: Detector, out: Path, cfg: DetTrainCfg, run: _Run, dev: torch.device, secs: float) -> None:
-    save_detector(model, out / "model", training={
+def _record(cfg: DetTrainCfg, run: Run, dev: torch.device, secs: float) -> dict:
+    """The training record of the model's JSON (``meta["train"]``): how to run it again, the history and
+    every invocation."""
+    return {
         "command": "adaptive-csp train-detector " + " ".join(
             f"--{k.replace('_', '-')} {json.dumps(v) if not isinstance(v, str) else v}"
             for k, v in cfg.model_dump().items() if v is not None and v != DetTrainCfg.model_fields[k].default),
         "device": str(dev), "epochs": len(run.history), "steps": run.step, "seconds_this_run": round(secs),
-        "history": run.history, "runs": run.runs, "init_backbone": run.init})
+        "history": run.history, "runs": run.runs, "init_backbone": run.init}

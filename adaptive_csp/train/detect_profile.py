@@ -1,5 +1,5 @@
 """Measure a trained detector's candidate levels and keep the Pareto ladder (``adaptive-csp
-profile-detector``).
+profile-detector``, :mod:`adaptive_csp.commands.profile_detector`).
 
 Per candidate (:func:`~adaptive_csp.detect.model.candidate_det_levels`): BN statistics re-estimated on
 training images, COCO mAP@.5 on the validation scenes, and batch-1 latency on the engine a camera loop
@@ -14,10 +14,7 @@ checkpoint's ``postprocess.per_level``, which the runner uses by default.
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,7 +25,7 @@ from adaptive_csp.levels import Level, LevelLadder, Rung
 from adaptive_csp.train.profile import _device_name, pareto
 from adaptive_csp.util.timing import interleaved_medians
 
-__all__ = ["profile_detector", "latency_b1", "configure", "run"]
+__all__ = ["profile_detector", "latency_b1"]
 
 
 def _runner_fn(net: torch.nn.Module, x: torch.Tensor, engine: str, threads: int):
@@ -120,57 +117,3 @@ def profile_detector(model: Detector, train: DetSet, val: DetSet, *, calib_image
     for r in records:
         r["on_ladder"] = r["level"].key in keep
     return ladder, records
-
-
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="a detector checkpoint (train-detector's OUT/model)")
-    p.add_argument("--out", required=True, help="where to write the profiled detector (.safetensors + .json)")
-    p.add_argument("--val-scenes", type=int, default=1000, help="synthetic validation scenes (validation items)")
-    p.add_argument("--calib-images", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0, help="the training seed (validation scenes use seed + 1)")
-    p.add_argument("--coco-images", default=None, help="your own data (COCO format): training images folder")
-    p.add_argument("--coco-json", default=None)
-    p.add_argument("--val-images", default=None)
-    p.add_argument("--val-json", default=None)
-    p.add_argument("--engine", default="auto", choices=("auto", "onnxruntime", "torch"))
-    p.add_argument("--threads", type=int, default=1, help="intra-op threads for the latency measurement")
-    p.add_argument("--max-rungs", type=int, default=10)
-    p.add_argument("--records", default=None, help="write every candidate's numbers to this JSON file")
-    p.add_argument("--scenes", default=None, choices=("belt", "varied"),
-                   help="synthetic scenes (default: varied for a letterboxing detector, else belt)")
-    p.add_argument("--target-precision", type=float, default=None,
-                   help="per-rung score threshold: the lowest with validation precision ≥ this (default: best F1)")
-    p.add_argument("--no-thresholds", action="store_true", help="keep the file's post-processing as it is")
-
-
-def run(a: argparse.Namespace) -> int:
-    from adaptive_csp.detect.checkpoint import load_detector, save_detector
-    from adaptive_csp.train.detect import DetTrainCfg, _data
-
-    model = load_detector(a.model)
-    scenes = a.scenes or ("varied" if model.meta["preprocess"].get("resize") == "letterbox" else "belt")
-    cfg = DetTrainCfg(model=model.cfg.name, seed=a.seed, train_scenes=max(a.calib_images, 1), val_scenes=a.val_scenes,
-                      scenes=scenes, coco_images=a.coco_images, coco_json=a.coco_json, val_images=a.val_images,
-                      val_json=a.val_json)
-    train, val = _data(cfg)
-    ladder, records = profile_detector(model, train, val, calib_images=a.calib_images, max_rungs=a.max_rungs,
-                                       engine=a.engine, threads=a.threads)
-    if not a.no_thresholds:
-        from adaptive_csp.train.detect_thresholds import apply_thresholds, select_thresholds
-
-        table = select_thresholds(model, val, target_precision=a.target_precision)
-        how = "best F1" if a.target_precision is None else f"lowest with precision ≥ {a.target_precision}"
-        apply_thresholds(model, table, how, len(val))
-    path = save_detector(model, a.out)
-    print(f"{'rung':>4} {'ms b1':>7} {'x full':>7} {'mAP@.5':>7} {'mAP':>7} {'MMACs':>7}  level")
-    per = (model.meta.get("postprocess") or {}).get("per_level", {})
-    for i, r in enumerate(ladder.rungs):
-        t = per.get(r.level.key)
-        tt = f" score>{t['score_thresh']:.3f} nms {t['iou_thresh']:.2f}" if t else ""
-        print(f"{i:>4} {r.latency_ms:7.3f} {ladder.relative_cost(i):7.3f} {r.accuracy:7.4f} {r.extra['map']:7.4f} "
-              f"{r.macs / 1e6:7.1f}  {r.level.key}{tt}")
-    if a.records:
-        Path(a.records).write_text(json.dumps(
-            [{**r, "level": r["level"].to_dict()} for r in records], indent=1, default=float))
-    print(f"saved {path}")
-    return 0

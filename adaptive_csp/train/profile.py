@@ -39,7 +39,6 @@ reads).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import itertools
 import json
@@ -47,17 +46,20 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from adaptive_csp.data.images import ImageSet
 from adaptive_csp.levels import Level, LevelLadder, Rung, engine_key
 from adaptive_csp.models.net import ElasticNet
+from adaptive_csp.train.loop import train_record
 from adaptive_csp.util.timing import interleaved_medians
 
 __all__ = ["candidate_levels", "subsample", "measure_latency", "measure_engines", "latency_only", "pareto", "thin",
-           "monotone", "union_front", "profile", "plot", "configure", "run", "main"]
+           "monotone", "union_front", "profile", "ProfileOptions", "profile_data", "plot"]
 
 TORCH_B1, TORCH_B32 = "torch:b1", "torch:b32"  # what latency_ms / latency_ms_b32 hold
 
@@ -249,13 +251,31 @@ def _screen(model: ElasticNet, cands: list[Level], calib: list[torch.Tensor], sc
     return out
 
 
-def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int = 4, max_rungs: int = 10,
-            tolerance: float = 1.0, calib_images: int = 512, screen_val: int = 128, screen_calib: int = 32,
-            screen_margin: float = 3.0, refine: int | None = 16, progress: bool = True,
-            max_candidates: int | None = None, latency_threads: int | None = None,
-            engines: Sequence[str] = ("auto", "torch"), latency_rounds: int | None = None,
-            latency_stat: str = "min") -> tuple[LevelLadder, list[dict]]:
-    """Profile ``model`` here; returns (ladder, per-candidate records).
+@dataclass(frozen=True)
+class ProfileOptions:
+    """How :func:`profile` screens, refines and keeps candidates (one field per ``adaptive-csp profile``
+    flag of the same name)."""
+
+    min_rungs: int = 4  # at least this many rungs (rungs within ``tolerance`` points added, :func:`spread`)
+    max_rungs: int = 10  # at most this many rungs per latency key's front
+    tolerance: float = 1.0  # accuracy points a ``min_rungs`` rung may lie below the front
+    calib_images: int = 512  # training images for the refined candidates' BN re-estimation
+    screen_val: int = 128  # validation images each candidate is screened on
+    screen_calib: int = 32  # training images for each candidate's BN re-estimation while screening
+    screen_margin: float = 3.0  # points: refine a candidate no one at most as slow screened this much better than
+    refine: int | None = 16  # refine at most this many candidates
+    progress: bool = True
+    max_candidates: int | None = None  # measure at most this many candidates (evenly spread)
+    latency_threads: int | None = None  # threads for the latency measurements (None: torch's)
+    engines: Sequence[str] = ("auto", "torch")  # engines to time (torch always added)
+    latency_rounds: int | None = None  # interleaved timing rounds (None: the measurer's default)
+    latency_stat: str = "min"  # per level, the fastest interleaved round or the median one
+
+
+def profile(model: ElasticNet, train: ImageSet, val: ImageSet, options: ProfileOptions | None = None,
+            **fields: Any) -> tuple[LevelLadder, list[dict]]:
+    """Profile ``model`` here; returns (ladder, per-candidate records).  ``options`` (default
+    :class:`ProfileOptions`), with keyword ``fields`` of it laid over: ``profile(m, tr, va, min_rungs=3)``.
 
     1. **Screen** every candidate: BN re-estimated on ``screen_calib`` training images, accuracy on a
        seeded ``screen_val`` validation images, and a quick batch-1 torch latency.
@@ -267,22 +287,39 @@ def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int
     3. The ladder: each key's front of the refined rungs (:func:`union_front`, ties to the cheaper rung,
        each front thinned to ``max_rungs``), the full level last; when that has fewer than ``min_rungs``
        rungs, :func:`spread` adds rungs within ``tolerance`` points of the front."""
-    from adaptive_csp.train.sandwich import evaluate
-
+    o = replace(options or ProfileOptions(), **fields)
     model.eval()
-    cands = subsample(candidate_levels(model), model, max_candidates)
-    calib = _calib_batches(train, calib_images)
-    lat_threads = int(latency_threads or torch.get_num_threads())
-    records = _screen(model, cands, [calib[0][:screen_calib]], _sample(val, screen_val), progress, lat_threads)
-    picked = near_front([[(r["latency_ms_screen"], r["val_acc_screen"]) for r in records]], screen_margin / 100,
-                        refine)
+    cands = subsample(candidate_levels(model), model, o.max_candidates)
+    calib = _calib_batches(train, o.calib_images)
+    lat_threads = int(o.latency_threads or torch.get_num_threads())
+    records = _screen(model, cands, [calib[0][:o.screen_calib]], _sample(val, o.screen_val), o.progress, lat_threads)
+    picked = near_front([[(r["latency_ms_screen"], r["val_acc_screen"]) for r in records]], o.screen_margin / 100,
+                        o.refine)
     full = model.full_level()
     picked += [i for i, r in enumerate(records) if r["level"] == full and i not in picked]
     chosen = [records[i] for i in picked]
-    measured = _measure_candidates(model, [r["level"] for r in chosen], (*engines, "torch"), lat_threads,
-                                   latency_rounds, latency_stat)
+    measured = _measure_candidates(model, [r["level"] for r in chosen], (*o.engines, "torch"), lat_threads,
+                                   o.latency_rounds, o.latency_stat)
     model.bn_stats = {}
     model.calibrate_bn([r["level"] for r in chosen], calib)
+    rungs = _refined_rungs(model, chosen, measured, val, lat_threads)
+    keys = sorted(set.intersection(*(set(r.latency) for r in rungs)))
+    ladder = union_front(rungs, full, keys, o.max_rungs)
+    if len(ladder) < o.min_rungs:
+        ladder = spread(ladder, rungs, o.min_rungs, o.tolerance / 100)
+    model.levels = ladder
+    for r in records:
+        r["on_ladder"] = r["level"] in set(ladder)
+    model.bn_stats = {k: v for k, v in model.bn_stats.items() if k in {lv.key for lv in ladder}}
+    return ladder, records
+
+
+def _refined_rungs(model: ElasticNet, chosen: list[dict], measured: list[dict[str, float]], val: ImageSet,
+                   threads: int) -> list[Rung]:
+    """The refined candidates as rungs: their measured latencies and whole-split accuracy (the records
+    get both)."""
+    from adaptive_csp.train.sandwich import evaluate
+
     rungs = []
     for rec, lat in zip(chosen, measured, strict=True):
         rec["latency"], rec["latency_ms"], rec["latency_ms_b32"] = lat, lat[TORCH_B1], lat[TORCH_B32]
@@ -290,16 +327,8 @@ def profile(model: ElasticNet, train: ImageSet, val: ImageSet, *, min_rungs: int
         rungs.append(Rung(level=rec["level"], macs=model.macs(rec["level"]), params=model.params(rec["level"]),
                           latency_ms=round(rec["latency_ms"], 4), latency_ms_b32=round(rec["latency_ms_b32"], 4),
                           accuracy=rec["val_acc"], latency=lat,
-                          extra={"val_images": len(val), "device": _device_name(lat_threads)}))
-    keys = sorted(set.intersection(*(set(r.latency) for r in rungs)))
-    ladder = union_front(rungs, full, keys, max_rungs)
-    if len(ladder) < min_rungs:
-        ladder = spread(ladder, rungs, min_rungs, tolerance / 100)
-    model.levels = ladder
-    for r in records:
-        r["on_ladder"] = r["level"] in set(ladder)
-    model.bn_stats = {k: v for k, v in model.bn_stats.items() if k in {lv.key for lv in ladder}}
-    return ladder, records
+                          extra={"val_images": len(val), "device": _device_name(threads)}))
+    return rungs
 
 
 def monotone(rungs: list[Rung], full: Level) -> LevelLadder:
@@ -408,67 +437,6 @@ def plot(records: list[dict], path: str | Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="model .safetensors (with its .json)")
-    p.add_argument("--out", default=None, help="output checkpoint path (without suffix); required unless "
-                   "--latency-only, which writes the checkpoint's own JSON when --out is not given")
-    p.add_argument("--latency-only", action="store_true",
-                   help="re-measure the existing ladder's latencies only (no accuracy, no BN; seconds) and "
-                   "store them in the model JSON (the weights file is not rewritten)")
-    p.add_argument("--int8", action="store_true",
-                   help="measure every rung in int8 on ONNX Runtime (static QDQ) against float32 and mark those "
-                        "faster at batch 1 and 32 at equal accuracy (--int8-tol); writes the ladder and the "
-                        "calibration images into the checkpoint (its own files, or --out)")
-    p.add_argument("--int8-calib", type=int, default=256, help="training images the int8 rungs calibrate on")
-    p.add_argument("--int8-tol", type=float, default=0.002,
-                   help="largest validation-accuracy loss an int8 rung may have (a fraction: 0.002 = 0.2 pt)")
-    p.add_argument("--latency-cache", action="store_true",
-                   help="with --latency-only: store in this device's latency cache (what runner.calibrate() "
-                   "reads) instead of the model JSON")
-    p.add_argument("--engines", default="auto,torch",
-                   help="engines to time, comma-separated (auto = the runner's choice; torch always added "
-                   "for a full profile)")
-    p.add_argument("--batches", default="1,32", help="batch sizes to time with --latency-only")
-    p.add_argument("--latency-rounds", type=int, default=None,
-                   help="interleaved timing rounds (default 9 at batch 1, 5 above)")
-    p.add_argument("--latency-stat", choices=("median", "min"), default="min",
-                   help="per level, the fastest interleaved round (the level's own cost "
-                   "on a CPU other processes share) or the median one")
-    p.add_argument("--plot", default=None, help="write accuracy-vs-latency PNG here")
-    p.add_argument("--threads", type=int, default=None, help="threads for BN calibration and accuracy")
-    p.add_argument("--latency-threads", type=int, default=None, help="threads for the latency measurements")
-    p.add_argument("--min-rungs", type=int, default=4,
-                   help="at least this many rungs: when the strict Pareto front is shorter (e.g. accuracies "
-                   "tied), rungs within --tolerance points of the front are added, spread in log latency, "
-                   "each no less accurate than the rung below it")
-    p.add_argument("--max-rungs", type=int, default=10,
-                   help="at most this many rungs per latency key's front (evenly spread in log latency)")
-    p.add_argument("--tolerance", type=float, default=1.0,
-                   help="accuracy points a --min-rungs rung may lie below the most accurate candidate at most "
-                   "as slow")
-    p.add_argument("--screen-val", type=int, default=128,
-                   help="validation images (a seeded random subset) each candidate is screened on")
-    p.add_argument("--screen-calib", type=int, default=32,
-                   help="training images for each candidate's BN re-estimation while screening")
-    p.add_argument("--screen-margin", type=float, default=3.0,
-                   help="a candidate is refined when no candidate at most as slow (screening latency: torch, "
-                   "batch 1) screened more than this many points better")
-    p.add_argument("--refine", type=int, default=16,
-                   help="refine at most N candidates (each key's screened front first, the rest near it spread "
-                   "in latency): BN from --calib-images images, accuracy on the whole validation split")
-    p.add_argument("--calib-images", type=int, default=512,
-                   help="training images for the refined candidates' BN re-estimation")
-    p.add_argument("--max-candidates", type=int, default=None,
-                   help="measure at most N candidates (evenly spread; each width's ends always kept)")
-    p.add_argument("--records", default=None, help="write every candidate's measurements (JSON) here")
-    p.add_argument("--data", default=None, metavar="DIR",
-                   help="image folder (one sub-folder per class); default: the folder the model was trained "
-                   "on (its JSON records it), Fashion-MNIST for a Fashion-MNIST model")
-    p.add_argument("--val", default=None, metavar="DIR", help="validation folder (default: the one training "
-                   "used, else the seeded split of the data that training held out)")
-    p.add_argument("--data-dir", default=None, help="Fashion-MNIST folder (default: the Debian package's)")
-
-
 def _recorded_dirs(model: ElasticNet) -> tuple[Path | None, Path | None]:
     """(training folder, validation folder or None) recorded in the model's JSON by ``train --data``:
     ``meta["data"]["source"]`` (the folder, resolved), the validation folder from ``meta["data"]["val_source"]``
@@ -488,7 +456,7 @@ def _recorded_dirs(model: ElasticNet) -> tuple[Path | None, Path | None]:
         raise ValueError(f"{train_dir}: the folder this model was trained on (recorded in its JSON) is not "
                          "here; pass --data DIR")
     val = info.get("val_source")
-    for run in reversed(model.meta.get("train", {}).get("runs") or []):
+    for run in reversed(train_record(model.meta).get("runs") or []):
         if val is None and "--val" in (words := shlex.split(run.get("command") or "")):
             val = words[words.index("--val") + 1] if words.index("--val") + 1 < len(words) else None
             break
@@ -497,10 +465,12 @@ def _recorded_dirs(model: ElasticNet) -> tuple[Path | None, Path | None]:
     return train_dir, (Path(val) if val is not None else None)
 
 
-def _data(model: ElasticNet, a: argparse.Namespace) -> tuple[ImageSet, ImageSet]:
-    """(training, validation) images to profile on, read as the model was trained: ``--data`` / ``--val``
-    when given, else the folders its JSON records (:func:`_recorded_dirs`), else Fashion-MNIST; the
-    model's input size, colour, class order and normalisation (``meta["preprocess"]``)."""
+def profile_data(model: ElasticNet, a: Any) -> tuple[ImageSet, ImageSet]:
+    """(training, validation) images to profile on, read as the model was trained: ``a.data`` / ``a.val``
+    (folders; ``a`` is anything with ``data``, ``val`` and ``data_dir``, e.g. the parsed flags of
+    ``adaptive-csp profile``) when given, else the folders its JSON records (:func:`_recorded_dirs`), else
+    Fashion-MNIST (from ``a.data_dir``); the model's input size, colour, class order and normalisation
+    (``meta["preprocess"]``)."""
     data_dir, val_dir = (Path(a.data), Path(a.val) if a.val else None) if a.data else _recorded_dirs(model)
     if a.val and not a.data:
         val_dir = Path(a.val)
@@ -519,7 +489,7 @@ def _data(model: ElasticNet, a: argparse.Namespace) -> tuple[ImageSet, ImageSet]
     if val_dir is not None:
         val = load_folder(val_dir, input_size=size, color=colour, class_names=list(data.class_names))
     else:  # the seeded split training held out
-        tcfg = model.meta.get("train", {}).get("cfg", {})
+        tcfg = train_record(model.meta).get("cfg", {})
         val, data = holdout(data, tcfg.get("val_fraction", 0.1), tcfg.get("seed", 0))
     if pre.get("mean") and pre.get("std"):  # normalise as the model was trained
         m, s = tuple(pre["mean"]), tuple(pre["std"])
@@ -527,14 +497,7 @@ def _data(model: ElasticNet, a: argparse.Namespace) -> tuple[ImageSet, ImageSet]
     return data, val
 
 
-def _csv(text: str, kind: type = str) -> list:
-    try:
-        out = [kind(t.strip()) for t in str(text).split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"expected a comma-separated list, got {text!r}") from None
-    if not out:
-        raise ValueError(f"expected a comma-separated list, got {text!r}")
-    return out
+_data = profile_data  # the name tests and older callers use
 
 
 def latency_only(checkpoint: str | Path, *, engines: Sequence[str] = ("auto", "torch"),
@@ -573,116 +536,3 @@ def latency_only(checkpoint: str | Path, *, engines: Sequence[str] = ("auto", "t
     return ladder, jpath
 
 
-def _run_latency_only(a: argparse.Namespace) -> int:
-    import shlex
-    import sys
-
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    command = "adaptive-csp profile " + shlex.join(getattr(a, "_argv", sys.argv[2:]))
-    ladder, path = latency_only(a.checkpoint, engines=_csv(a.engines), batches=_csv(a.batches, int),
-                                threads=a.latency_threads, rounds=a.latency_rounds, out=a.out,
-                                to_cache=a.latency_cache, command=command, stat=a.latency_stat)
-    keys = sorted(set().union(*(r.latency for r in ladder.rungs)))
-    print(f"latencies of {len(ladder)} rungs (ms) -> {path}")
-    print("  " + f"{'level':<36}" + "".join(f"{k:>11}" for k in keys))
-    for r in ladder.rungs:
-        print(f"  {r.level.key:<36}" + "".join(f"{r.latency.get(k, float('nan')):11.3f}" for k in keys))
-    for k in keys:
-        eng, _, b = k.partition(":b")
-        v = ladder.view(eng, int(b))
-        print(f"  view {k}: rungs {list(v.parent_indices)}")
-    return 0
-
-
-def _run_int8(a: argparse.Namespace) -> int:
-    """``--int8``: :func:`adaptive_csp.train.int8_profile.int8_profile` on the validation split; the ladder
-    and calibration images written into the checkpoint (``--out``: a copy)."""
-    import shlex
-    import sys
-
-    from adaptive_csp.models.pretrained import load_model, save_model
-    from adaptive_csp.runtime.calibrate import device_id
-    from adaptive_csp.train.int8_profile import calib_images, int8_profile
-
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    model = load_model(a.checkpoint)
-    train, val = _data(model, a)
-    model.int8_calib = calib_images(train.images.numpy(), min(a.int8_calib, len(train)))
-    threads = int(a.latency_threads or 1)
-    t0 = time.perf_counter()
-    ladder, rows = int8_profile(model, model.int8_calib, val.normalized().numpy(), val.labels.numpy(),
-                                threads=threads, rounds=a.latency_rounds, stat=a.latency_stat, acc_tol=a.int8_tol)
-    model.levels = ladder
-    model.meta.setdefault("profile", {})["int8"] = {
-        "calib_images": len(model.int8_calib), "calib_from": f"{train.info.get('name', 'training data')}, seeded",
-        "val_images": len(val), "acc_tol": a.int8_tol, "device": device_id().split("|")[0], "threads": threads,
-        "joined": [r["level"] for r in rows if r["joined"]], "seconds": round(time.perf_counter() - t0, 1),
-        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": "adaptive-csp profile " + shlex.join(getattr(a, "_argv", sys.argv[2:]))}
-    path = save_model(model, a.out or a.checkpoint)
-    print(f"int8 on ONNX Runtime, {threads} thread(s), accuracy on {len(val)} validation images -> {path}")
-    print("  level  fp32 b1 ms  int8 b1 ms  fp32 b32 ms  int8 b32 ms  fp32 acc %  int8 acc %  int8 joins")
-    for r in rows:
-        print(f"  {r['level']:5d} {r['fp32_b1_ms']:11.3f} {r['int8_b1_ms']:11.3f} {r['fp32_b32_ms']:12.3f} "
-              f"{r['int8_b32_ms']:12.3f} {100 * r['fp32_acc']:11.2f} {100 * r['int8_acc']:11.2f}  "
-              f"{'yes' if r['joined'] else 'no'}")
-    for b in (1, 32):
-        print(f"  view ort:b{b}: rungs {list(ladder.view('onnxruntime', b).parent_indices)}")
-    return 0
-
-
-def run(a: argparse.Namespace) -> int:
-    import sys
-
-    from adaptive_csp.models.pretrained import load_model, save_model
-
-    if a.latency_cache and not a.latency_only:
-        print("adaptive-csp profile: --latency-cache needs --latency-only", file=sys.stderr)
-        return 2
-    if a.latency_only:
-        return _run_latency_only(a)
-    if a.int8:
-        return _run_int8(a)
-    if a.out is None:
-        print("adaptive-csp profile: a full profile needs --out (only --latency-only writes the checkpoint's "
-              "own JSON)", file=sys.stderr)
-        return 2
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    model = load_model(a.checkpoint)
-    train, val = _data(model, a)
-    t0 = time.perf_counter()
-    ladder, records = profile(model, train, val, min_rungs=a.min_rungs, max_rungs=a.max_rungs,
-                              tolerance=a.tolerance, calib_images=a.calib_images, screen_val=a.screen_val,
-                              screen_calib=a.screen_calib, screen_margin=a.screen_margin,
-                              refine=a.refine, max_candidates=a.max_candidates,
-                              latency_threads=a.latency_threads, engines=_csv(a.engines),
-                              latency_rounds=a.latency_rounds, latency_stat=a.latency_stat)
-    refined = sum("val_acc" in r for r in records)
-    meta = {"profile": {"candidates": len(records), "refined": refined, "device": ladder.rungs[-1].extra["device"],
-                        "data": train.info.get("source"), "train_images": len(train), "val_images": len(val),
-                        "seconds": round(time.perf_counter() - t0, 1),
-                        "pareto_on": "every latency key (Rung.latency); order: latency_ms_b32",
-                        "time": time.strftime("%Y-%m-%d %H:%M:%S")}}
-    path = save_model(model, a.out, **meta)
-    print(f"ladder of {len(ladder)} rungs from {len(records)} candidates ({refined} refined on {len(val)} "
-          f"validation images of {train.info.get('name', '?')}) in {meta['profile']['seconds']:.0f} s -> {path}")
-    for r in ladder.rungs:
-        print(f"  {r.level.key:<30} MACs {r.macs / 1e6:6.2f}M  b1 {r.latency_ms:6.3f} ms  "
-              f"b32 {r.latency_ms_b32:7.3f} ms  val {100 * r.accuracy:5.2f}%")
-    if a.records:
-        Path(a.records).write_text(json.dumps([{**r, "level": r["level"].key} for r in records], indent=1))
-    if a.plot:
-        plot(records, a.plot)
-        print(f"plot -> {a.plot}")
-    return 0
-
-
-def main(argv: list[str]) -> int:
-    """Legacy ``main(argv)`` entry."""
-    p = argparse.ArgumentParser(prog="adaptive-csp profile",
-                                description="Measure candidate levels here; keep the Pareto ladder.")
-    configure(p)
-    return run(p.parse_args(argv))
