@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -83,22 +84,17 @@ def shared_vs_alone(model, runs: Path, test, train) -> dict[str, float]:
     return gaps
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--runs", default="runs", help="folder with the baseline checkpoints")
-    p.add_argument("--write-metadata", action="store_true")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--shared", default=None, metavar="CKPT",
-                   help="only the shared-vs-alone table, for this checkpoint instead of the shipped model")
-    a = p.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    runs = Path(a.runs)
-    test, train = load_split("test"), load_split("train")
-    if a.shared:
-        shared_vs_alone(load_model(a.shared), runs, test, train)
-        return
-    model = pretrained()
+@dataclass
+class Shipped:
+    """The shipped model measured at every rung: batch-1 and batch-32 ms, test accuracy."""
+
+    b1: list[float]
+    b32: list[float]
+    accs: list[float]
+    threads: int
+
+
+def measure_shipped(model, test) -> Shipped:
     n = len(model.levels)
     x1 = torch.randn(1, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     x32 = torch.randn(32, 1, 28, 28).contiguous(memory_format=torch.channels_last)
@@ -107,31 +103,49 @@ def main() -> None:
         b1 = interleaved_medians([lambda i=i: model(x1, i) for i in range(n)], 9, 20)
         b32 = interleaved_medians([lambda i=i: model(x32, i) for i in range(n)], 7, 5)
     accs = [evaluate(model, test, i) for i in range(n)]
-    print(f"### Shipped model `{DEFAULT_MODEL}` — Fashion-MNIST test set (10 000 images), "
-          f"{torch.get_num_threads()} threads")
+    return Shipped(b1=b1, b32=b32, accs=accs, threads=torch.get_num_threads())
+
+
+def print_shipped(model, s: Shipped) -> None:
+    print(f"### Shipped model `{DEFAULT_MODEL}` — Fashion-MNIST test set (10 000 images), {s.threads} threads")
     print("| rung | level | MACs (M) | params (k) | b1 ms | b32 ms | b32 vs full | val acc % | test acc % |")
     print("|---|---|---|---|---|---|---|---|---|")
     for i, r in enumerate(model.levels.rungs):
-        print(f"| {i} | `{r.level.key}` | {r.macs / 1e6:.2f} | {r.params / 1e3:.0f} | {b1[i]:.3f} | {b32[i]:.2f} | "
-              f"{b32[i] / b32[-1]:.3f} | {100 * r.accuracy:.2f} | {100 * accs[i]:.2f} |")
+        print(f"| {i} | `{r.level.key}` | {r.macs / 1e6:.2f} | {r.params / 1e3:.0f} | {s.b1[i]:.3f} | {s.b32[i]:.2f} | "
+              f"{s.b32[i] / s.b32[-1]:.3f} | {100 * r.accuracy:.2f} | {100 * s.accs[i]:.2f} |")
 
-    gaps = shared_vs_alone(model, runs, test, train)
 
-    print("\n### CSP vs plain counterpart (full level, trained alone with the same recipe)")
-    print("| model | MACs (M) | params (k) | test acc % |")
-    print("|---|---|---|---|")
-    rows = []
+def csp_vs_plain(runs: Path, test) -> list[tuple[str, object, tuple[int, int, float] | None]]:
+    """Per baseline (CSP and plain, full level, trained alone): (run name, model, (MACs, params, test acc));
+    model and figures None when it is not trained."""
+    out = []
     for name in ("static_full", "plain_small"):
         m = _load(runs, name)
         if m is None:
-            print(f"| {name} | | | not trained |")
+            out.append((name, None, None))
             continue
         full = m.full_level()
-        rows.append((m.macs(full), m.params(full), evaluate(m, test, full)))
-        print(f"| {m.cfg.name} ({name}) | {rows[-1][0] / 1e6:.2f} | {rows[-1][1] / 1e3:.0f} | {100 * rows[-1][2]:.2f} |")
+        out.append((name, m, (m.macs(full), m.params(full), evaluate(m, test, full))))
+    return out
 
+
+def print_csp_vs_plain(rows: list[tuple[str, object, tuple[int, int, float] | None]]) -> None:
+    print("\n### CSP vs plain counterpart (full level, trained alone with the same recipe)")
+    print("| model | MACs (M) | params (k) | test acc % |")
+    print("|---|---|---|---|")
+    for name, m, r in rows:
+        if m is None:
+            print(f"| {name} | | | not trained |")
+            continue
+        print(f"| {m.cfg.name} ({name}) | {r[0] / 1e6:.2f} | {r[1] / 1e3:.0f} | {100 * r[2]:.2f} |")
+
+
+def print_targets(model, s: Shipped, gaps: dict[str, float], rows: list[tuple[int, int, float]]) -> None:
+    """The targets, each MET or MISSED, from the figures above (``rows``: the trained baselines' figures)."""
+    n = len(model.levels)
+    b32 = s.b32
     print("\n### Targets")
-    full_acc, cheap_acc = accs[-1], accs[0]
+    full_acc, cheap_acc = s.accs[-1], s.accs[0]
     cheap_lat = b32[0] / b32[-1]
     print(f"- full level ≥ 94.0 %: {'MET' if full_acc >= 0.94 else 'MISSED'} ({100 * full_acc:.2f} %)")
     print(f"- cheapest ≥ 91.5 % at ≤ 0.10× full latency (b32): "
@@ -153,12 +167,40 @@ def main() -> None:
               f"{'MET' if mc <= 0.8 * mp and ac >= ap - 0.005 else 'MISSED'} "
               f"({100 * (1 - mc / mp):.1f} % fewer MACs, {100 * (ac - ap):+.2f} points)")
 
+
+def write_metadata(accs: list[float]) -> None:
+    """Store each rung's test accuracy in the shipped model's JSON."""
+    fresh = pretrained()
+    fresh.levels = LevelLadder(Rung(**{**r.__dict__, "extra": {**r.extra, "test_accuracy": accs[i]}})
+                               for i, r in enumerate(fresh.levels.rungs))
+    save_model(fresh, ASSETS / DEFAULT_MODEL)
+    print(f"\nwrote test accuracies into {ASSETS / DEFAULT_MODEL}.json")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", default="runs", help="folder with the baseline checkpoints")
+    p.add_argument("--write-metadata", action="store_true")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--shared", default=None, metavar="CKPT",
+                   help="only the shared-vs-alone table, for this checkpoint instead of the shipped model")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    runs = Path(a.runs)
+    test, train = load_split("test"), load_split("train")
+    if a.shared:
+        shared_vs_alone(load_model(a.shared), runs, test, train)
+        return
+    model = pretrained()
+    shipped = measure_shipped(model, test)
+    print_shipped(model, shipped)
+    gaps = shared_vs_alone(model, runs, test, train)
+    alone = csp_vs_plain(runs, test)
+    print_csp_vs_plain(alone)
+    print_targets(model, shipped, gaps, [r for _, m, r in alone if m is not None])
     if a.write_metadata:
-        fresh = pretrained()
-        fresh.levels = LevelLadder(Rung(**{**r.__dict__, "extra": {**r.extra, "test_accuracy": accs[i]}})
-                                   for i, r in enumerate(fresh.levels.rungs))
-        save_model(fresh, ASSETS / DEFAULT_MODEL)
-        print(f"\nwrote test accuracies into {ASSETS / DEFAULT_MODEL}.json")
+        write_metadata(shipped.accs)
 
 
 if __name__ == "__main__":

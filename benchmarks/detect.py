@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -246,10 +247,25 @@ def alone_lines(model, alone_path: str | None) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from adaptive_csp.detect.checkpoint import load_detector, pretrained_detector
-    from adaptive_csp.detect.scenes import HELD_OUT_BACKGROUND, varied_cfg
+@dataclass
+class DetectResult:
+    """What the main table, the held-out line, the targets and the scale sweep print."""
 
+    model: object
+    engine: str
+    threads: int
+    size: int  # model input side
+    gt: object  # in-family test scenes (DetSet)
+    hgt: object  # held-out family test scenes
+    lat: list[float]  # batch-1 ms per rung
+    rows: list[dict]  # per rung: map (multi-label, score 0.05), own (at its own threshold), agn (ends only)
+    held: dict[int, dict]  # held-out mAP at the cheapest and full rung
+    sweep: list[dict]
+    sweep_scenes: int
+    alone: list[str]  # the shared-vs-alone lines (empty without --alone)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="detector checkpoint (default: the shipped detector)")
     p.add_argument("--alone", default=None, help="checkpoint of the full level trained alone")
@@ -261,22 +277,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep-scenes", type=int, default=60, help="scenes per (frame side, item size) of the sweep")
     p.add_argument("--sizes", action="store_true", help="only the recall-by-frame-size table (issue #25)")
     p.add_argument("--size-frames", type=int, default=40, help="frames per side for --sizes")
-    a = p.parse_args(argv)
-    import torch
+    return p.parse_args(argv)
 
-    torch.set_num_threads(a.threads)
-    model = load_detector(a.model) if a.model else pretrained_detector()
-    if a.sizes:
-        print_sizes(model, a.engine, a.threads, a.size_frames)
-        return 0
+
+def compute(model, a: argparse.Namespace) -> DetectResult:
+    """Every rung on the in-family scenes, the ends on the held-out family, the latencies and the sweep."""
+    from adaptive_csp.detect.scenes import varied_cfg
+
     size = int(model.meta["preprocess"]["input_size"][0])
     frames, gt, geo = scene_frames(a.scenes, a.seed, varied_cfg(size))
     hframes, hgt, hgeo = scene_frames(a.scenes, a.seed + 1, varied_cfg(size, held_out=True))
-    ladder = model.levels
-    last = len(ladder) - 1
+    last = len(model.levels) - 1
     lat = engine_latency(model, a.engine, a.threads, a.rounds)
     rows = []
-    for i in range(len(ladder)):
+    for i in range(len(model.levels)):
         low = run_frames(model, frames, geo, i, a.engine, a.threads, score_thresh=0.05, multi_label=True)
         own = run_frames(model, frames, geo, i, a.engine, a.threads)
         rows.append({"map": map_of(low, gt), "own": pr_at_own_threshold(own, gt),
@@ -284,34 +298,56 @@ def main(argv: list[str] | None = None) -> int:
                                    agnostic=True) if i in (0, last) else None})
     held = {i: map_of(run_frames(model, hframes, hgeo, i, a.engine, a.threads, score_thresh=0.05, multi_label=True),
                       hgt) for i in (0, last)}
+    sweep = scale_sweep(model, a.engine, a.threads, a.sweep_scenes, a.seed + 3, [last, 0])
+    return DetectResult(model=model, engine=a.engine, threads=a.threads, size=size, gt=gt, hgt=hgt, lat=lat,
+                        rows=rows, held=held, sweep=sweep, sweep_scenes=a.sweep_scenes,
+                        alone=alone_lines(model, a.alone))
+
+
+def render(r: DetectResult) -> None:
+    render_rungs(r)
+    render_targets(r)
+    last = len(r.rows) - 1
+    print(f"\nScale sweep: recall@0.5 with the right class at each rung's own threshold, {r.sweep_scenes} square "
+          "frames per row (1–3 items, in-family backgrounds), letterboxed by the runner")
+    print("| frame px | item px | items | full | cheapest |\n|---:|---|---:|---:|---:|")
+    for w in r.sweep:
+        print(f"| {w['side']} | {w['items_px']} | {w['items']} | {w[last]:.3f} | {w[0]:.3f} |")
+    for line in r.alone:
+        print(line)
+
+
+def render_rungs(r: DetectResult) -> None:
+    """The per-rung table."""
+    from adaptive_csp.detect.scenes import varied_cfg
+
+    model, gt, lat = r.model, r.gt, r.lat
     per = (model.meta.get("postprocess") or {}).get("per_level", {})
     print(f"{len(gt)} test scenes ({sum(len(b) for b in gt.boxes)} items; frames 64–320 px of aspect 9:16–16:9, "
-          f"items 16–112 px; backgrounds {', '.join(sorted(set(varied_cfg(size).backgrounds)))}), letterboxed by "
-          f"the runner; engine {a.engine}, {a.threads} thread(s)")
+          f"items 16–112 px; backgrounds {', '.join(sorted(set(varied_cfg(r.size).backgrounds)))}), letterboxed by "
+          f"the runner; engine {r.engine}, {r.threads} thread(s)")
     print("| rung | width | level (backbone · neck blocks) | MMACs | batch-1 ms | × full | mAP@.5 | mAP@[.5:.95] | "
           "class-agnostic mAP@.5 / mAP | own threshold (score · NMS) | precision | recall |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     nb = len(model.cfg.backbone.stages)
-    for i, (r, ms, row) in enumerate(zip(ladder.rungs, lat, rows)):
+    for i, (rung, ms, row) in enumerate(zip(model.levels.rungs, lat, r.rows)):
         g = row["agn"]
         agn_txt = f"{g['map50']:.3f} / {g['map']:.3f}" if g else "—"
-        blocks = "".join(str(s.blocks) for s in r.level.stages)
-        t = per.get(r.level.key)
+        blocks = "".join(str(s.blocks) for s in rung.level.stages)
+        t = per.get(rung.level.key)
         t_txt = f"{t['score_thresh']:.3f} · {t['iou_thresh']:.1f}" if t else "default"
-        print(f"| {i} | {r.level.width:.2f} | r{r.level.stages[0].ratio:g} {blocks[:nb]}·{blocks[nb:]} | "
+        print(f"| {i} | {rung.level.width:.2f} | r{rung.level.stages[0].ratio:g} {blocks[:nb]}·{blocks[nb:]} | "
               f"{model.macs(i) / 1e6:.1f} | {ms:.3f} | {ms / lat[-1]:.2f} | {row['map']['map50']:.3f} | "
               f"{row['map']['map']:.3f} | {agn_txt} | {t_txt} | {row['own']['precision']:.3f} | "
               f"{row['own']['recall']:.3f} |")
-    full, cheap = rows[-1], rows[0]
-    ratio = lat[0] / lat[-1]
-    hf, hc = held[last]["map50"], held[0]["map50"]
-    print()
-    print(f"held-out background family '{HELD_OUT_BACKGROUND}' ({len(hgt)} scenes, "
-          f"{sum(len(b) for b in hgt.boxes)} items): mAP@.5 full {hf:.3f} (in-family {full['map']['map50']:.3f}, "
-          f"{100 * (hf - full['map']['map50']):+.1f} points), cheapest {hc:.3f} (in-family "
-          f"{cheap['map']['map50']:.3f}, {100 * (hc - cheap['map']['map50']):+.1f} points)")
-    print()
-    checks = [
+
+
+def target_checks(r: DetectResult) -> list[tuple[str, bool, str]]:
+    """(target, met, measured) for issue #21's targets."""
+    full, cheap, rows = r.rows[-1], r.rows[0], r.rows
+    ratio = r.lat[0] / r.lat[-1]
+    hf = r.held[len(rows) - 1]["map50"]
+    return [
         ("full level mAP@.5 ≥ 0.88", full["map"]["map50"] >= 0.88, f"{full['map']['map50']:.3f}"),
         ("full level mAP@[.5:.95] ≥ 0.65", full["map"]["map"] >= 0.65, f"{full['map']['map']:.3f}"),
         ("cheapest rung mAP@.5 ≥ 0.80", cheap["map"]["map50"] >= 0.80, f"{cheap['map']['map50']:.3f}"),
@@ -319,11 +355,25 @@ def main(argv: list[str] | None = None) -> int:
         ("class-agnostic mAP@.5 ≥ 0.97 at full", full["agn"]["map50"] >= 0.97, f"{full['agn']['map50']:.3f}"),
         ("held-out family within 5 points of in-family mAP@.5 (full)", full["map"]["map50"] - hf <= 0.05,
          f"{100 * (hf - full['map']['map50']):+.1f} points"),
-        ("precision ≥ 0.80 at every rung at its own threshold", all(r["own"]["precision"] >= 0.80 for r in rows),
-         f"lowest {min(r['own']['precision'] for r in rows):.3f}"),
+        ("precision ≥ 0.80 at every rung at its own threshold", all(w["own"]["precision"] >= 0.80 for w in rows),
+         f"lowest {min(w['own']['precision'] for w in rows):.3f}"),
     ]
+
+
+def render_targets(r: DetectResult) -> None:
+    """The held-out family line, the targets table and where the ends' misses come from."""
+    from adaptive_csp.detect.scenes import HELD_OUT_BACKGROUND
+
+    full, cheap, hgt = r.rows[-1], r.rows[0], r.hgt
+    hf, hc = r.held[len(r.rows) - 1]["map50"], r.held[0]["map50"]
+    print()
+    print(f"held-out background family '{HELD_OUT_BACKGROUND}' ({len(hgt)} scenes, "
+          f"{sum(len(b) for b in hgt.boxes)} items): mAP@.5 full {hf:.3f} (in-family {full['map']['map50']:.3f}, "
+          f"{100 * (hf - full['map']['map50']):+.1f} points), cheapest {hc:.3f} (in-family "
+          f"{cheap['map']['map50']:.3f}, {100 * (hc - cheap['map']['map50']):+.1f} points)")
+    print()
     print("| target | measured | status |\n|---|---|---|")
-    for name, ok, txt in checks:
+    for name, ok, txt in target_checks(r):
         print(f"| {name} | {txt} | {'met' if ok else 'MISSED'} |")
     for name, row in (("full", full), ("cheapest", cheap)):
         o = row["own"]
@@ -331,14 +381,20 @@ def main(argv: list[str] | None = None) -> int:
               f"class), {100 * o['recall']:.1f} % with the right class: {100 * o['wrong_class']:.1f} % of the "
               f"located items carry the wrong class (classification), {100 * (1 - o['located']):.1f} % of the "
               "items are not located (localisation)")
-    sweep = scale_sweep(model, a.engine, a.threads, a.sweep_scenes, a.seed + 3, [last, 0])
-    print(f"\nScale sweep: recall@0.5 with the right class at each rung's own threshold, {a.sweep_scenes} square "
-          "frames per row (1–3 items, in-family backgrounds), letterboxed by the runner")
-    print("| frame px | item px | items | full | cheapest |\n|---:|---|---:|---:|---:|")
-    for r in sweep:
-        print(f"| {r['side']} | {r['items_px']} | {r['items']} | {r[last]:.3f} | {r[0]:.3f} |")
-    for line in alone_lines(model, a.alone):
-        print(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from adaptive_csp.detect.checkpoint import load_detector, pretrained_detector
+
+    a = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(a.threads)
+    model = load_detector(a.model) if a.model else pretrained_detector()
+    if a.sizes:
+        print_sizes(model, a.engine, a.threads, a.size_frames)
+        return 0
+    render(compute(model, a))
     return 0
 
 

@@ -56,53 +56,48 @@ def square_around(frame: np.ndarray, cx: int, cy: int) -> tuple[np.ndarray, tupl
     return np.ascontiguousarray(frame[y:y + s, x:x + s]), (x, y, s, s)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from adaptive_csp import AdaptiveRunner, pretrained
-    from adaptive_csp.control.baselines import StaticPolicy
-    from adaptive_csp.data.fashion_mnist import load_sample
+Row = tuple[str, str, str, int]  # (video, case, reader, correct count)
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--items", type=int, default=400)
-    p.add_argument("--engine", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
-    sample = load_sample()
-    n = min(a.items, len(sample.labels))
-    items = sample.images[:n, 0].numpy()
-    labels = sample.labels[:n].numpy()
-    model = pretrained()
-    runners = {m: AdaptiveRunner(model, policy=StaticPolicy(-1), sensors=None, engine=a.engine, resize=m,
-                                 policy_tick_ms=0) for m in ("stretch", "letterbox", "center_crop")}
-    rng = np.random.default_rng(a.seed)
-    rows: list[tuple[str, str, str, int]] = []  # (video, case, reader, correct count)
-    try:
-        for H, W in ((240, 320), (360, 640)):
-            video = f"{W}×{H}"
-            for frac in (0.60, 0.80, 0.95):
-                side = int(frac * H)
-                hits = dict.fromkeys(("square crop", "stretch", "letterbox", "center_crop"), 0)
-                for img, lab in zip(items, labels):
-                    f = compose(img, H, W, side, W // 2, H // 2, rng)
-                    hits["square crop"] += runners["stretch"].infer(square_around(f, W // 2, H // 2)[0]).label == lab
-                    for m, r in runners.items():
-                        hits[m] += r.infer(f).label == lab
-                rows += [(video, f"centred, item {frac:.0%} of height", k, v) for k, v in hits.items()]
-            side = int(0.70 * H)  # off-centre: in the frame's left square, which the user gives as the ROI
-            hits = {"square crop": 0, "roi": 0, "stretch (no roi)": 0}
-            with AdaptiveRunner(model, policy=StaticPolicy(-1), sensors=None, engine=a.engine, roi=(0, 0, H, H),
-                                policy_tick_ms=0) as with_roi:
-                for img, lab in zip(items, labels):
-                    cx = H // 2 + int(rng.integers(-H // 20, H // 20 + 1))
-                    cy = H // 2 + int(rng.integers(-H // 20, H // 20 + 1))
-                    f = compose(img, H, W, side, cx, cy, rng)
-                    hits["square crop"] += runners["stretch"].infer(square_around(f, cx, cy)[0]).label == lab
-                    hits["roi"] += with_roi.infer(f).label == lab
-                    hits["stretch (no roi)"] += runners["stretch"].infer(f).label == lab
-            rows += [(video, "off-centre (left square), item 70 % of height", k, v) for k, v in hits.items()]
-    finally:
-        for r in runners.values():
-            r.close()
-    print(f"Shipped classifier, full level, {n} test items per row (each once), engine {a.engine}; "
+
+def centred_rows(runners: dict, items: np.ndarray, labels: np.ndarray, H: int, W: int,
+                 rng: np.random.Generator) -> list[Row]:
+    """Items centred at 60, 80 and 95 % of the frame height, read by every mode and as a square crop."""
+    video = f"{W}×{H}"
+    rows: list[Row] = []
+    for frac in (0.60, 0.80, 0.95):
+        side = int(frac * H)
+        hits = dict.fromkeys(("square crop", "stretch", "letterbox", "center_crop"), 0)
+        for img, lab in zip(items, labels):
+            f = compose(img, H, W, side, W // 2, H // 2, rng)
+            hits["square crop"] += runners["stretch"].infer(square_around(f, W // 2, H // 2)[0]).label == lab
+            for m, r in runners.items():
+                hits[m] += r.infer(f).label == lab
+        rows += [(video, f"centred, item {frac:.0%} of height", k, v) for k, v in hits.items()]
+    return rows
+
+
+def off_centre_rows(model, runners: dict, engine: str, items: np.ndarray, labels: np.ndarray, H: int, W: int,
+                    rng: np.random.Generator) -> list[Row]:
+    """Items at 70 % of the height in the frame's left square, which the user gives as the ROI."""
+    from adaptive_csp import AdaptiveRunner
+    from adaptive_csp.control.baselines import StaticPolicy
+
+    side = int(0.70 * H)
+    hits = {"square crop": 0, "roi": 0, "stretch (no roi)": 0}
+    with AdaptiveRunner(model, policy=StaticPolicy(-1), sensors=None, engine=engine, roi=(0, 0, H, H),
+                        policy_tick_ms=0) as with_roi:
+        for img, lab in zip(items, labels):
+            cx = H // 2 + int(rng.integers(-H // 20, H // 20 + 1))
+            cy = H // 2 + int(rng.integers(-H // 20, H // 20 + 1))
+            f = compose(img, H, W, side, cx, cy, rng)
+            hits["square crop"] += runners["stretch"].infer(square_around(f, cx, cy)[0]).label == lab
+            hits["roi"] += with_roi.infer(f).label == lab
+            hits["stretch (no roi)"] += runners["stretch"].infer(f).label == lab
+    return [(f"{W}×{H}", "off-centre (left square), item 70 % of height", k, v) for k, v in hits.items()]
+
+
+def render(rows: list[Row], n: int, engine: str) -> None:
+    print(f"Shipped classifier, full level, {n} test items per row (each once), engine {engine}; "
           "accuracy % [95 % Wilson interval]")
     print("| video | items | read as | accuracy | vs square crop (points) |")
     print("|---|---|---|---:|---:|")
@@ -122,6 +117,35 @@ def main(argv: list[str] | None = None) -> int:
           f"{worst_c:+.1f} points (target ≥ −2: {'met' if worst_c >= -2 else 'MISSED'})")
     print(f"- off-centre items with an ROI vs square crops: worst {worst_r:+.1f} points "
           f"(target ≥ −2: {'met' if worst_r >= -2 else 'MISSED'})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from adaptive_csp import AdaptiveRunner, pretrained
+    from adaptive_csp.control.baselines import StaticPolicy
+    from adaptive_csp.data.fashion_mnist import load_sample
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--items", type=int, default=400)
+    p.add_argument("--engine", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    sample = load_sample()
+    n = min(a.items, len(sample.labels))
+    items = sample.images[:n, 0].numpy()
+    labels = sample.labels[:n].numpy()
+    model = pretrained()
+    runners = {m: AdaptiveRunner(model, policy=StaticPolicy(-1), sensors=None, engine=a.engine, resize=m,
+                                 policy_tick_ms=0) for m in ("stretch", "letterbox", "center_crop")}
+    rng = np.random.default_rng(a.seed)
+    rows: list[Row] = []
+    try:
+        for H, W in ((240, 320), (360, 640)):
+            rows += centred_rows(runners, items, labels, H, W, rng)
+            rows += off_centre_rows(model, runners, a.engine, items, labels, H, W, rng)
+    finally:
+        for r in runners.values():
+            r.close()
+    render(rows, n, a.engine)
     return 0
 
 
