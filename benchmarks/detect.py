@@ -226,12 +226,13 @@ def scale_sweep(model, engine: str, threads: int, n: int, seed: int, levels: lis
 def alone_lines(model, alone_path: str | None) -> list[str]:
     """Shared vs alone at equal training: the two runs' validation mAP@.5 epoch by epoch (same val scenes)."""
     from adaptive_csp.detect.checkpoint import load_detector
+    from adaptive_csp.train.loop import train_record
 
     if not alone_path:
         return []
     alone = load_detector(alone_path)
-    ha = {r["epoch"]: r for r in alone.meta.get("training", {}).get("history", [])}
-    hs = {r["epoch"]: r for r in model.meta.get("training", {}).get("history", [])}
+    ha = {r["epoch"]: r for r in train_record(alone.meta).get("history", [])}
+    hs = {r["epoch"]: r for r in train_record(model.meta).get("history", [])}
     common = sorted(set(ha) & set(hs))
     out = ["", "Shared weights vs the full level trained alone, equal training (same command, scenes, seed; "
            "validation mAP@.5 after each epoch, BN re-estimated):", "",
