@@ -181,6 +181,10 @@ class Clock:
     def checkpointed(self) -> None:
         self.t_ckpt = time.perf_counter()
 
+    def evaluating(self) -> None:
+        """The epoch's steps are done; its evaluation begins."""
+        self.t_eval = time.perf_counter()
+
     def evaluated(self) -> None:
         """The epoch-end evaluation and checkpoint are done: they do not count as step time."""
         self.t_ckpt = time.perf_counter()
@@ -306,7 +310,7 @@ def _epoch(task: Task, run: Run, ckpt: Path, clock: Clock, total: int) -> tuple[
                 return total, True
     run.perm = None
     run.epoch += 1
-    clock.t_eval = time.perf_counter()
+    clock.evaluating()
     rec, total = task.end_epoch(run, clock, cut, total)
     run.history.append(rec)
     if task.progress:
