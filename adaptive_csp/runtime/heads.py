@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptive_csp.runtime.results import Detection, Detections, Prediction, detection_confidence
+from adaptive_csp.runtime.results import Detection, Detections, Prediction, detection_confidence, prediction
 
 __all__ = ["Head", "ClassifyHead", "DetectHead", "DetectOptions", "DetectionDecoder", "make_head", "to_frame",
            "detection_confidence", "Detection", "POSTPROCESS_DEFAULTS"]
@@ -118,10 +118,10 @@ class ClassifyHead(Head):
         names = self.class_names
         if not batched:  # the camera loop: one frame, no lists on the way out
             lb = labels[0]
-            return Prediction(lb, names[lb] if names and lb < len(names) else str(lb), scores[0], pa[0], level,
-                              latency_ms, reason, None, times)
-        return [Prediction(lb, names[lb] if names and lb < len(names) else str(lb), sc, pr, level, latency_ms,
-                           reason, None, times) for pr, lb, sc in zip(pa, labels, scores, strict=True)]
+            return prediction(lb, names[lb] if names and lb < len(names) else str(lb), scores[0], pa[0], level,
+                              latency_ms, reason, times)
+        return [prediction(lb, names[lb] if names and lb < len(names) else str(lb), sc, pr, level, latency_ms,
+                           reason, times) for pr, lb, sc in zip(pa, labels, scores, strict=True)]
 
 
 # detection ------------------------------------------------------------------------------------------------

@@ -11,12 +11,12 @@ stamps, as they share ``latency_ms``.  Raw stamps keep the hot path to one tuple
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Prediction", "Detections", "Detection", "STAGES", "stage_ms", "detection_confidence"]
+__all__ = ["Prediction", "Detections", "Detection", "STAGES", "stage_ms", "detection_confidence", "prediction"]
 
 #: the stages of one call, in order; ``times`` has one stamp more than there are stages
 STAGES = ("preprocess", "decide", "inference", "postprocess")
@@ -45,6 +45,29 @@ class Prediction:
     def speed(self) -> dict[str, float] | None:
         """Milliseconds per stage of the call: ``{preprocess, decide, inference, postprocess}``."""
         return stage_ms(self.times)
+
+
+_new = object.__new__
+_s_label, _s_name, _s_score, _s_probs, _s_level, _s_latency, _s_reason, _s_index, _s_times = (
+    getattr(Prediction, f.name).__set__ for f in fields(Prediction))
+
+
+def prediction(label: int, class_name: str, score: float, probs: np.ndarray, level: int, latency_ms: float,
+               reason: str, times: tuple[float, ...] | None = None) -> Prediction:
+    """``Prediction(label, class_name, score, probs, level, latency_ms, reason, None, times)``, built for the
+    camera loop: each slot written through its descriptor, where a frozen dataclass's generated
+    ``__init__`` calls ``object.__setattr__`` per field (the dearest step of building a result)."""
+    p = _new(Prediction)
+    _s_label(p, label)
+    _s_name(p, class_name)
+    _s_score(p, score)
+    _s_probs(p, probs)
+    _s_level(p, level)
+    _s_latency(p, latency_ms)
+    _s_reason(p, reason)
+    _s_index(p, None)
+    _s_times(p, times)
+    return p
 
 
 class Detection(NamedTuple):
