@@ -57,13 +57,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adaptive_csp.control.policy import Policy
 from adaptive_csp.control.presets import DEFAULT_POLICY, get_policy
 from adaptive_csp.engines.base import Engine
 from adaptive_csp.engines.select import make_engine
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.runtime.bundle import Bundle, is_bundle, load_bundle
-from adaptive_csp.runtime.content import ContentDemand
 from adaptive_csp.runtime.decide import DecideOptions, Decider
 from adaptive_csp.runtime.heads import DetectOptions, Head, make_head
 from adaptive_csp.runtime.preprocess import PreprocessOptions, Preprocessor
@@ -139,6 +137,17 @@ def _load(model: Any, spec: dict | None, engine: Any, device: Any, engine_option
         from adaptive_csp.runtime.model_source import resolve_model
         model = resolve_model(model, preprocess=spec, engine=engine, device=device, engine_options=engine_options)
     return model
+
+
+def _decider_attr(name: str, doc: str, settable: bool = False) -> property:
+    """A runner attribute that is the decide stage's (``runner.decider.<name>``)."""
+    def get(self: AdaptiveRunner) -> Any:
+        return getattr(self.decider, name)
+
+    def put(self: AdaptiveRunner, value: Any) -> None:
+        setattr(self.decider, name, value)
+
+    return property(get, put if settable else None, doc=doc)
 
 
 class AdaptiveRunner:
@@ -278,16 +287,9 @@ class AdaptiveRunner:
             self.decider.note_latency(ms)
 
     # the ladder the policy sees ------------------------------------------------------------------------------
-    @property
-    def view(self) -> LevelLadder:
-        """The ladder the policy decides on (module docstring)."""
-        return self.decider.view
-
-    @property
-    def view_level(self) -> int:
-        """The policy's last choice as an index of :attr:`view` (``policy_level`` is the same rung in
-        :attr:`ladder` indices)."""
-        return self.decider.view_level
+    view = _decider_attr("view", "The ladder the policy decides on (module docstring).")
+    view_level = _decider_attr("view_level", "The policy's last choice as an index of :attr:`view` "
+                               "(``policy_level`` is the same rung in :attr:`ladder` indices).")
 
     def calibrate(self, *, force: bool = False, batches: tuple[int, ...] = (1,), cache: Any = None,
                   rounds: int | None = None) -> LevelLadder:
@@ -313,54 +315,20 @@ class AdaptiveRunner:
 
         return stream(self, source, **kw)
 
-    # state and telemetry -------------------------------------------------------------------------------------
-    @property
-    def policy(self) -> Policy:
-        return self.decider.policy
-
-    @property
-    def content(self) -> ContentDemand | None:
-        return self.decider.content
-
-    @property
-    def dvfs(self) -> Any:
-        return self.decider.dvfs
-
-    @property
-    def deadline_ms(self) -> float | None:
-        return self.decider.deadline_ms
-
-    @property
-    def frequency(self) -> float | None:
-        """The frequency in force (applied by ``dvfs``) or last requested by the policy."""
-        return self.decider.frequency
-
-    @property
-    def frame_interval(self) -> int:
-        """The policy's frame interval (1 = every frame), honoured by :meth:`stream`."""
-        return self.decider.frame_interval
-
-    @property
-    def source_fps(self) -> float | None:
-        """The source's frame rate the policy sees (set by :meth:`stream`, or by a caller that knows it)."""
-        return self.decider.source_fps
-
-    @source_fps.setter
-    def source_fps(self, fps: float | None) -> None:
-        self.decider.source_fps = fps
-
-    @property
-    def level(self) -> int:
-        return self.decider.level
-
-    @property
-    def policy_level(self) -> int:
-        """The policy's last choice (the resource cap; ``level`` is lower when content demand lowered it)."""
-        return self.decider.policy_level
-
-    @property
-    def sensors(self) -> Any:
-        return self.decider.sensors
+    # state and telemetry: the decide stage's, read through the runner ----------------------------------------
+    policy = _decider_attr("policy", "The Policy object deciding.")
+    content = _decider_attr("content", "The ContentDemand when content-aware demand is on, else None.")
+    dvfs = _decider_attr("dvfs", "The DVFS actuator applying the policy's frequency requests, or None.")
+    deadline_ms = _decider_attr("deadline_ms", "The per-frame deadline given to the policy and to stream().")
+    frequency = _decider_attr("frequency", "The frequency in force (applied by ``dvfs``) or last requested.")
+    frame_interval = _decider_attr("frame_interval", "The policy's frame interval (1 = every frame), honoured "
+                                   "by :meth:`stream`.")
+    source_fps = _decider_attr("source_fps", "The source's frame rate the policy sees (set by :meth:`stream`, "
+                               "or by a caller that knows it).", settable=True)
+    level = _decider_attr("level", "The engine-ladder index that ran last.")
+    policy_level = _decider_attr("policy_level", "The policy's last choice (the resource cap; ``level`` is "
+                                 "lower when content demand lowered it).")
+    sensors = _decider_attr("sensors", "What the decisions read the sensor snapshot from (``latest()``).")
 
     def readings(self) -> Readings | None:
         return self.decider.readings()
