@@ -33,11 +33,24 @@ def test_short_mode_summary_numbers_come_from_the_run(tmp_path, capsys):
     out = capsys.readouterr().out
     rec = json.loads(rec_p.read_text())
     a, s = rec["arms"]["adaptive"], rec["arms"]["static-max"]
-    summ = rec["summary"]
-
-    # the two arms saw the same frames: the conveyor's, with the belt standing where the scenario says
-    assert a["digest"] == s["digest"] and len(a["digest"]) == n
     scn = load_scenario("conveyor")
+    _check_same_frames(rec, n, scn)
+    for arm, name in ((a, "adaptive"), (s, "static-max")):
+        _check_arm(rec, arm, name, scn)
+    assert set(s["level"]) == {max(s["level"])} and min(a["level"]) < max(s["level"])
+    _check_printed_summary(rec, out)
+    # each printed cap change names its reason; the record's changes are the cap trace's changes
+    caps = a["cap"]
+    assert len(rec["changes"]) == sum(c0 != c1 for c0, c1 in zip(caps, caps[1:])) > 0
+    assert out.count("level cap ") == len(rec["changes"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert len(tel.read_text().splitlines()) == n
+
+
+def _check_same_frames(rec: dict, n: int, scn) -> None:
+    """The two arms saw the same frames: the conveyor's, with the belt standing where the scenario says."""
+    a, s = rec["arms"]["adaptive"], rec["arms"]["static-max"]
+    assert a["digest"] == s["digest"] and len(a["digest"]) == n
     busy = rec["belt_busy"]
     assert not all(busy) and any(busy)  # the default story has an idle belt
     frames = list(demo_belt(0).frames(n, busy=busy.__getitem__))
@@ -46,42 +59,51 @@ def test_short_mode_summary_numbers_come_from_the_run(tmp_path, capsys):
     assert [f.item for f in frames] == rec["item"]
     assert rec["dt"] == pytest.approx(scn.duration_s / n)
 
-    for arm, name in ((a, "adaptive"), (s, "static-max")):
-        sm = summ[name]
-        # energy = the integral of the (piecewise-constant) power trace
-        energy = sum(p * dt for p, dt in zip(arm["power_w"], arm["ran_s"], strict=True))
-        assert sm["energy_j"] == pytest.approx(energy, rel=1e-9) and energy > 0
-        assert all(dt == pytest.approx(rec["dt"]) for dt in arm["ran_s"])  # nobody's battery emptied
-        # on time: the share of the step's frames answered within the deadline, from the world's accounting
-        for x, y, sk, lt, ot, ms in zip(arm["arrived"], arm["processed"], arm["skipped"], arm["late"],
-                                        arm["on_time"], arm["service_ms"], strict=True):
-            in_time = ms <= scn.deadline_ms
-            assert lt == (0 if in_time else y) or (in_time and lt == 1)  # 1: the first frame after a switch
-            assert ot == pytest.approx((y - lt + (sk if in_time else 0)) / x) and 0 <= ot <= 1
-        # the two figures counted from the predictions on scored frames
-        scored = [i for i, sc in enumerate(rec["scored"]) if sc]
-        assert sm["scored"] == len(scored) > 0
-        assert arm["correct"] == [bool(sc and p == lb) for sc, p, lb in zip(rec["scored"], arm["pred"], rec["label"],
-                                                                            strict=True)]
-        right_in_time = sum(arm["correct"][i] * arm["on_time"][i] for i in scored)
-        answered = sum(arm["on_time"][i] for i in scored)
-        score = rec["scores"][name]
-        assert sm["right_on_time"] == pytest.approx(right_in_time / len(scored))
-        assert score["on_time"]["estimate"] == pytest.approx(right_in_time / len(scored))
-        assert score["when_answered"]["estimate"] == pytest.approx(right_in_time / answered)
-        assert score["items"] == len({rec["item"][i] for i in scored}) and score["frames"] == len(scored)
-        for f in ("on_time", "when_answered"):
-            assert score[f]["lo"] <= score[f]["estimate"] <= score[f]["hi"] and score[f]["resamples"] >= 1000
-        # deadline misses from the world's frame accounting
-        missed = sum(x - y - k for x, y, k in zip(arm["arrived"], arm["processed"], arm["skipped"], strict=True))
-        missed += sum(arm["late"])
-        assert sm["deadline_miss_pct"] == pytest.approx(100 * missed / sum(arm["arrived"]))
-        # battery: the drain is the energy (coulomb counting, Peukert 1 in this scenario)
-        cap_j = scn.battery.capacity_wh * 3600
-        assert sm["battery_start_pct"] - sm["battery_end_pct"] == pytest.approx(100 * energy / cap_j, rel=1e-6)
-    assert set(s["level"]) == {max(s["level"])} and min(a["level"]) < max(s["level"])
 
-    # the printed summary and the one line are these numbers
+def _check_arm(rec: dict, arm: dict, name: str, scn) -> None:
+    """One arm's summary numbers recomputed from its per-step record."""
+    sm = rec["summary"][name]
+    # energy = the integral of the (piecewise-constant) power trace
+    energy = sum(p * dt for p, dt in zip(arm["power_w"], arm["ran_s"], strict=True))
+    assert sm["energy_j"] == pytest.approx(energy, rel=1e-9) and energy > 0
+    assert all(dt == pytest.approx(rec["dt"]) for dt in arm["ran_s"])  # nobody's battery emptied
+    # on time: the share of the step's frames answered within the deadline, from the world's accounting
+    for x, y, sk, lt, ot, ms in zip(arm["arrived"], arm["processed"], arm["skipped"], arm["late"],
+                                    arm["on_time"], arm["service_ms"], strict=True):
+        in_time = ms <= scn.deadline_ms
+        assert lt == (0 if in_time else y) or (in_time and lt == 1)  # 1: the first frame after a switch
+        assert ot == pytest.approx((y - lt + (sk if in_time else 0)) / x) and 0 <= ot <= 1
+    _check_arm_scores(rec, arm, name)
+    # deadline misses from the world's frame accounting
+    missed = sum(x - y - k for x, y, k in zip(arm["arrived"], arm["processed"], arm["skipped"], strict=True))
+    missed += sum(arm["late"])
+    assert sm["deadline_miss_pct"] == pytest.approx(100 * missed / sum(arm["arrived"]))
+    # battery: the drain is the energy (coulomb counting, Peukert 1 in this scenario)
+    cap_j = scn.battery.capacity_wh * 3600
+    assert sm["battery_start_pct"] - sm["battery_end_pct"] == pytest.approx(100 * energy / cap_j, rel=1e-6)
+
+
+def _check_arm_scores(rec: dict, arm: dict, name: str) -> None:
+    """The two figures counted from the predictions on scored frames."""
+    sm = rec["summary"][name]
+    scored = [i for i, sc in enumerate(rec["scored"]) if sc]
+    assert sm["scored"] == len(scored) > 0
+    assert arm["correct"] == [bool(sc and p == lb) for sc, p, lb in zip(rec["scored"], arm["pred"], rec["label"],
+                                                                        strict=True)]
+    right_in_time = sum(arm["correct"][i] * arm["on_time"][i] for i in scored)
+    answered = sum(arm["on_time"][i] for i in scored)
+    score = rec["scores"][name]
+    assert sm["right_on_time"] == pytest.approx(right_in_time / len(scored))
+    assert score["on_time"]["estimate"] == pytest.approx(right_in_time / len(scored))
+    assert score["when_answered"]["estimate"] == pytest.approx(right_in_time / answered)
+    assert score["items"] == len({rec["item"][i] for i in scored}) and score["frames"] == len(scored)
+    for f in ("on_time", "when_answered"):
+        assert score[f]["lo"] <= score[f]["estimate"] <= score[f]["hi"] and score[f]["resamples"] >= 1000
+
+
+def _check_printed_summary(rec: dict, out: str) -> None:
+    """The printed summary and the one line are the record's numbers; hindsight replays match the arms."""
+    summ = rec["summary"]
     ea, es = _num(r"energy\s+([\d.]+) Wh\s+([\d.]+) Wh", out)
     assert ea == pytest.approx(summ["adaptive"]["energy_j"] / 3600, abs=0.006)
     assert es == pytest.approx(summ["static-max"]["energy_j"] / 3600, abs=0.006)
@@ -104,12 +126,6 @@ def test_short_mode_summary_numbers_come_from_the_run(tmp_path, capsys):
     for name in ("adaptive", "static-max"):
         iv = rec["scores"][name]["on_time"]
         assert f"{100 * iv['estimate']:.1f} % [{100 * iv['lo']:.1f}, {100 * iv['hi']:.1f}]" in out
-    # each printed cap change names its reason; the record's changes are the cap trace's changes
-    caps = a["cap"]
-    assert len(rec["changes"]) == sum(c0 != c1 for c0, c1 in zip(caps, caps[1:])) > 0
-    assert out.count("level cap ") == len(rec["changes"])
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-    assert len(tel.read_text().splitlines()) == n
 
 
 def test_policy_scenario_options_and_bad_input(tmp_path, capsys, monkeypatch):
