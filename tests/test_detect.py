@@ -14,6 +14,7 @@ from adaptive_csp.detect.model import (
     Detector,
     anchor_points,
     decode_maps,
+    flatten_maps,
     detector_ladder,
     get_detector_cfg,
 )
@@ -213,3 +214,33 @@ def test_postprocess_multi_label_keeps_a_second_class_for_the_same_box():
     assert l1.tolist() == [0] and s1.tolist() == pytest.approx([0.8])
     assert l2.tolist() == [0, 1] and s2.tolist() == pytest.approx([0.8, 0.5])
     torch.testing.assert_close(b2[0], b2[1])
+
+
+def test_cls_ce_adds_a_softmax_cross_entropy_over_the_positives_class_logits():
+    torch.manual_seed(0)
+    cfg = get_detector_cfg("csp_det_tiny")
+    model = Detector(cfg).train()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 3, 32, 32, generator=g)
+    boxes = [_boxes(2, g, 20.0).clamp(max=32) for _ in range(4)]
+    labels = [torch.randint(0, 3, (2,), generator=g) for _ in range(4)]
+    maps = model.raw(x, model.full_level())
+    base, parts0 = fcos_loss(maps, boxes, labels, cfg)
+    assert "ce" not in parts0  # off by default: the loss is what it was
+    with_ce, parts = fcos_loss(maps, boxes, labels, cfg, cls_ce=0.5)
+    # by hand: the positives (assign), their class logits, their box's label
+    o = flatten_maps(maps)
+    pts, sts = anchor_points([tuple(m.shape[-2:]) for m in maps], cfg.strides)
+    bounds = [0.0, *cfg.ranges, float("inf")]
+    lvl = torch.cat([torch.full((m.shape[-2] * m.shape[-1],), i) for i, m in enumerate(maps)])
+    logits, targets = [], []
+    for i, (b, lb) in enumerate(zip(boxes, labels)):
+        idx, _ = assign(pts, sts, torch.tensor(bounds[:-1])[lvl], torch.tensor(bounds[1:])[lvl], b, cfg.center_radius)
+        p = (idx >= 0).nonzero().squeeze(1)
+        logits.append(o[i, p, 5:])
+        targets.append(lb[idx[p]])
+    logits, targets = torch.cat(logits), torch.cat(targets)
+    assert len(targets) > 0
+    ce = torch.nn.functional.cross_entropy(logits, targets, reduction="sum") / len(targets)
+    assert parts["ce"] == pytest.approx(float(ce), rel=1e-5)
+    assert float(with_ce) == pytest.approx(float(base) + 0.5 * float(ce), rel=1e-5)

@@ -61,3 +61,34 @@ def test_train_resume_and_profile_from_a_coco_folder(tmp_path, capsys):
     assert lat == sorted(lat) and all(a < b for a, b in zip(acc, acc[1:]))
     assert set(model.bn_stats) == {r.level.key for r in rungs}  # every rung has its own BN statistics
     assert "mAP@.5" in capsys.readouterr().out
+
+
+def test_init_continues_from_a_trained_detector(tmp_path, capsys):
+    """``--init CKPT`` starts from that detector's weights, per-level BN and metadata (a new schedule); a
+    detector of another architecture, or init together with init_backbone, is refused."""
+    from adaptive_csp.data.coco import write_coco
+    from adaptive_csp.train.detect import DetTrainCfg, _continue_from, _setup
+
+    imgs, ann = write_coco(_scenes(32, 0), tmp_path / "data")
+    common = ["--model", "csp_det_tiny", "--coco-images", str(imgs), "--coco-json", str(ann), "--batch-size", "16",
+              "--n-random", "1", "--warmup-steps", "1", "--calib-images", "16", "--threads", "1", "--quiet",
+              "--epochs", "1"]
+    assert cli_main(["train-detector", "--out", str(tmp_path / "a"), *common]) == 0
+    first = load_detector(tmp_path / "a" / "model")
+    cfg = DetTrainCfg(model="csp_det_tiny", coco_images=str(imgs), coco_json=str(ann), init=str(tmp_path / "a" / "model"))
+    from adaptive_csp.train.detect import _data
+
+    train, _ = _data(cfg)
+    model, init = _setup(cfg, train)
+    assert init["init"] == str(tmp_path / "a" / "model") and "train-detector" in init["init_command"]
+    for k, v in first.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    assert model.bn_stats.keys() == first.bn_stats.keys() and model.training
+    assert cli_main(["train-detector", "--out", str(tmp_path / "b"), *common, "--init", str(tmp_path / "a" / "model"),
+                     "--cls-ce", "0.5"]) == 0
+    meta = json.loads((tmp_path / "b" / "model.json").read_text())
+    assert meta["train"]["init"]["init"] == str(tmp_path / "a" / "model") and "--cls-ce 0.5" in meta["train"]["command"]
+    with pytest.raises(ValueError, match="not both"):
+        _setup(DetTrainCfg(model="csp_det_tiny", init="x", init_backbone="csp_wide_fmnist"), train)
+    with pytest.raises(ValueError, match="this run builds a csp_det_tiny"):
+        _continue_from(DetTrainCfg(model="csp_det_tiny", init="csp_det_wide_scenes"), model)

@@ -53,13 +53,17 @@ def assign(points: torch.Tensor, strides: torch.Tensor, lo: torch.Tensor, hi: to
 
 def fcos_loss(maps: list[torch.Tensor], boxes: list[torch.Tensor], labels: list[torch.Tensor],
               cfg: DetCfg, norm: Callable[[float, float], tuple[float, float]] | None = None,
-              ) -> tuple[torch.Tensor, dict[str, float]]:
+              cls_ce: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of raw head maps (``Detector.raw``) against per-image boxes (xyxy px) and labels.
 
     The classification and centre-ness terms are normalised by the number of positive points, the box term
     by the sum of their centre-ness targets; ``norm(positives, centre-ness sum)`` replaces those two
     numbers by the ones to divide by — in a data-parallel run their mean over the ranks, as FCOS's own
-    distributed training does, so that averaging the ranks' gradients gives the one-process loss."""
+    distributed training does, so that averaging the ranks' gradients gives the one-process loss.
+
+    ``cls_ce`` > 0 adds that weight times a softmax cross-entropy over the positives' class logits (their
+    box's label), normalised like the classification term: the focal loss scores each class on its own,
+    this term makes the right class win over the others at the points that name an item."""
     o = flatten_maps(maps)  # N×A×(5+K)
     dev, dt = o.device, o.dtype
     pts, sts = anchor_points([tuple(m.shape[-2:]) for m in maps], cfg.strides, dev, dt)
@@ -68,7 +72,7 @@ def fcos_loss(maps: list[torch.Tensor], boxes: list[torch.Tensor], labels: list[
     lo = torch.tensor(bounds[:-1], device=dev, dtype=dt)[lvl]
     hi = torch.tensor(bounds[1:], device=dev, dtype=dt)[lvl]
     cls_t = torch.zeros_like(o[..., 5:])
-    pos_i, pos_box, pos_ltrb = [], [], []
+    pos_i, pos_box, pos_ltrb, pos_lb = [], [], [], []
     for i, (b, lb) in enumerate(zip(boxes, labels)):
         b = b.to(dev, dt)
         idx, ltrb = assign(pts, sts, lo, hi, b, cfg.center_radius)
@@ -77,6 +81,7 @@ def fcos_loss(maps: list[torch.Tensor], boxes: list[torch.Tensor], labels: list[
         pos_i.append(torch.full_like(p, i) * o.shape[1] + p)
         pos_box.append(b[idx[p]])
         pos_ltrb.append(ltrb[p])
+        pos_lb.append(lb.to(dev)[idx[p]])
     flat = o.reshape(-1, o.shape[-1])
     pi = torch.cat(pos_i)
     if len(pi):
@@ -97,4 +102,9 @@ def fcos_loss(maps: list[torch.Tensor], boxes: list[torch.Tensor], labels: list[
     l_box = (giou_loss(pred, gt) * ctr_t).sum() / max(ctr_all, 1e-6)
     l_ctr = F.binary_cross_entropy_with_logits(flat[pi, 4], ctr_t, reduction="sum") / n_pos
     total = l_cls + BOX_WEIGHT * l_box + l_ctr
-    return total, {"cls": l_cls.item(), "box": l_box.item(), "ctr": l_ctr.item(), "pos": len(pi) / len(boxes)}
+    parts = {"cls": l_cls.item(), "box": l_box.item(), "ctr": l_ctr.item(), "pos": len(pi) / len(boxes)}
+    if cls_ce > 0:
+        l_ce = F.cross_entropy(flat[pi, 5:], torch.cat(pos_lb), reduction="sum") / n_pos
+        total = total + cls_ce * l_ce
+        parts["ce"] = l_ce.item()
+    return total, parts

@@ -44,6 +44,7 @@ from adaptive_csp.levels import Level
 from adaptive_csp.train.distributed import SINGLE, Dist, sync_bn
 from adaptive_csp.train.loop import (
     HISTORY_KEY,
+    OLD_HISTORY_KEYS,
     Clock,
     Run,
     epoch_end_eval,
@@ -52,6 +53,7 @@ from adaptive_csp.train.loop import (
     resume_run,
     sandwich_levels,
     start,
+    train_record,
 )
 
 __all__ = ["DetTrainCfg", "train_detector", "evaluate_detector", "detect_batches", "sample_det_level"]
@@ -81,6 +83,8 @@ class DetTrainCfg(BaseModel):
     input_size: int | None = Field(None, ge=16)  # resize your own images to this square side
     scenes: Literal["belt", "varied"] = "belt"  # synthetic scenes: square belt / every kind, letterboxed
     init_backbone: str | None = None  # a classifier (shipped name or checkpoint path) to start the backbone from
+    init: str | None = None  # a detector (shipped name or checkpoint path) to continue from: weights, ladder, meta
+    cls_ce: float = Field(0.0, ge=0)  # weight of the softmax cross-entropy on the positives' class logits
     budget_minutes: float | None = Field(None, gt=0)  # wall-clock cap over all resumes
     checkpoint_minutes: float = Field(10.0, gt=0)  # a resumable checkpoint inside an epoch this often
     sync_bn: bool = True  # under torchrun: batch norm over the global batch (False: each rank's shard)
@@ -174,6 +178,10 @@ def _setup(cfg: DetTrainCfg, train: DetSet) -> tuple[Detector, dict | None]:
     if cfg.scenes == "varied" and not cfg.coco_images:
         pre.update(resize="letterbox", pad=0.0)  # the scenes are letterboxed frames: the runner must do the same
     model.meta.update(task="detect", class_names=list(train.class_names), preprocess=pre)
+    if cfg.init:
+        if cfg.init_backbone:
+            raise ValueError("give init (a detector to continue from) or init_backbone, not both")
+        return _continue_from(cfg, model)
     init = None
     if cfg.init_backbone:
         from adaptive_csp.detect.transfer import init_backbone
@@ -182,6 +190,23 @@ def _setup(cfg: DetTrainCfg, train: DetSet) -> tuple[Detector, dict | None]:
         clf, init = load_init(cfg.init_backbone)
         init.update(init_backbone(model, clf))
     return model, init
+
+
+def _continue_from(cfg: DetTrainCfg, fresh: Detector) -> tuple[Detector, dict]:
+    """``init``: a trained detector to go on from (weights, per-level BN, ladder, metadata), checked against
+    the architecture and classes this run builds.  Its record names it and how it was trained."""
+    from adaptive_csp.models.factory import pretrained
+
+    model = pretrained(cfg.init)
+    if not isinstance(model, Detector) or model.cfg != fresh.cfg:
+        what = f"a {model.cfg.name} for {getattr(model.cfg, 'num_classes', '?')} classes" if isinstance(model, Detector) \
+            else "not a detector"
+        raise ValueError(f"init {cfg.init!r} is {what}; this run builds a {fresh.cfg.name} for "
+                         f"{fresh.cfg.num_classes} classes at {fresh.cfg.input_size}")
+    prior = train_record(model.meta)
+    model.meta = {k: v for k, v in model.meta.items() if k not in (HISTORY_KEY, *OLD_HISTORY_KEYS)}
+    return model.train(), {"init": str(cfg.init), "init_command": prior.get("command"),
+                           "init_epochs": prior.get("epochs")}
 
 
 def _planned_steps(cfg: DetTrainCfg, run: Run, steps_per_epoch: int, step_s: float, epoch_elapsed: float) -> int:
@@ -241,8 +266,10 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
 def _start_backbone(model: Detector, train: DetSet, init: dict | None, cfg: DetTrainCfg, progress: bool):
     """With ``init_backbone``: the backbone's BN re-estimated on the training scenes before the first step
     (its record, with the seconds it took, is the run's ``init``)."""
-    if init is None:
-        return None
+    if init is None or cfg.init:  # nothing to re-estimate when continuing from a trained detector
+        if init is not None and progress:
+            print(json.dumps({"init": init}), flush=True)
+        return init
     t = time.time()
     from adaptive_csp.detect.transfer import reestimate_backbone_bn
 
@@ -288,7 +315,7 @@ class _DetectTask:
         levels = sandwich_levels(self.model, self.cfg.n_random, lambda: sample_det_level(self.model, self.rng),
                                  self.static)
         self.n_levels = len(levels)
-        _step(self.model, self.opt, x, boxes, labels, levels, self.agg, dist)
+        _step(self.model, self.opt, x, boxes, labels, levels, self.agg, dist, self.cfg.cls_ce)
         self.seen += len(idx)
 
     def replan(self, run: Run, clock: Clock, k: int, total: int) -> int:
@@ -325,7 +352,7 @@ class _DetectTask:
 
 
 def _step(model: Detector, opt: torch.optim.Optimizer, x: torch.Tensor, boxes: list, labels: list,
-          levels: list[Level], agg: dict[str, float], dist: Dist = SINGLE) -> None:
+          levels: list[Level], agg: dict[str, float], dist: Dist = SINGLE, cls_ce: float = 0.0) -> None:
     """One sandwich step: every level's loss on the same batch, gradients summed, one update.  Across
     ranks the loss's normalisers are the ranks' mean (:func:`adaptive_csp.detect.loss.fcos_loss`) and the
     gradients are averaged once, before clipping."""
@@ -336,7 +363,7 @@ def _step(model: Detector, opt: torch.optim.Optimizer, x: torch.Tensor, boxes: l
             t = dist.all_sum([n, c]) / dist.world
             return float(t[0]), float(t[1])
     for lv in levels:
-        loss, parts = fcos_loss(model.raw(x, lv), boxes, labels, model.cfg, norm)
+        loss, parts = fcos_loss(model.raw(x, lv), boxes, labels, model.cfg, norm, cls_ce)
         loss.backward()
         for k, v in parts.items():
             agg[k] = agg.get(k, 0.0) + v
@@ -365,4 +392,4 @@ def _record(cfg: DetTrainCfg, run: Run, dev: torch.device, secs: float) -> dict:
             f"--{k.replace('_', '-')} {json.dumps(v) if not isinstance(v, str) else v}"
             for k, v in cfg.model_dump().items() if v is not None and v != DetTrainCfg.model_fields[k].default),
         "device": str(dev), "epochs": len(run.history), "steps": run.step, "seconds_this_run": round(secs),
-        "history": run.history, "runs": run.runs, "init_backbone": run.init}
+        "history": run.history, "runs": run.runs, ("init" if cfg.init else "init_backbone"): run.init}
