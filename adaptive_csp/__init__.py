@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 # pull in their floors, and torch comes in only with a model, a trainer or the torch engines.
 _EXPORTS = {
     "AdaptiveRunner": "adaptive_csp.runtime.runner", "Prediction": "adaptive_csp.runtime.runner",
-    "Detections": "adaptive_csp.runtime.detections",
+    "Detections": "adaptive_csp.runtime.results",
     "load_bundle": "adaptive_csp.runtime.bundle", "Bundle": "adaptive_csp.runtime.bundle",
     "create_policy": "adaptive_csp.control.presets", "register_policy": "adaptive_csp.control.presets",
     "Decision": "adaptive_csp.control.policy", "Policy": "adaptive_csp.control.policy",

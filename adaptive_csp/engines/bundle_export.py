@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptive_csp.runtime.bundle import FORMAT, MANIFEST, MODEL_JSON, POLICY_TOML, VERSION, is_bundle
-from adaptive_csp.runtime.detections import POSTPROCESS_DEFAULTS
+from adaptive_csp.runtime.heads import POSTPROCESS_DEFAULTS
 from adaptive_csp.util.files import as_user_file, sha256_file, user_mode
 
 __all__ = ["export_bundle"]

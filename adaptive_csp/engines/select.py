@@ -61,7 +61,7 @@ def choose_engine(model: torch.nn.Module, device: str | torch.device | None = No
         return "onnxruntime"  # the only engine that runs ONNX files (it says how to install it when absent)
     import torch
 
-    from adaptive_csp.engines.base import model_device_dtype
+    from adaptive_csp.models.static import model_device_dtype
 
     dev = torch.device(device) if device is not None else model_device_dtype(model)[0]
     if dev.type == "cuda" and have_cuda():
@@ -115,7 +115,7 @@ def create_engine(model: torch.nn.Module, engine: str | Engine = "auto", device:
     if name == "torch":
         import torch
 
-        from adaptive_csp.engines.base import model_device_dtype
+        from adaptive_csp.models.static import model_device_dtype
 
         here = model_device_dtype(model)[0]
         if device is not None and torch.device(device).type != here.type:

@@ -119,7 +119,7 @@ def _device(model: Any, device: Any) -> Any:
     if device is not None:
         return t.device(device) if t is not None else str(device)
     if is_module(model):
-        from adaptive_csp.engines.base import model_device_dtype
+        from adaptive_csp.models.static import model_device_dtype
 
         return model_device_dtype(model)[0]
     return t.device("cpu") if t is not None else "cpu"
