@@ -14,8 +14,8 @@ from adaptive_csp.detect.model import (
     Detector,
     anchor_points,
     decode_maps,
-    flatten_maps,
     detector_ladder,
+    flatten_maps,
     get_detector_cfg,
 )
 from adaptive_csp.levels import Level

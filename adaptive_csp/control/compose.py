@@ -113,29 +113,8 @@ class GovernedPolicy(Policy):
         cur = stats.level
         cur = 0 if cur < 0 else (full if cur > full else cur)
         safe = self.safe_index(ladder)
-        common: str | None = None
-        if not isinstance(readings, Readings):
-            common = self._fault("no_readings") if self.uses_sensors else None
-            readings = Readings(timestamp=stats.now)
-        elif self.uses_sensors:
-            if readings is not self._r:
-                self._scan(readings)
-            age = stats.now - readings.timestamp
-            if self._source_fault is not None:
-                common = f"fault:{self._source_fault}"
-            elif age > self.stale_after_s or not math.isfinite(age):
-                common = self._fault("stale")
-        target, reason, urgent, binder = full, "unconstrained", False, None
-        bounds = self.last_bounds
-        for k, g in enumerate(self.governors):
-            if g.signals and (common is not None or self._field_faults[k] is not None):
-                cap, why, urg = safe, common or f"fault:{self._field_faults[k]}", True
-            else:
-                cap = g.update(readings, stats, ladder)
-                why, urg = g.reason, g.urgent
-            bounds[g.name] = cap
-            if cap is not None and cap < target:
-                target, reason, urgent, binder = cap, why, urg, g
+        common, readings = self._common_fault(readings, stats)
+        target, reason, urgent, binder = self._bound(readings, stats, ladder, safe, common)
         if target < cur:  # going down: remember whose constraint it is, for the pace of the way back
             self._held_by = binder
         pace = getattr(self._held_by, "recover_s", None) if target > cur else None
@@ -159,6 +138,39 @@ class GovernedPolicy(Policy):
             return last
         self._last = d = Decision(level, reason, freq, k)
         return d
+
+    def _common_fault(self, readings: Readings, stats: RuntimeStats) -> tuple[str | None, Readings]:
+        """The fault that binds every sensor-driven governor (no readings, a source fault, a stale
+        snapshot), or None; and the readings to hand the governors (an empty snapshot if there were none)."""
+        if not isinstance(readings, Readings):
+            return (self._fault("no_readings") if self.uses_sensors else None), Readings(timestamp=stats.now)
+        if not self.uses_sensors:
+            return None, readings
+        if readings is not self._r:
+            self._scan(readings)
+        age = stats.now - readings.timestamp
+        if self._source_fault is not None:
+            return f"fault:{self._source_fault}", readings
+        if age > self.stale_after_s or not math.isfinite(age):
+            return self._fault("stale"), readings
+        return None, readings
+
+    def _bound(self, readings: Readings, stats: RuntimeStats, ladder: LevelLadder, safe: int,
+               common: str | None) -> tuple[int, str, bool, Governor | None]:
+        """Ask every governor for its bound (a faulted one is bound to the safe level); the lowest wins,
+        the first on a tie.  Returns (target, reason, urgent, the binding governor)."""
+        target, reason, urgent, binder = len(ladder) - 1, "unconstrained", False, None
+        bounds = self.last_bounds
+        for k, g in enumerate(self.governors):
+            if g.signals and (common is not None or self._field_faults[k] is not None):
+                cap, why, urg = safe, common or f"fault:{self._field_faults[k]}", True
+            else:
+                cap = g.update(readings, stats, ladder)
+                why, urg = g.reason, g.urgent
+            bounds[g.name] = cap
+            if cap is not None and cap < target:
+                target, reason, urgent, binder = cap, why, urg, g
+        return target, reason, urgent, binder
 
     def __repr__(self) -> str:
         return f"GovernedPolicy({self.name!r}, governors={[g.name for g in self.governors]})"

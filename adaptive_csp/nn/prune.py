@@ -118,7 +118,7 @@ def prune_static(net: nn.Module, ratio: float = 0.5, *, inner: bool = True, stre
     Returns a new, physically smaller StaticNet (``net`` is left alone) and a report.  Kept channel counts
     are rounded to a multiple of ``multiple`` (vector-friendly widths; at least ``multiple``).
     """
-    from adaptive_csp.nn.stage import StaticDarkBlock, StaticStage
+    from adaptive_csp.nn.stage import StaticStage
 
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"ratio must be in [0, 1), got {ratio}")
@@ -129,70 +129,98 @@ def prune_static(net: nn.Module, ratio: float = 0.5, *, inner: bool = True, stre
         if not isinstance(st, StaticStage):
             raise TypeError(f"stage {si} is {type(st).__name__}, expected StaticStage")
         blocks = list(st.blocks)
-        dark = all(isinstance(b, StaticDarkBlock) and isinstance(b.proj, nn.Identity)
-                   and _dense(_conv(b.c1)) and _dense(_conv(b.c2)) for b in blocks)
-        # 1) block inner channels
-        if inner and dark:
-            for bi, b in enumerate(blocks):
-                c2 = _conv(b.c2)
-                n = c2.in_channels
-                idx = _top(_in_l1(c2), _keep_count(n, ratio, multiple))
-                _set_out(b.c1, idx)
-                _set_in(b.c2, idx)
-                report["groups"].append((f"stages.{si}.blocks.{bi}.mid", n, len(idx)))
-        exp, trans = _conv(st.exp), _conv(st.trans)
-        if exp is not None and trans is not None:  # CSP stage
-            e_chs, d = exp.out_channels, st.d
-            keep_s = torch.arange(0)
-            if d > 0 and stream and dark and _dense(trans):
-                imp = _in_l1(trans)[:d].clone()
-                for b in blocks:
-                    imp += _in_l1(_conv(b.c1))
-                keep_s = _top(imp, _keep_count(d, ratio, multiple))
-                for b in blocks:
-                    _set_in(b.c1, keep_s)
-                    _set_out(b.c2, keep_s)
-                report["groups"].append((f"stages.{si}.stream", d, len(keep_s)))
-            elif d > 0:
-                keep_s = torch.arange(d)
-            keep_b = torch.arange(e_chs - d) if e_chs > d else torch.arange(0)
-            if bypass and e_chs > d and _dense(trans):
-                keep_b = _top(_in_l1(trans)[d:], _keep_count(e_chs - d, ratio, multiple))
-                report["groups"].append((f"stages.{si}.bypass", e_chs - d, len(keep_b)))
-            idx = torch.cat([keep_s, d + keep_b])
-            if len(idx) != e_chs or not torch.equal(idx, torch.arange(e_chs)):
-                if not _dense(exp):
-                    raise ValueError(f"stages.{si}: the expand conv is grouped; cannot prune its outputs")
-                _set_out(st.exp, idx)
-                _set_in(st.trans, idx)
-            st.d = len(keep_s) if d > 0 else 0
-            st.partial = st.d > 0 and st.d < len(idx)
+        dark = _all_dark(blocks)
+        if inner and dark:  # 1) block inner channels
+            _prune_inner(blocks, si, ratio, multiple, report)
+        if _conv(st.exp) is not None and _conv(st.trans) is not None:  # CSP stage
+            _prune_csp(st, blocks, si, ratio, multiple, report, stream=stream and dark, bypass=bypass)
         elif stream and dark and blocks and _dense(_conv(st.down)):  # plain stage: the stage width
-            down = _conv(st.down)
-            nxt = stages[si + 1] if si + 1 < len(stages) else None
-            consumer = _conv(nxt.down) if nxt is not None else None
-            head = out.head if nxt is None and isinstance(out.head, nn.Linear) else None
-            if (head is not None) if nxt is None else _dense(consumer):
-                n = down.out_channels
-                imp = sum(_in_l1(_conv(b.c1)) for b in blocks)
-                imp = imp + (_in_l1(consumer) if head is None else head.weight.detach().abs().sum(0))
-                keep = _top(imp, _keep_count(n, ratio, multiple))
-                _set_out(st.down, keep)
-                for b in blocks:
-                    _set_in(b.c1, keep)
-                    _set_out(b.c2, keep)
-                if head is not None:
-                    lin = nn.Linear(len(keep), head.out_features)
-                    lin.weight.copy_(head.weight[:, keep])
-                    lin.bias.copy_(head.bias)
-                    out.head = lin
-                else:
-                    _set_in(nxt.down, keep)
-                report["groups"].append((f"stages.{si}.stream", n, len(keep)))
+            _prune_plain(out, stages, si, ratio, multiple, report)
     for p in out.parameters():
         p.requires_grad_(False)
     report["params_after"] = count_params(out)
     return out, report
+
+
+def _all_dark(blocks: list[nn.Module]) -> bool:
+    """Every block a dense Darknet block without a projection (so its channels can be cut)."""
+    from adaptive_csp.nn.stage import StaticDarkBlock
+
+    return all(isinstance(b, StaticDarkBlock) and isinstance(b.proj, nn.Identity)
+               and _dense(_conv(b.c1)) and _dense(_conv(b.c2)) for b in blocks)
+
+
+def _prune_inner(blocks: list[nn.Module], si: int, ratio: float, multiple: int, report: PruneReport) -> None:
+    """Each Darknet block's ``mid`` channels (its 1×1 output = its 3×3 input)."""
+    for bi, b in enumerate(blocks):
+        c2 = _conv(b.c2)
+        n = c2.in_channels
+        idx = _top(_in_l1(c2), _keep_count(n, ratio, multiple))
+        _set_out(b.c1, idx)
+        _set_in(b.c2, idx)
+        report["groups"].append((f"stages.{si}.blocks.{bi}.mid", n, len(idx)))
+
+
+def _prune_csp(st: nn.Module, blocks: list[nn.Module], si: int, ratio: float, multiple: int,
+               report: PruneReport, *, stream: bool, bypass: bool) -> None:
+    """A CSP stage's block stream (expanded channels ``:d``) and bypass (``d:``), cut at the expand 1×1's
+    output and the transition 1×1's input."""
+    exp, trans = _conv(st.exp), _conv(st.trans)
+    e_chs, d = exp.out_channels, st.d
+    keep_s = torch.arange(0)
+    if d > 0 and stream and _dense(trans):
+        imp = _in_l1(trans)[:d].clone()
+        for b in blocks:
+            imp += _in_l1(_conv(b.c1))
+        keep_s = _top(imp, _keep_count(d, ratio, multiple))
+        for b in blocks:
+            _set_in(b.c1, keep_s)
+            _set_out(b.c2, keep_s)
+        report["groups"].append((f"stages.{si}.stream", d, len(keep_s)))
+    elif d > 0:
+        keep_s = torch.arange(d)
+    keep_b = torch.arange(e_chs - d) if e_chs > d else torch.arange(0)
+    if bypass and e_chs > d and _dense(trans):
+        keep_b = _top(_in_l1(trans)[d:], _keep_count(e_chs - d, ratio, multiple))
+        report["groups"].append((f"stages.{si}.bypass", e_chs - d, len(keep_b)))
+    idx = torch.cat([keep_s, d + keep_b])
+    if len(idx) != e_chs or not torch.equal(idx, torch.arange(e_chs)):
+        if not _dense(exp):
+            raise ValueError(f"stages.{si}: the expand conv is grouped; cannot prune its outputs")
+        _set_out(st.exp, idx)
+        _set_in(st.trans, idx)
+    st.d = len(keep_s) if d > 0 else 0
+    st.partial = st.d > 0 and st.d < len(idx)
+
+
+def _prune_plain(out: nn.Module, stages: list[nn.Module], si: int, ratio: float, multiple: int,
+                 report: PruneReport) -> None:
+    """A plain stage's width: the strided 3×3's output, read by the blocks and by the next stage's strided
+    3×3 (or the linear head after the last stage)."""
+    st = stages[si]
+    blocks = list(st.blocks)
+    down = _conv(st.down)
+    nxt = stages[si + 1] if si + 1 < len(stages) else None
+    consumer = _conv(nxt.down) if nxt is not None else None
+    head = out.head if nxt is None and isinstance(out.head, nn.Linear) else None
+    if not ((head is not None) if nxt is None else _dense(consumer)):
+        return
+    n = down.out_channels
+    imp = sum(_in_l1(_conv(b.c1)) for b in blocks)
+    imp = imp + (_in_l1(consumer) if head is None else head.weight.detach().abs().sum(0))
+    keep = _top(imp, _keep_count(n, ratio, multiple))
+    _set_out(st.down, keep)
+    for b in blocks:
+        _set_in(b.c1, keep)
+        _set_out(b.c2, keep)
+    if head is not None:
+        lin = nn.Linear(len(keep), head.out_features)
+        lin.weight.copy_(head.weight[:, keep])
+        lin.bias.copy_(head.bias)
+        out.head = lin
+    else:
+        _set_in(nxt.down, keep)
+    report["groups"].append((f"stages.{si}.stream", n, len(keep)))
 
 
 # --- OFA channel sorting on the elastic net -------------------------------------------------------------
@@ -251,10 +279,7 @@ def finetune(net: nn.Module, data: Dataset, teacher: nn.Module | None = None, *,
         p.requires_grad_(True)
     net.train()
     params = list(net.parameters())
-    decay = [p for p in params if p.ndim > 1]
-    other = [p for p in params if p.ndim <= 1]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0}],
-                          lr=lr, momentum=0.9, nesterov=True)
+    opt = _sgd(params, lr, weight_decay)
     loader = DataLoader(Subset(data, range(n)), batch_size=batch_size, shuffle=True, generator=gen)
     steps = epochs * len(loader)
     t0, step, loss_v = time.perf_counter(), 0, float("nan")
@@ -266,12 +291,7 @@ def finetune(net: nn.Module, data: Dataset, teacher: nn.Module | None = None, *,
             y = y.to(ref.device)
             for g in opt.param_groups:
                 g["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / max(1, steps)))
-            logits = net(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-            if teacher is not None and kd_weight > 0:
-                with torch.no_grad():
-                    soft = F.softmax(teacher(x), 1)
-                loss = loss + kd_weight * -(soft * F.log_softmax(logits, 1)).sum(1).mean()
+            loss = _kd_loss(net, teacher, x, y, kd_weight, label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, clip)
@@ -282,3 +302,23 @@ def finetune(net: nn.Module, data: Dataset, teacher: nn.Module | None = None, *,
     for p in net.parameters():
         p.requires_grad_(False)
     return {"steps": step, "images": n * epochs, "seconds": time.perf_counter() - t0, "loss": loss_v}
+
+
+def _sgd(params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.SGD:
+    """Nesterov SGD with weight decay on the weight tensors only (not on biases)."""
+    decay = [p for p in params if p.ndim > 1]
+    other = [p for p in params if p.ndim <= 1]
+    return torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0}],
+                           lr=lr, momentum=0.9, nesterov=True)
+
+
+def _kd_loss(net: nn.Module, teacher: nn.Module | None, x: torch.Tensor, y: torch.Tensor, kd_weight: float,
+             label_smoothing: float) -> torch.Tensor:
+    """Label-smoothed cross-entropy, plus ``kd_weight`` × soft cross-entropy to the teacher's predictions."""
+    logits = net(x)
+    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    if teacher is not None and kd_weight > 0:
+        with torch.no_grad():
+            soft = F.softmax(teacher(x), 1)
+        loss = loss + kd_weight * -(soft * F.log_softmax(logits, 1)).sum(1).mean()
+    return loss

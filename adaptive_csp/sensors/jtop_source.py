@@ -51,6 +51,22 @@ def readings_from_jtop(stats: Mapping[str, Any] | None, power: Mapping[str, Any]
         kw["cpu_percent"] = sum(online) / len(online)
     if "GPU" in stats:
         kw["gpu_percent"] = _f(stats["GPU"])
+    temps = _temperatures(stats, temperature)
+    if temps:
+        kw["temperatures_c"] = temps
+    mw = None
+    if power and isinstance(power.get("tot"), Mapping):
+        mw = _f(power["tot"].get("power"))
+    if mw is None and "Power TOT" in stats:
+        mw = _f(stats["Power TOT"])
+    if mw is not None:
+        kw["power_w"] = mw / 1000.0
+    return Readings.sanitized(**kw)
+
+
+def _temperatures(stats: Mapping[str, Any], temperature: Mapping[str, Any] | None) -> dict[str, float]:
+    """Zone temperatures from jtop's ``temperature`` structure, else from the ``Temp <zone>`` stats keys;
+    offline zones (flagged, or at jtop's offline reading) are left out."""
     temps: dict[str, float] = {}
     if temperature:
         for k, v in temperature.items():
@@ -69,16 +85,7 @@ def readings_from_jtop(stats: Mapping[str, Any] | None, power: Mapping[str, Any]
                 t = _f(v)
                 if t is not None and t > OFFLINE_C:
                     temps[k[5:]] = t
-    if temps:
-        kw["temperatures_c"] = temps
-    mw = None
-    if power and isinstance(power.get("tot"), Mapping):
-        mw = _f(power["tot"].get("power"))
-    if mw is None and "Power TOT" in stats:
-        mw = _f(stats["Power TOT"])
-    if mw is not None:
-        kw["power_w"] = mw / 1000.0
-    return Readings.sanitized(**kw)
+    return temps
 
 
 class JtopSource:

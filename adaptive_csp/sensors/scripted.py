@@ -185,31 +185,7 @@ def _cell(name: str, text: str) -> Any:
 def load_trace(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a CSV or JSONL trace as dicts with ``t`` and Readings fields."""
     p = Path(path)
-    rows: list[dict[str, Any]] = []
-    if p.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        for n, line in enumerate(p.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(dict(json.loads(line)))
-                except (json.JSONDecodeError, TypeError, ValueError) as e:
-                    raise ValueError(f"{p}:{n}: not a JSON object ({e})") from e
-    else:
-        with p.open(newline="") as f:
-            for raw in csv.DictReader(f):
-                row: dict[str, Any] = {}
-                temps: dict[str, float] = {}
-                for k, v in raw.items():
-                    if k is None or v is None:
-                        continue
-                    k = k.strip()
-                    if k.startswith("temp."):
-                        if v.strip():
-                            temps[k[5:]] = float(v)
-                    elif k in FIELDS or k == "t":
-                        row[k] = _cell(k, v)
-                if temps:
-                    row["temperatures_c"] = temps
-                rows.append(row)
+    rows = _read_jsonl(p) if p.suffix.lower() in (".jsonl", ".ndjson", ".json") else _read_csv(p)
     for i, r in enumerate(rows):
         if "t" not in r:
             if "timestamp" not in r:
@@ -220,6 +196,40 @@ def load_trace(path: str | Path) -> list[dict[str, Any]]:
     if not rows:
         raise ValueError(f"{p}: empty trace")
     return [_check_keys(r, strict=False) for r in rows]
+
+
+def _read_jsonl(p: Path) -> list[dict[str, Any]]:
+    """One JSON object per non-blank line."""
+    rows: list[dict[str, Any]] = []
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(dict(json.loads(line)))
+            except (json.JSONDecodeError, TypeError, ValueError) as e:
+                raise ValueError(f"{p}:{n}: not a JSON object ({e})") from e
+    return rows
+
+
+def _read_csv(p: Path) -> list[dict[str, Any]]:
+    """CSV rows: known columns parsed by :func:`_cell`, ``temp.<zone>`` columns into ``temperatures_c``."""
+    rows: list[dict[str, Any]] = []
+    with p.open(newline="") as f:
+        for raw in csv.DictReader(f):
+            row: dict[str, Any] = {}
+            temps: dict[str, float] = {}
+            for k, v in raw.items():
+                if k is None or v is None:
+                    continue
+                k = k.strip()
+                if k.startswith("temp."):
+                    if v.strip():
+                        temps[k[5:]] = float(v)
+                elif k in FIELDS or k == "t":
+                    row[k] = _cell(k, v)
+            if temps:
+                row["temperatures_c"] = temps
+            rows.append(row)
+    return rows
 
 
 def write_trace(rows: Iterable[Readings | dict[str, Any]], path: str | Path) -> Path:

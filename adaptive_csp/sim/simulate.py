@@ -347,16 +347,7 @@ def _score(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed:
     has_acc = all(a is not None for a in accs)
     acc_frames = np.repeat(np.asarray(accs, dtype=float)[levels], nproc) if has_acc else None
     stale = float(log.stale[:ke].sum())
-    trace: dict[str, np.ndarray] = {}
-    if record:
-        trace = {
-            "t": tr.t[:ke], "level": log.level[:ke], "frequency": log.frequency[:ke],
-            "temperature_c": log.temperature[:ke], "power_w": log.power[:ke], "latency_ms": svc * 1000.0,
-            "fps": tr.fps[:ke], "load": tr.load[:ke], "ambient_c": tr.ambient_c[:ke], "arrived": narr,
-            "processed": nproc, "skipped": nskip, "frame_interval": log.interval[:ke],
-        }  # fmt: skip
-        if world.battery is not None:
-            trace["soc"] = log.soc[:ke]
+    trace = _trace(tr, world, log, ke) if record else {}
     return SimResult(
         policy=str(getattr(pol, "name", type(pol).__name__)),
         scenario=scn.name,
@@ -392,6 +383,19 @@ def _score(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed:
         trace=trace,
         level_table=dev.table(),
     )
+
+
+def _trace(tr: ScenarioTraces, world: World, log: _Log, ke: int) -> dict[str, np.ndarray]:
+    """The recorded per-tick trace of the first ``ke`` ticks (``SimResult.trace``)."""
+    trace = {
+        "t": tr.t[:ke], "level": log.level[:ke], "frequency": log.frequency[:ke],
+        "temperature_c": log.temperature[:ke], "power_w": log.power[:ke], "latency_ms": log.service[:ke] * 1000.0,
+        "fps": tr.fps[:ke], "load": tr.load[:ke], "ambient_c": tr.ambient_c[:ke], "arrived": tr.arrivals[:ke],
+        "processed": log.processed[:ke], "skipped": log.skipped[:ke], "frame_interval": log.interval[:ke],
+    }  # fmt: skip
+    if world.battery is not None:
+        trace["soc"] = log.soc[:ke]
+    return trace
 
 
 def _latencies_ms(svc: np.ndarray, nproc: np.ndarray, extra: np.ndarray, jitter: np.ndarray) -> np.ndarray:
