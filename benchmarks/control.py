@@ -18,7 +18,7 @@ import random
 import statistics
 import time
 
-from adaptive_csp.control import PRESETS, get_policy
+from adaptive_csp.control import PRESETS, create_policy
 from adaptive_csp.control.policy import RuntimeStats
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors import Readings, SensorPoller
@@ -50,7 +50,7 @@ def time_policy(name: str, readings, stats, repeats: int, latest=None) -> tuple[
     """(median, p99, max) µs per decide() over ``repeats`` passes of the scenario."""
     per_call: list[float] = []
     for _ in range(repeats):
-        p = get_policy(name)
+        p = create_policy(name)
         level = LADDER.full
         clock = time.perf_counter_ns
         for r, (t, lat) in zip(readings, stats, strict=True):
@@ -95,7 +95,7 @@ def snapshot_proof(frames: int) -> list[tuple[str, float, float, float, int]]:
     for src in (FastSource(), SleepySource(1.0)):
         poller = SensorPoller(src, rate_hz=2.0).start(wait=0.2)
         try:
-            p = get_policy("balanced", stale_after_s=60.0)
+            p = create_policy("balanced", stale_after_s=60.0)
             level, samples = LADDER.full, []
             t_end = time.monotonic() + 1.5  # covers at least one whole 1 s read
             while time.monotonic() < t_end or len(samples) < frames:

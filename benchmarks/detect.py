@@ -37,12 +37,12 @@ def _opts(engine: str, threads: int) -> dict:
 
 def engine_latency(model, engine: str, threads: int, rounds: int) -> list[float]:
     """Batch-1 ms of each ladder level on ``engine`` (the runner's engine, fed preprocessed input)."""
-    from adaptive_csp.engines import make_engine
+    from adaptive_csp.engines import create_engine
     from adaptive_csp.util.timing import interleaved_medians
 
     h, w = model.meta["preprocess"]["input_size"]
     x = np.random.default_rng(0).standard_normal((1, 3, h, w)).astype(np.float32)
-    eng = make_engine(model, engine, **_opts(engine, threads))
+    eng = create_engine(model, engine, **_opts(engine, threads))
     try:
         eng.prepare()
         return interleaved_medians([lambda i=i: eng.run(x, i) for i in range(len(model.levels))], rounds, 20, 10)

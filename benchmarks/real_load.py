@@ -59,9 +59,9 @@ def wait_quiet(limit_s: float, below: float = 20.0) -> float | None:
 
 def warm_engine(model, a: argparse.Namespace):
     """An engine with every level built and run a few times (a level's first run is cold: tens of ms)."""
-    from adaptive_csp.engines import make_engine
+    from adaptive_csp.engines import create_engine
 
-    eng = make_engine(model, a.engine, **({"threads": a.threads} if a.engine in ("auto", "onnxruntime") else {}))
+    eng = create_engine(model, a.engine, **({"threads": a.threads} if a.engine in ("auto", "onnxruntime") else {}))
     eng.prepare()
     pre = model.meta["preprocess"]
     x = np.zeros((1, pre.get("in_chans", 1), *pre["input_size"]), np.float32)

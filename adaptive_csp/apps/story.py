@@ -332,7 +332,7 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     ``scored``; default a :class:`Conveyor` of the shipped sample); ``arm``: the :class:`Arm` class that
     judges each arm's output (the detection demo passes its own)."""
     from adaptive_csp.control.presets import DEFAULT_POLICY
-    from adaptive_csp.engines import make_engine
+    from adaptive_csp.engines import create_engine
     from adaptive_csp.models.pretrained import pretrained
     from adaptive_csp.runtime.runner import AdaptiveRunner
 
@@ -343,7 +343,7 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     scn = scn.with_(decision_interval_s=dt)
     model = pretrained() if model is None else model
     # one frame at a time: one intra-op thread is fastest and does not spin against a busy CPU
-    eng = make_engine(model, engine, **({"threads": 1} if engine in ("auto", "onnxruntime") else {}))
+    eng = create_engine(model, engine, **({"threads": 1} if engine in ("auto", "onnxruntime") else {}))
     eng.prepare()
     ladder = world_ladder(eng, model)
     try:

@@ -17,10 +17,10 @@ import time
 from dataclasses import fields
 from typing import Any
 
-from adaptive_csp.control import PRESETS, get_policy
+from adaptive_csp.control import PRESETS, create_policy
 from adaptive_csp.control.policy import RuntimeStats
 from adaptive_csp.levels import LevelLadder
-from adaptive_csp.sensors.auto import make_source
+from adaptive_csp.sensors.auto import create_source
 from adaptive_csp.sensors.base import close_source, source_interval
 from adaptive_csp.sensors.readings import Readings
 
@@ -133,10 +133,10 @@ def configure(ap: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        source = make_source(args.source)
+        source = create_source(args.source)
         ladder = _ladder(args)
         names = [n.strip() for n in args.policies.split(",") if n.strip()] or list(PRESETS)
-        policies = {n: get_policy(n) for n in names}
+        policies = {n: create_policy(n) for n in names}
     except Exception as e:  # noqa: BLE001 - a clean message, not a traceback
         print(f"adaptive-csp sensors: {e}", file=sys.stderr)
         return 2

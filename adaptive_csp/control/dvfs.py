@@ -175,9 +175,9 @@ def joint_policy(inner: str | Policy = "battery", *, device=None, **kw) -> Joint
     ``DeviceClass`` from ``adaptive_csp.sim.get_device_class(name)``, or a ``DeviceModel``) for the energy
     curve and frequency steps; None: the default curve and :data:`DEFAULT_STEPS`.
     """
-    from adaptive_csp.control.presets import get_policy
+    from adaptive_csp.control.presets import create_policy
 
-    inner = get_policy(inner)
+    inner = create_policy(inner)
     if device is not None:
         if isinstance(device, str):
             raise ValueError(f"device={device!r}: pass a device class object, e.g. "

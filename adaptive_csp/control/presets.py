@@ -1,4 +1,4 @@
-"""Presets and the policy registry: ``get_policy(spec, **overrides)``.
+"""Presets and the policy registry: ``create_policy(spec, **overrides)``.
 
 ``spec`` may be
 - a preset name (``PRESETS``: performance, powersave, battery, thermal, latency, balanced), loaded from
@@ -46,7 +46,7 @@ __all__ = ["create_policy", "PRESETS", "DEFAULT_POLICY", "get_policy", "register
            "preset_dir", "preset_path"]
 
 PRESETS: tuple[str, ...] = ("performance", "powersave", "battery", "thermal", "latency", "balanced")
-#: the policy every entry point uses when none is given (runner, get_policy, simulate, demo, CLI)
+#: the policy every entry point uses when none is given (runner, create_policy, simulate, demo, CLI)
 DEFAULT_POLICY = "balanced"
 _REGISTRY: dict[str, Callable[..., Policy]] = {}
 
@@ -65,7 +65,7 @@ def preset_path(name: str) -> Path:
 
 
 def register_policy(name: str, factory: Callable[..., Policy], *, replace: bool = False) -> None:
-    """Make ``get_policy(name, **kw)`` call ``factory(**kw)`` (a Policy subclass or a function)."""
+    """Make ``create_policy(name, **kw)`` call ``factory(**kw)`` (a Policy subclass or a function)."""
     if not isinstance(name, str) or not name:
         raise ValueError("a policy name must be a non-empty string")
     if not callable(factory):
@@ -84,7 +84,7 @@ def _baselines() -> dict[str, Callable[..., Policy]]:
 
 
 def registered() -> list[str]:
-    """Every name ``get_policy`` resolves: presets, registered policies, baselines."""
+    """Every name ``create_policy`` resolves: presets, registered policies, baselines."""
     return list(dict.fromkeys([*PRESETS, *_REGISTRY, *_baselines()]))
 
 

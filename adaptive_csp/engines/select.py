@@ -1,4 +1,4 @@
-"""Choosing and building an engine: :func:`make_engine`, the ``auto`` rule :func:`choose_engine`,
+"""Choosing and building an engine: :func:`create_engine`, the ``auto`` rule :func:`choose_engine`,
 :func:`available_engines`.  Engine classes are imported when chosen, so running ONNX files (a bundle)
 never imports torch; a torch model brings torch with it.
 """

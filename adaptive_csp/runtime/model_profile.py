@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptive_csp.engines import Engine, make_engine
+from adaptive_csp.engines import Engine, create_engine
 from adaptive_csp.engines.export import input_shape
 from adaptive_csp.levels import Rung, latency_key
 from adaptive_csp.models.ladder import ModelLadder
@@ -177,7 +177,7 @@ def profile_ladder(models: Any, data: Any = None, *, engine: str | Engine = "aut
     ladder = as_ladder(models, preprocess, class_names)
     batches = sorted({int(b) for b in batches} | {1})
     t0 = time.perf_counter()
-    eng = make_engine(ladder, engine, device, **(engine_options or {}))
+    eng = create_engine(ladder, engine, device, **(engine_options or {}))
     try:
         eng.prepare()
         lat = measure([eng], batches, rounds=rounds)

@@ -57,9 +57,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adaptive_csp.control.presets import DEFAULT_POLICY, get_policy
+from adaptive_csp.control.presets import DEFAULT_POLICY, create_policy
 from adaptive_csp.engines.base import Engine
-from adaptive_csp.engines.select import make_engine
+from adaptive_csp.engines.select import create_engine
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.runtime.bundle import Bundle, is_bundle, load_bundle
 from adaptive_csp.runtime.decide import DecideOptions, Decider
@@ -159,7 +159,7 @@ class AdaptiveRunner:
         full) or a folder with ``ladder.json`` — measured on the engine first when it has no latency there
         (:mod:`adaptive_csp.runtime.model_source`); None or "default" loads the shipped model; a bundle
         folder (or :class:`~adaptive_csp.runtime.bundle.Bundle`) runs on onnxruntime without torch.
-    policy: anything ``get_policy`` takes (None: a bundle's ``policy.toml``, else ``DEFAULT_POLICY``, the
+    policy: anything ``create_policy`` takes (None: a bundle's ``policy.toml``, else ``DEFAULT_POLICY``, the
         ``balanced`` preset); a Policy object is used as is, state included.
     sensors: "auto" / "psutil" / ... or a source (``read()``): polled on a thread the runner owns;
         an object with ``latest()`` (a SensorPoller you started, a simulator): used as is, never closed;
@@ -205,7 +205,7 @@ class AdaptiveRunner:
         self.pre.with_geometry = self.head.needs_geometry
         if policy is None:  # a bundle's own default policy, else the package's
             policy = getattr(model, "policy_file", None) or DEFAULT_POLICY
-        policy = get_policy(policy)
+        policy = create_policy(policy)
         self.clock = dec_o.clock
         self.telemetry: Telemetry = tel_o.build(self.class_names)
         self._lock = threading.Lock()
@@ -222,7 +222,7 @@ class AdaptiveRunner:
 
     def _start_engine(self, model: Any, engine: str | Engine, device: Any, engine_options: dict | None,
                       prepare: bool) -> None:
-        self.engine: Engine = make_engine(model, engine, device, **(engine_options or {}))
+        self.engine: Engine = create_engine(model, engine, device, **(engine_options or {}))
         self._owns_engine = not isinstance(engine, Engine)
         self.elastic = self.engine.elastic
         self.ladder: LevelLadder = self.engine.ladder

@@ -1,4 +1,4 @@
-"""Merging sources, and ``make_source(spec)``: "auto" merges what is present on this machine.
+"""Merging sources, and ``create_source(spec)``: "auto" merges what is present on this machine.
 
 A :class:`MergedSource` reads each child in priority order; for each field the first non-None value
 wins, per-zone temperatures are united (first source wins a name clash), and faults are united.  A
@@ -162,7 +162,7 @@ def create_source(spec: Any = "auto", *, clock: Callable[[], float] = time.monot
             from adaptive_csp.sensors.scripted import ScriptedSource
 
             return ScriptedSource(list(spec), clock=clock)
-        parts = [make_source(x, clock=clock) for x in spec]
+        parts = [create_source(x, clock=clock) for x in spec]
         return parts[0] if len(parts) == 1 else MergedSource(parts, clock)
     if callable(getattr(spec, "read", None)):
         return spec

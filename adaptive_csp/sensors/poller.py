@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from adaptive_csp.sensors.auto import make_source
+from adaptive_csp.sensors.auto import create_source
 from adaptive_csp.sensors.base import close_source, source_interval, source_name
 from adaptive_csp.sensors.readings import Readings
 from adaptive_csp.util.log import OnceLogger
@@ -38,7 +38,7 @@ class SensorPoller:
         if not rate_hz or rate_hz <= 0:
             raise ValueError(f"rate_hz must be > 0, got {rate_hz!r}")
         owned = not callable(getattr(source, "read", None))
-        self.source = make_source(source, clock=clock) if owned else source
+        self.source = create_source(source, clock=clock) if owned else source
         self._owns = owned if close_source_on_close is None else close_source_on_close
         self.name = source_name(self.source)
         self.clock = clock

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from adaptive_csp.control.policy import Decision, Policy, RuntimeStats
-from adaptive_csp.control.presets import DEFAULT_POLICY, get_policy
+from adaptive_csp.control.presets import DEFAULT_POLICY, create_policy
 from adaptive_csp.levels import LevelLadder
 from adaptive_csp.sensors.readings import Readings
 from adaptive_csp.sim.device import DeviceClass, DeviceModel
@@ -49,7 +49,7 @@ LATENCY_WINDOW = 120  # latencies handed to the policy: a rolling window, oldest
 
 
 # --------------------------------------------------------------------------------------------------------
-# ladder resolution (policies: adaptive_csp.control.get_policy, the one lookup)
+# ladder resolution (policies: adaptive_csp.control.create_policy, the one lookup)
 # --------------------------------------------------------------------------------------------------------
 def resolve_ladder(ladder: LevelLadder | str | Path | None) -> LevelLadder:
     """A ladder object, a LevelLadder JSON path, or None for the shipped model's measured ladder as a camera
@@ -179,7 +179,7 @@ def simulate(
     record: bool = True,
     duration_s: float | None = None,
 ) -> SimResult:
-    """Run ``policy`` (anything :func:`~adaptive_csp.control.get_policy` takes) through ``scenario``.
+    """Run ``policy`` (anything :func:`~adaptive_csp.control.create_policy` takes) through ``scenario``.
 
     ``scenario``: a shipped name, a TOML path, a dict or a :class:`Scenario`.  ``seed`` overrides the
     scenario's seed (traces, bursts, arrivals, jitter all derive from it).  ``overrides`` go to the policy
@@ -190,7 +190,7 @@ def simulate(
     if duration_s is not None:
         scn = scn.with_(duration_s=float(duration_s))
     lad = resolve_ladder(ladder)
-    pol = get_policy(policy, **(overrides or {}))
+    pol = create_policy(policy, **(overrides or {}))
     pol.reset()
     try:
         dev = device_for(scn, lad, device)

@@ -124,7 +124,7 @@ def measure_engines(model: torch.nn.Module, engines: Sequence[str] = ("auto", "t
     batch size, ``threads`` intra-op threads, all interleaved: one ``{"ort:b1": ms, ...}`` per level.
     ONNX files go to ``cache`` (default: a temporary folder, removed after).  ``keyed=True`` also returns
     ``{engine key: latency-cache entry keys}`` (see :class:`adaptive_csp.runtime.calibrate.LatencyCache`)."""
-    from adaptive_csp.engines import make_engine
+    from adaptive_csp.engines import create_engine
     from adaptive_csp.runtime.calibrate import LatencyCache, measure
 
     threads = int(threads or torch.get_num_threads())
@@ -133,7 +133,7 @@ def measure_engines(model: torch.nn.Module, engines: Sequence[str] = ("auto", "t
         try:
             for name in _engine_names(model, engines):
                 opts = {"threads": threads, "cache": cache or tmp} if name == "onnxruntime" else {}
-                engs.append(make_engine(model, name, **opts).prepare())
+                engs.append(create_engine(model, name, **opts).prepare())
             saved = torch.get_num_threads()
             torch.set_num_threads(threads)  # entry keys of torch engines read torch's thread count
             try:
