@@ -14,12 +14,12 @@ from adaptive_csp.detect.scenes import (
 )
 from adaptive_csp.runtime.detections import to_frame
 from adaptive_csp.runtime.preprocess import Preprocessor
-from adaptive_csp.train.detect import DetTrainCfg, _data
+from adaptive_csp.train.detect import DetTrainCfg, detect_data
 
 
 def test_the_held_out_family_never_appears_in_training_scenes():
     cfg = DetTrainCfg(model="csp_det_wide", scenes="varied", train_scenes=150, val_scenes=30)
-    train, val = _data(cfg)  # exactly what train_detector trains and validates on
+    train, val = detect_data(cfg)  # exactly what train_detector trains and validates on
     seen = set(train.info["backgrounds"])
     assert HELD_OUT_BACKGROUND not in seen and HELD_OUT_BACKGROUND not in set(val.info["backgrounds"])
     assert seen == set(VARIED_BACKGROUNDS) - {HELD_OUT_BACKGROUND}  # every other family is trained on

@@ -76,9 +76,9 @@ def test_init_continues_from_a_trained_detector(tmp_path, capsys):
     assert cli_main(["train-detector", "--out", str(tmp_path / "a"), *common]) == 0
     first = load_detector(tmp_path / "a" / "model")
     cfg = DetTrainCfg(model="csp_det_tiny", coco_images=str(imgs), coco_json=str(ann), init=str(tmp_path / "a" / "model"))
-    from adaptive_csp.train.detect import _data
+    from adaptive_csp.train.detect import detect_data
 
-    train, _ = _data(cfg)
+    train, _ = detect_data(cfg)
     model, init = _setup(cfg, train)
     assert init["init"] == str(tmp_path / "a" / "model") and "train-detector" in init["init_command"]
     for k, v in first.state_dict().items():

@@ -35,7 +35,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> int:
     from adaptive_csp.detect.checkpoint import load_detector, save_detector
-    from adaptive_csp.train.detect import DetTrainCfg, _data
+    from adaptive_csp.train.detect import DetTrainCfg, detect_data
     from adaptive_csp.train.detect_profile import profile_detector
 
     model = load_detector(a.model)
@@ -43,7 +43,7 @@ def run(a: argparse.Namespace) -> int:
     cfg = DetTrainCfg(model=model.cfg.name, seed=a.seed, train_scenes=max(a.calib_images, 1), val_scenes=a.val_scenes,
                       scenes=scenes, coco_images=a.coco_images, coco_json=a.coco_json, val_images=a.val_images,
                       val_json=a.val_json)
-    train, val = _data(cfg)
+    train, val = detect_data(cfg)
     ladder, records = profile_detector(model, train, val, calib_images=a.calib_images, max_rungs=a.max_rungs,
                                        engine=a.engine, threads=a.threads)
     if not a.no_thresholds:

@@ -56,7 +56,7 @@ from adaptive_csp.train.loop import (
     train_record,
 )
 
-__all__ = ["DetTrainCfg", "train_detector", "evaluate_detector", "detect_batches", "sample_det_level"]
+__all__ = ["DetTrainCfg", "train_detector", "evaluate_detector", "detect_batches", "sample_det_level", "detect_data"]
 
 
 class DetTrainCfg(BaseModel):
@@ -90,7 +90,8 @@ class DetTrainCfg(BaseModel):
     sync_bn: bool = True  # under torchrun: batch norm over the global batch (False: each rank's shard)
 
 
-def _data(cfg: DetTrainCfg) -> tuple[DetSet, DetSet]:
+def detect_data(cfg: DetTrainCfg) -> tuple[DetSet, DetSet]:
+    """The (train, validation) sets a config trains and validates on: COCO-format folders or generated scenes."""
     if cfg.coco_images or cfg.coco_json:
         from adaptive_csp.data.coco import load_coco
 
@@ -235,7 +236,7 @@ def train_detector(cfg: DetTrainCfg, out_dir: str | Path, resume: bool = True, p
     model's ``meta["train"]``).  The epochs run in :func:`adaptive_csp.train.loop.fit`."""
     out, dist, dev = start(out_dir, cfg.threads, cfg.device)  # torchrun: this rank's place and device
     progress = progress and dist.main
-    train, val = data if data is not None else _data(cfg)
+    train, val = data if data is not None else detect_data(cfg)
     model, init = _setup(cfg, train)
     model.to(dev)
     dist.broadcast_module(model)  # one starting point on every rank (the detector's init is not seeded)
