@@ -347,7 +347,7 @@ def _score(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed:
     has_acc = all(a is not None for a in accs)
     acc_frames = np.repeat(np.asarray(accs, dtype=float)[levels], nproc) if has_acc else None
     stale = float(log.stale[:ke].sum())
-    trace = _trace(tr, world, log, ke) if record else {}
+    trace = _trace(tr, world, log, ke, svc, narr, nproc, nskip) if record else {}
     return SimResult(
         policy=str(getattr(pol, "name", type(pol).__name__)),
         scenario=scn.name,
@@ -385,13 +385,15 @@ def _score(pol: Policy, scn: Scenario, lad: LevelLadder, dev: DeviceModel, seed:
     )
 
 
-def _trace(tr: ScenarioTraces, world: World, log: _Log, ke: int) -> dict[str, np.ndarray]:
-    """The recorded per-tick trace of the first ``ke`` ticks (``SimResult.trace``)."""
+def _trace(tr: ScenarioTraces, world: World, log: _Log, ke: int, svc: np.ndarray, narr: np.ndarray,
+           nproc: np.ndarray, nskip: np.ndarray) -> dict[str, np.ndarray]:
+    """The recorded per-tick trace of the first ``ke`` ticks (``SimResult.trace``), with the service times and
+    frame counts :func:`_score` already sliced."""
     trace = {
         "t": tr.t[:ke], "level": log.level[:ke], "frequency": log.frequency[:ke],
-        "temperature_c": log.temperature[:ke], "power_w": log.power[:ke], "latency_ms": log.service[:ke] * 1000.0,
-        "fps": tr.fps[:ke], "load": tr.load[:ke], "ambient_c": tr.ambient_c[:ke], "arrived": tr.arrivals[:ke],
-        "processed": log.processed[:ke], "skipped": log.skipped[:ke], "frame_interval": log.interval[:ke],
+        "temperature_c": log.temperature[:ke], "power_w": log.power[:ke], "latency_ms": svc * 1000.0,
+        "fps": tr.fps[:ke], "load": tr.load[:ke], "ambient_c": tr.ambient_c[:ke], "arrived": narr,
+        "processed": nproc, "skipped": nskip, "frame_interval": log.interval[:ke],
     }  # fmt: skip
     if world.battery is not None:
         trace["soc"] = log.soc[:ke]
