@@ -65,6 +65,14 @@ def test_resize_scales_boxes(tmp_path):
     assert load_coco(*write_coco(ds, tmp_path / "sq"), input_size=32).images.shape[-2:] == (32, 32)
 
 
+def test_resize_of_a_box_at_the_image_edge_stays_inside(tmp_path):
+    # 75 px wide → 160: 75 · (160/75) is 160.00002 in float32, which DetSet would refuse as outside the image
+    ds = DetSet(torch.zeros(1, 3, 75, 75, dtype=torch.uint8), [torch.tensor([[0.0, 0.0, 75.0, 75.0]])],
+                [torch.tensor([1])], ["cat", "dog", "bird"])
+    got = load_coco(*write_coco(ds, tmp_path), input_size=160)
+    assert got.boxes[0].tolist() == [[0.0, 0.0, 160.0, 160.0]]
+
+
 def test_mixed_sizes_need_input_size(tmp_path):
     img_dir, js = write_coco(_detset(), tmp_path)
     cv2.imwrite(str(img_dir / "000002.png"), torch.zeros(80, 80, 3, dtype=torch.uint8).numpy())

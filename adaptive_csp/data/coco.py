@@ -157,6 +157,7 @@ def load_coco(images_dir: str | Path, annotations_json: str | Path,
             interp = cv2.INTER_AREA if size[0] < hw[0] and size[1] < hw[1] else cv2.INTER_LINEAR
             img = cv2.resize(img, (size[1], size[0]), interpolation=interp)
             b = b * torch.tensor([size[1] / hw[1], size[0] / hw[0]] * 2, dtype=torch.float32)
+            b[:, 0::2], b[:, 1::2] = b[:, 0::2].clamp(0, size[1]), b[:, 1::2].clamp(0, size[0])  # float32 rounding
         elif images and img.shape != images[0].shape:
             raise ValueError(f"{file}: {hw[1]}×{hw[0]} px, but {images[0].shape[1]}×{images[0].shape[0]} px "
                              "before it; pass input_size to resize every image to one size")

@@ -339,8 +339,8 @@ def _letterbox(frame: torch.Tensor, boxes: torch.Tensor, size: int, pad: float) 
     out[:, top:top + nh, left:left + nw] = small.clamp(0, 1)
     sx, sy = nw / fw, nh / fh
     b = boxes.clone()
-    b[:, 0::2] = b[:, 0::2] * sx + left
-    b[:, 1::2] = b[:, 1::2] * sy + top
+    b[:, 0::2] = (b[:, 0::2] * sx + left).clamp(left, left + nw)  # float32 rounding (155 · 160/155 is
+    b[:, 1::2] = (b[:, 1::2] * sy + top).clamp(top, top + nh)  # 160.00002) must not leave the placed frame
     return out, b
 
 
