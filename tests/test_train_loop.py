@@ -92,6 +92,51 @@ def test_classifier_resumes_a_checkpoint_without_a_step_count(tmp_path):
     assert _same(_weights(model), one)
 
 
+def test_classifier_stopped_by_sigterm_inside_an_epoch_resumes_to_the_weights_of_one_run(tmp_path):
+    """SIGTERM in the middle of a sandwich epoch: a checkpoint with the epoch's order and offset, no model
+    file, then a resume that ends with exactly the weights (and step count) of an uninterrupted run."""
+    from adaptive_csp.data.fashion_mnist import as_imageset, load_sample
+    from adaptive_csp.train.sandwich import TrainCfg, train
+
+    data = as_imageset(load_sample())
+    tr, va = data.take(slice(0, 64)), data.take(slice(64, 96))
+    cfg = TrainCfg(epochs=2, full_only_epochs=1, batch_size=16, threads=1, calib_images=32, warmup_epochs=0.5,
+                   n_random=1)  # 4 steps an epoch; epoch 2 draws random levels (the rng must be restored)
+    one = train(cfg, tmp_path / "one", progress=False, dataset=tr, val_dataset=va)
+
+    def sigterm_at_6(step, model):
+        if step == 6:  # the second step of epoch 2
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopped = train(cfg, tmp_path / "two", progress=False, dataset=tr, val_dataset=va, on_step=sigterm_at_6)
+    assert stopped.meta[HISTORY_KEY]["stopped_at_step"] == 6
+    meta = json.loads((tmp_path / "two" / "last.json").read_text())
+    assert meta["epoch"] == 1 and meta["step"] == 6 and meta["offset"] == 32 and len(meta["perm"]) == 64
+    assert signal.getsignal(signal.SIGTERM) is not None  # the handler was put back
+    torch.manual_seed(1)
+    model = train(cfg, tmp_path / "two", progress=False, dataset=tr, val_dataset=va)
+    assert "stopped_at_step" not in model.meta[HISTORY_KEY]
+    assert [h["epoch"] for h in model.meta[HISTORY_KEY]["history"]] == [1, 2]
+    assert _same(_weights(model), _weights(one))
+    assert json.loads((tmp_path / "two" / "last.json").read_text())["step"] == 8
+
+
+def test_an_api_run_stopped_by_sigterm_writes_no_model(tmp_path, monkeypatch):
+    import adaptive_csp.train.sandwich as sw
+    from adaptive_csp.data.fashion_mnist import as_imageset, load_sample
+    from adaptive_csp.train.api import train
+
+    inner = sw.train
+
+    def stop_at_2(*a, **k):
+        return inner(*a, **k, on_step=lambda step, m: step == 2 and os.kill(os.getpid(), signal.SIGTERM))
+
+    monkeypatch.setattr(sw, "train", stop_at_2)
+    data = as_imageset(load_sample()).take(slice(0, 64))
+    train(out_dir=tmp_path, dataset=data, epochs=1, batch_size=16, threads=1, calib_images=16)
+    assert (tmp_path / "last.safetensors").exists() and not (tmp_path / "model.safetensors").exists()
+
+
 def test_detector_stopped_by_sigterm_resumes_to_the_weights_of_one_run(tmp_path, monkeypatch):
     """SIGTERM inside an epoch: a checkpoint with the epoch's order and offset, then a resume that ends
     with exactly the weights of an uninterrupted run."""

@@ -50,8 +50,12 @@ def run(args: argparse.Namespace) -> int:
     elif args.val:
         print("adaptive-csp train: --val needs --data", file=sys.stderr)
         return 2
-    train(cfg, args.out, dataset, val_dataset=val, resume=not args.no_resume, progress=not args.quiet,
-          command=invocation("train", args))
+    model = train(cfg, args.out, dataset, val_dataset=val, resume=not args.no_resume, progress=not args.quiet,
+                  command=invocation("train", args))
+    if "stopped_at_step" in model.meta["train"]:  # SIGTERM: the checkpoint is written, no model yet
+        if is_main():
+            print(f"checkpoint {Path(args.out) / 'last.safetensors'}; run the same command to resume")
+        return 0
     if is_main():
         print(f"saved {Path(args.out) / 'model.safetensors'}")
     return 0

@@ -61,7 +61,7 @@ def train(cfg: Any = None, out_dir: str | Path = "runs/train", dataset: Any = No
                            command=command)
     from adaptive_csp.train.distributed import is_main
 
-    if is_main():  # under torchrun, rank 0 writes the model
+    if is_main() and "stopped_at_step" not in model.meta["train"]:  # under torchrun, rank 0 writes the model
         save_model(model, Path(out_dir) / "model", **({"command": command} if command else {}))
     return model
 

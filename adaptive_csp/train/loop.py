@@ -260,8 +260,8 @@ def fit(task: Task, run: Run, ckpt: Path) -> bool:
     """Train ``task`` from ``run`` until its planned steps or epochs are done, writing ``ckpt`` after every
     epoch; False when a SIGTERM stopped it (a checkpoint written first)."""
     steps_per_epoch = math.ceil(task.n_train / task.batch_size)
-    if task.whole_epochs:
-        run.step = run.epoch * steps_per_epoch
+    if task.whole_epochs:  # the epoch's first step, or the step a checkpoint inside the epoch stopped at
+        run.step = run.epoch * steps_per_epoch + (math.ceil(run.offset / task.batch_size) if run.perm is not None else 0)
     clock = Clock(run)
     total = task.total_steps(run)
     old = _on_sigterm(run) if task.checkpoint_minutes is not None else None

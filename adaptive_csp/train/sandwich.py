@@ -10,8 +10,9 @@ shrinking starts from a trained full network):
   likely (``depth_bias``) so the blocks keep learning real features instead of staying identities.
 
 ``static_level`` trains a single level only (the individually trained baselines, same recipe).
-Checkpoints are safetensors + JSON (no pickle) after every epoch; ``resume=True`` continues from the
-last one.
+Checkpoints are safetensors + JSON (no pickle) after every epoch, inside an epoch every
+``checkpoint_minutes`` and on SIGTERM (the run then stops without a model file); ``resume=True``
+continues from the last one, inside an epoch where it stopped, to the weights of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ class TrainCfg(BaseModel):
                           "samples; equals one process) rather than each rank's own shard (faster on gloo)")
     budget_minutes: float | None = Field(None, gt=0, description="wall-clock cap over all resumes, "
                                          "transfer preparation included (see plan_epochs)")
+    checkpoint_minutes: float = Field(10.0, gt=0, description="a resumable checkpoint inside an epoch this "
+                                      "often, and one on SIGTERM before the run stops")
 
 
 def resolve_cfg(cfg: TrainCfg, n_train: int) -> TrainCfg:
@@ -296,10 +299,12 @@ def train(cfg: TrainCfg, out_dir: str | Path, resume: bool = True, progress: boo
             tqdm.write(json.dumps({"init": run.init}))
     task = _ClassifyTask(cfg, model, opt, (train_set, val_set, calib), (gen, rng, dist, device, fmt), progress,
                          on_step)
-    fit(task, run, ckpt)
+    finished = fit(task, run, ckpt)
     sync_bn(model, False)
     model.eval()
     model.meta.update(train_meta(train_set, cfg, run.history, device, run.runs, run.init))
+    if not finished:  # a SIGTERM: the checkpoint holds the run, this model is not its result
+        model.meta["train"]["stopped_at_step"] = run.step
     return model
 
 
@@ -310,7 +315,6 @@ class _ClassifyTask:
 
     decay_after_warmup = True  # the cosine starts when the warm-up ends
     whole_epochs = True  # an epoch cut short by the budget is the run's last; a resume starts the next one
-    checkpoint_minutes = None  # checkpoints at epoch ends
 
     def __init__(self, cfg: TrainCfg, model: ElasticNet, opt: torch.optim.Optimizer, data: tuple, env: tuple,
                  progress: bool, on_step: Callable | None) -> None:
@@ -318,6 +322,7 @@ class _ClassifyTask:
         self.train_set, self.val_set, self.calib = data
         self.gen, self.rng, self.dist, self.device, self.fmt = env
         self.n_train, self.batch_size, self.epochs, self.lr = len(self.train_set), cfg.batch_size, cfg.epochs, cfg.lr
+        self.checkpoint_minutes = cfg.checkpoint_minutes  # and on SIGTERM (train.loop.fit)
         self.spe = math.ceil(self.n_train / cfg.batch_size)
         self.warmup = int(cfg.warmup_epochs * self.spe)
         self.static = Level.parse(cfg.static_level) if cfg.static_level else None
@@ -361,7 +366,8 @@ class _ClassifyTask:
         if self.cfg.budget_minutes is None:
             return total
         elapsed = self.dist.agree_max(clock.epoch_seconds())  # every rank plans the same steps
-        self.planned, total = _budget_steps(self.cfg, run.history, self.before, elapsed, k + 1, self.spe, run.epoch)
+        done = run.step - run.epoch * self.spe  # this epoch's steps, those before a resume included (as elapsed)
+        self.planned, total = _budget_steps(self.cfg, run.history, self.before, elapsed, done, self.spe, run.epoch)
         last = total - run.epoch * self.spe
         self.cut = last if last < self.spe else None  # this epoch ends early, after `cut` steps
         return total
@@ -378,7 +384,8 @@ class _ClassifyTask:
         if dist.active:  # the epoch's loss and images over every rank; its time the slowest rank's
             loss_sum, seen = (float(v) for v in dist.all_sum([loss_sum, seen]))
         train_s = dist.agree_max(clock.epoch_seconds())
-        rec = {"epoch": run.epoch, "loss": loss_sum / max(1, seen), "img_per_s": seen / train_s,
+        rec = {"epoch": run.epoch, "loss": loss_sum / max(1, seen),  # seen: since a resume inside the epoch
+               "img_per_s": seen / max(1e-9, train_s - clock.before),
                "steps": self.spe if self.cut is None else self.cut, "train_seconds": train_s}
         if self.cut is not None:
             rec["cut_by_budget"] = True
