@@ -83,14 +83,8 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def load_any(path: str) -> object:
-    """``"default"``: the shipped classifier; else the checkpoint at ``path``, a detector when its metadata
-    says ``task: detect``, a classifier otherwise."""
-    from adaptive_csp.models.pretrained import _paths, _read_meta, load_model, pretrained
+    """``"default"``: the shipped classifier; else the checkpoint at ``path``, of either task (its metadata
+    says which: :func:`adaptive_csp.models.factory.load_model`)."""
+    from adaptive_csp.models.factory import load_model, pretrained
 
-    if path == "default":
-        return pretrained()
-    if _read_meta(_paths(path)[1]).get("task") == "detect":
-        from adaptive_csp.detect import load_detector
-
-        return load_detector(path)
-    return load_model(path)
+    return pretrained() if path == "default" else load_model(path)
