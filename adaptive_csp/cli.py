@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("adaptive_csp.commands.train", "train an elastic model with the sandwich rule"),
     "profile": ("adaptive_csp.commands.profile", "measure candidate levels, keep the Pareto ladder"),
     "train-detector": ("adaptive_csp.commands.train_detector", "train the adaptive detector (synthetic belt scenes or COCO data)"),
+    "train-namer": ("adaptive_csp.commands.train_namer", "train the second-stage namer that names a detector's boxes"),
     "profile-detector": ("adaptive_csp.commands.profile_detector", "measure a detector's levels (mAP, latency), keep the Pareto ladder"),
     "sensors": ("adaptive_csp.commands.sensors", "live sensor readings and what each preset would choose"),
     "simulate": ("adaptive_csp.commands.simulate", "simulate one policy in one scenario"),

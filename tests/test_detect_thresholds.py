@@ -56,7 +56,8 @@ def test_the_runner_uses_each_rungs_threshold_and_score_thresh_overrides():
         DetectionDecoder.from_meta({"per_level": {lo: {"score_thresh": 2.0}}}, None, model.levels)
 
 
-def test_thresholds_are_chosen_stored_and_loaded(tmp_path):
+def _tiny_detector_and_val():
+    """An untrained tiny detector, 6 validation scenes of 32 px and its cheapest and full rungs."""
     from adaptive_csp.detect.scenes import SceneCfg, fashion_mnist_scenes
 
     torch.manual_seed(0)
@@ -65,6 +66,11 @@ def test_thresholds_are_chosen_stored_and_loaded(tmp_path):
     model.meta.update(class_names=val.class_names, preprocess={
         "input_size": [32, 32], "in_chans": 3, "color": "rgb", "mean": [0.2] * 3, "std": [0.3] * 3})
     levels = [model.levels[0], model.levels[-1]]
+    return val, model, levels
+
+
+def test_thresholds_are_chosen_stored_and_loaded(tmp_path):
+    val, model, levels = _tiny_detector_and_val()
     table = select_thresholds(model, val, levels, iou_grid=(0.5, 0.7))
     assert set(table) == {lv.key for lv in levels}
     for row in table.values():
@@ -80,3 +86,41 @@ def test_thresholds_are_chosen_stored_and_loaded(tmp_path):
             got = r.head.decoder.thresholds(i)
             assert got == ((want["score_thresh"], want["iou_thresh"]) if want else (r.head.decoder.score_thresh,
                                                                                       r.head.decoder.iou_thresh))
+
+
+def test_select_thresholds_with_a_namer_chooses_on_its_scores():
+    """A stand-in namer that halves every score (names unchanged): the same precision and recall are
+    reached at half the threshold, and each rung calls it with its own ladder index."""
+
+    class Halves:
+        def __init__(self):
+            self.levels = set()
+
+        def relabel(self, grey, boxes, scores, level, score_thresh, iou_thresh, max_det, multi_label):
+            assert grey.ndim == 2 and 0 <= grey.min() and grey.max() <= 1
+            self.levels.add(level)
+            return boxes, scores * 0.5, self.lab.pop(0)
+
+        lab: list = []
+
+    val, model, levels = _tiny_detector_and_val()
+    plain = select_thresholds(model, val, levels, iou_grid=(0.5,))
+    namer = Halves()
+    import adaptive_csp.train.detect_thresholds as dt
+
+    real = dt.postprocess
+
+    def spy(*a, **k):  # the labels the detector gave, handed back unchanged by the stand-in
+        out = real(*a, **k)
+        namer.lab.extend(lb.numpy() for _, _, lb in out)
+        return out
+
+    dt.postprocess = spy
+    try:
+        named = select_thresholds(model, val, levels, iou_grid=(0.5,), namer=namer)
+    finally:
+        dt.postprocess = real
+    assert namer.levels == {0, len(model.levels) - 1}
+    for k in plain:
+        assert named[k]["precision"] == plain[k]["precision"] and named[k]["recall"] == plain[k]["recall"]
+        assert named[k]["score_thresh"] == pytest.approx(plain[k]["score_thresh"] / 2, abs=1e-4)

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["add_cfg_flags", "cfg_from_args", "parse_cfg", "add_trainer_flags", "invocation"]
+__all__ = ["add_cfg_flags", "cfg_from_args", "parse_cfg", "add_trainer_flags", "invocation", "report_trained"]
 
 
 def _flag(name: str) -> str:
@@ -86,3 +86,18 @@ def add_trainer_flags(p: argparse.ArgumentParser, model: type[BaseModel], out: s
 def invocation(command: str, args: argparse.Namespace) -> str:
     """The command line as the user typed it (``adaptive-csp COMMAND ...``), recorded in metadata."""
     return f"adaptive-csp {command} " + shlex.join(getattr(args, "_argv", sys.argv[2:]))
+
+
+def report_trained(model: Any, out: str) -> int:
+    """A classifier trainer's last line (rank 0 only): the checkpoint to resume from when a SIGTERM stopped
+    the run (no model file yet), else the saved model; exit status 0."""
+    from pathlib import Path
+
+    from adaptive_csp.train.distributed import is_main
+
+    if is_main():
+        if "stopped_at_step" in model.meta["train"]:
+            print(f"checkpoint {Path(out) / 'last.safetensors'}; run the same command to resume")
+        else:
+            print(f"saved {Path(out) / 'model.safetensors'}")
+    return 0

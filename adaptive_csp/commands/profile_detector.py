@@ -31,6 +31,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-precision", type=float, default=None,
                    help="per-rung score threshold: the lowest with validation precision ≥ this (default: best F1)")
     p.add_argument("--no-thresholds", action="store_true", help="keep the file's post-processing as it is")
+    p.add_argument("--keep-ladder", action="store_true",
+                   help="keep the file's ladder (no profiling): only choose the thresholds, e.g. for a new --namer")
+    p.add_argument("--namer", default=None, metavar="NAME|PATH",
+                   help="name the boxes with this second stage (a shipped name or a train-namer checkpoint): "
+                        "stored in the file (the runner uses it by default) and used when choosing thresholds; "
+                        "'none' removes the file's")
 
 
 def run(a: argparse.Namespace) -> int:
@@ -44,13 +50,32 @@ def run(a: argparse.Namespace) -> int:
                       scenes=scenes, coco_images=a.coco_images, coco_json=a.coco_json, val_images=a.val_images,
                       val_json=a.val_json)
     train, val = detect_data(cfg)
-    ladder, records = profile_detector(model, train, val, calib_images=a.calib_images, max_rungs=a.max_rungs,
-                                       engine=a.engine, threads=a.threads)
+    records: list = []
+    if a.keep_ladder:
+        ladder = model.levels
+    else:
+        ladder, records = profile_detector(model, train, val, calib_images=a.calib_images, max_rungs=a.max_rungs,
+                                           engine=a.engine, threads=a.threads)
+    namer = None
+    if a.namer is not None:
+        if a.namer.lower() == "none":
+            model.meta.pop("namer", None)
+        else:
+            from adaptive_csp.models.factory import pretrained
+            from adaptive_csp.runtime.namer import CropNamer
+
+            namer = CropNamer(pretrained(a.namer), model.levels.costs, "torch")  # fails here on a bad namer
+            model.meta["namer"] = a.namer
+    elif model.meta.get("namer") and not a.no_thresholds:
+        raise ValueError(f"{a.model} names namer {model.meta['namer']!r}: pass --namer {model.meta['namer']} "
+                         "to choose thresholds with it, or --namer none")
     if not a.no_thresholds:
         from adaptive_csp.train.detect_thresholds import apply_thresholds, select_thresholds
 
-        table = select_thresholds(model, val, target_precision=a.target_precision)
+        table = select_thresholds(model, val, target_precision=a.target_precision, namer=namer)
         how = "best F1" if a.target_precision is None else f"lowest with precision ≥ {a.target_precision}"
+        if namer is not None:
+            how += f", boxes named by {a.namer}"
         apply_thresholds(model, table, how, len(val))
     path = save_detector(model, a.out)
     print(f"{'rung':>4} {'ms b1':>7} {'x full':>7} {'mAP@.5':>7} {'mAP':>7} {'MMACs':>7}  level")
@@ -60,7 +85,7 @@ def run(a: argparse.Namespace) -> int:
         tt = f" score>{t['score_thresh']:.3f} nms {t['iou_thresh']:.2f}" if t else ""
         print(f"{i:>4} {r.latency_ms:7.3f} {ladder.relative_cost(i):7.3f} {r.accuracy:7.4f} {r.extra['map']:7.4f} "
               f"{r.macs / 1e6:7.1f}  {r.level.key}{tt}")
-    if a.records:
+    if a.records and records:
         Path(a.records).write_text(json.dumps(
             [{**r, "level": r["level"].to_dict()} for r in records], indent=1, default=float))
     print(f"saved {path}")

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from adaptive_csp.commands.common import add_trainer_flags, invocation, parse_cfg
-from adaptive_csp.train.distributed import is_main
+from adaptive_csp.commands.common import add_trainer_flags, invocation, parse_cfg, report_trained
 from adaptive_csp.train.sandwich import TrainCfg
 
 __all__ = ["configure", "run", "train_main"]
@@ -52,13 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     model = train(cfg, args.out, dataset, val_dataset=val, resume=not args.no_resume, progress=not args.quiet,
                   command=invocation("train", args))
-    if "stopped_at_step" in model.meta["train"]:  # SIGTERM: the checkpoint is written, no model yet
-        if is_main():
-            print(f"checkpoint {Path(args.out) / 'last.safetensors'}; run the same command to resume")
-        return 0
-    if is_main():
-        print(f"saved {Path(args.out) / 'model.safetensors'}")
-    return 0
+    return report_trained(model, args.out)  # SIGTERM: the checkpoint is written, no model yet
 
 
 def train_main(argv: list[str]) -> int:

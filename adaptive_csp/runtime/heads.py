@@ -56,7 +56,8 @@ class Head:
     task = ""
     needs_geometry = False
 
-    def decode(self, y: np.ndarray, geometry: Any, level: int, probs: bool) -> tuple:
+    def decode(self, y: np.ndarray, geometry: Any, level: int, probs: bool, x: Any = None) -> tuple:
+        """``x``: the engine's input (a second stage may read it; ``probs``: it came by the frame path)."""
         raise NotImplementedError
 
     def results(self, payload: Any, batched: bool, level: int, latency_ms: float, reason: str,
@@ -107,7 +108,7 @@ class ClassifyHead(Head):
     def __init__(self, class_names: Sequence[str] | None = None):
         self.class_names = [str(n) for n in class_names] if class_names else None
 
-    def decode(self, y: np.ndarray, geometry: Any, level: int, probs: bool) -> tuple:
+    def decode(self, y: np.ndarray, geometry: Any, level: int, probs: bool, x: Any = None) -> tuple:
         top = _top1(y) if probs else _softmax(y)
         scores = top[2]
         return top, len(scores), scores[0] if len(scores) == 1 else min(scores), None, ("cls", top[1], scores)
@@ -199,10 +200,15 @@ class DetectionDecoder:
         names = self.class_names
         return names[label] if names and 0 <= label < len(names) else str(label)
 
-    def decode(self, out: np.ndarray, geometry: Sequence[Any], level: int | None = None
+    def decode(self, out: np.ndarray, geometry: Sequence[Any], level: int | None = None,
+               rename: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]]:
         """Decode ``out`` for frames of ``geometry`` (one :class:`~adaptive_csp.runtime.preprocess.FrameGeometry`
-        per image); the ladder index ``level`` that produced it picks the rung's thresholds."""
+        per image); the ladder index ``level`` that produced it picks the rung's thresholds.
+
+        ``rename(image index, boxes, scores, score_thresh, iou_thresh, max_det, multi_label)``: a second
+        stage that names each image's kept boxes (input pixels, one per location: the detector's best
+        class) and returns ``(boxes, scores, labels)`` (:meth:`adaptive_csp.runtime.namer.CropNamer.relabel`)."""
         from adaptive_csp.detect.boxes import postprocess
 
         out = np.asarray(out)
@@ -215,10 +221,12 @@ class DetectionDecoder:
                              f"has {k} names")
         res = []
         st, it = self.thresholds(level)
-        for (b, s, lb), g in zip(postprocess(out, st, it, self.max_det, self.multi_label), geometry, strict=True):
-            labels = lb.numpy().astype(np.int64)
-            res.append((_readonly(to_frame(b.float().numpy(), g.mapping, g.h, g.w)),
-                        _readonly(s.float().numpy().astype(np.float32)), _readonly(labels),
+        kept = postprocess(out, st, it, self.max_det, self.multi_label and rename is None)
+        for j, ((b, s, lb), g) in enumerate(zip(kept, geometry, strict=True)):
+            bn, sn, labels = b.float().numpy(), s.float().numpy().astype(np.float32), lb.numpy().astype(np.int64)
+            if rename is not None:
+                bn, sn, labels = rename(j, bn, sn, st, it, self.max_det, self.multi_label)
+            res.append((_readonly(to_frame(bn, g.mapping, g.h, g.w)), _readonly(sn), _readonly(labels),
                         [self.name(i) for i in labels.tolist()]))
         return res
 
@@ -245,6 +253,10 @@ class DetectOptions:
     iou_thresh: float | None = None
     max_det: int | None = None
     multi_label: bool = False
+    #: the second stage naming the boxes (:mod:`adaptive_csp.runtime.namer`): "auto" — the one the
+    #: detector's ``meta["namer"]`` names, if any; None / False — none, the detector's own classes; a
+    #: shipped name, a checkpoint path, a classifier module or a ``CropNamer``
+    namer: Any = "auto"
 
     def decoder(self, meta: Mapping[str, Any], class_names: Sequence[str] | None, levels: Iterable[Any]
                 ) -> DetectionDecoder:
@@ -260,11 +272,29 @@ class DetectHead(Head):
     task = "detect"
     needs_geometry = True
 
-    def __init__(self, decoder: DetectionDecoder):
+    def __init__(self, decoder: DetectionDecoder, namer: Any = None, mean: Sequence[float] = (0.0,),
+                 std: Sequence[float] = (1.0,)):
         self.decoder = decoder
+        #: a :class:`~adaptive_csp.runtime.namer.CropNamer` naming the kept boxes, or None (the detector's
+        #: own classes); ``mean`` / ``std``: the detector's normalisation, to see the input's pixels again
+        self.namer = namer
+        self.mean, self.std = tuple(mean), tuple(std)
+        if namer is not None and decoder.class_names and namer.class_names \
+                and list(namer.class_names) != list(decoder.class_names):
+            raise ValueError(f"the namer's classes {namer.class_names} are not the detector's "
+                             f"{decoder.class_names}")
 
-    def decode(self, y: np.ndarray, geometry: Any, level: int, probs: bool) -> tuple:
-        per = self.decoder.decode(y, geometry, level)  # the rung's own thresholds
+    def decode(self, y: np.ndarray, geometry: Any, level: int, probs: bool, x: Any = None) -> tuple:
+        rename = None
+        if self.namer is not None and x is not None:
+            from adaptive_csp.runtime.namer import grey_input
+
+            namer, mean, std = self.namer, self.mean, self.std
+
+            def rename(j: int, b: np.ndarray, s: np.ndarray, *post: Any) -> tuple:
+                return namer.relabel(grey_input(x[j], probs, mean, std), b, s, level, *post)
+
+        per = self.decoder.decode(y, geometry, level, rename)  # the rung's own thresholds
         n = sum(len(d[1]) for d in per)
         mean = float(sum(float(d[1].sum()) for d in per) / n) if n else None
         return (per, len(per), min(detection_confidence(d[1]) for d in per), max(len(d[1]) for d in per),
@@ -277,10 +307,12 @@ class DetectHead(Head):
 
 
 def make_head(meta: Mapping[str, Any], class_names: Sequence[str] | None, levels: Iterable[Any],
-              options: DetectOptions | None = None) -> Head:
+              options: DetectOptions | None = None, namer: Any = None, mean: Sequence[float] = (0.0,),
+              std: Sequence[float] = (1.0,)) -> Head:
     """The head for a model's ``meta["task"]``.  The detect options are validated for every task (a bad
-    ``score_thresh`` fails the same way whatever the model)."""
+    ``score_thresh`` fails the same way whatever the model).  ``namer``: a detector's second stage
+    (:func:`adaptive_csp.runtime.namer.resolve_namer`), ``mean`` / ``std`` its normalisation."""
     decoder = (options or DetectOptions()).decoder(meta, class_names, levels)
     if str(meta.get("task", "classify")) == "detect":
-        return DetectHead(decoder)
+        return DetectHead(decoder, namer, mean, std)
     return ClassifyHead(class_names)

@@ -85,7 +85,7 @@ FLAT_KEYWORDS: dict[str, tuple[str, str]] = {
     **{k: ("preprocess", k) for k in ("color", "tensor_color", "backend", "resize", "pad", "roi")},
     **{k: ("decide", k) for k in ("content", "policy_tick_ms", "latency_window", "sensor_rate_hz", "clock",
                                   "dvfs")},
-    **{k: ("detect", k) for k in ("score_thresh", "iou_thresh", "max_det", "multi_label")},
+    **{k: ("detect", k) for k in ("score_thresh", "iou_thresh", "max_det", "multi_label", "namer")},
     "telemetry_size": ("telemetry", "size"),
 }
 
@@ -201,7 +201,11 @@ class AdaptiveRunner:
         names = self.meta.get("class_names")
         self.class_names: list[str] | None = [str(n) for n in names] if names else None
         self.task = str(self.meta.get("task", "classify"))
-        self.head: Head = make_head(self.meta, self.class_names, self.ladder, det_o)
+        from adaptive_csp.runtime.namer import resolve_namer
+
+        self.namer, self._owns_namer = resolve_namer(det_o.namer, self.meta, self.engine, device, engine_options)
+        self.head: Head = make_head(self.meta, self.class_names, self.ladder, det_o, self.namer, self.pre.mean,
+                                    self.pre.std)
         self.pre.with_geometry = self.head.needs_geometry
         if policy is None:  # a bundle's own default policy, else the package's
             policy = getattr(model, "policy_file", None) or DEFAULT_POLICY
@@ -250,7 +254,7 @@ class AdaptiveRunner:
         t2 = _now()
         y = self._frame_fn(x)[level](x) if on_frame_path else self._run(x, level)
         t3 = _now()
-        payload, batch, conf, count, summary = self._decode(y, geometry, level, on_frame_path)
+        payload, batch, conf, count, summary = self._decode(y, geometry, level, on_frame_path, x)
         t4 = _now()
         lat = (t4 - t0) * 1000.0
         times = (t0, t1, t2, t3, t4)
@@ -370,6 +374,8 @@ class AdaptiveRunner:
             self.telemetry.sink.close()
         if self._owns_engine:
             self.engine.close()
+        if self._owns_namer:
+            self.namer.close()
         self.decider.close()
 
     @property

@@ -74,22 +74,29 @@ def _outputs(model: Detector, data: DetSet, level: Level, batch_size: int = 64) 
     return [model(x.to(p.device, p.dtype), level).float().cpu() for x, _ in detect_batches(data, model, batch_size)]
 
 
-def _level_stats(outs: list[torch.Tensor], data: DetSet, iou_thresh: float) -> tuple[np.ndarray, np.ndarray]:
+def _level_stats(outs: list[torch.Tensor], data: DetSet, iou_thresh: float, namer: Any = None,
+                 index: int = 0) -> tuple[np.ndarray, np.ndarray]:
     scores, flags = [], []
     k = 0
     for out in outs:
         for b, s, lb in postprocess(out, FLOOR, iou_thresh, 100, multi_label=False):
-            scores.append(s.numpy())
-            flags.append(greedy_match(b.numpy(), s.numpy(), lb.numpy(), data.boxes[k].numpy(), data.labels[k].numpy()))
+            b, s, lb = b.numpy(), s.numpy(), lb.numpy()
+            if namer is not None:  # the runner's second stage names the kept boxes (runtime.namer)
+                grey = data.images[k].float().mean(0).numpy() / 255.0
+                b, s, lb = namer.relabel(grey, b, s, index, FLOOR, iou_thresh, 100, False)
+            scores.append(s)
+            flags.append(greedy_match(b, s, lb, data.boxes[k].numpy(), data.labels[k].numpy()))
             k += 1
     return np.concatenate(scores) if scores else np.zeros(0), np.concatenate(flags) if flags else np.zeros(0, bool)
 
 
 def select_thresholds(model: Detector, val: DetSet, levels: Sequence[Level] | None = None,
                       iou_grid: Sequence[float] = (0.5, 0.6, 0.7), target_precision: float | None = None,
-                      progress: bool = False) -> dict[str, dict[str, Any]]:
+                      progress: bool = False, namer: Any = None) -> dict[str, dict[str, Any]]:
     """``{level key: {"score_thresh", "iou_thresh", "precision", "recall", "f1"[, "target_met"]}}`` for
-    every rung (default: the model's ladder), chosen on ``val`` (see the module docstring)."""
+    every rung (default: the model's ladder), chosen on ``val`` (see the module docstring).  ``namer``: a
+    :class:`~adaptive_csp.runtime.namer.CropNamer` the runner will name the boxes with (its rungs matched
+    to the model's ladder): thresholds are chosen on the scores it gives."""
     if target_precision is not None and not 0 < target_precision <= 1:
         raise ValueError(f"target_precision must be in (0, 1], got {target_precision!r}")
     if not iou_grid or any(not 0 < u <= 1 for u in iou_grid):
@@ -101,11 +108,14 @@ def select_thresholds(model: Detector, val: DetSet, levels: Sequence[Level] | No
     model.eval()
     table: dict[str, dict[str, Any]] = {}
     try:
+        keys = [lv.key for lv in model.levels]
         for lv in (list(model.levels) if levels is None else list(levels)):
             outs = _outputs(model, val, lv)
+            index = keys.index(lv.key) if lv.key in keys else len(keys) - 1
             best = None
             for u in iou_grid:
-                row = {**_choose(*_level_stats(outs, val, u), n_gt, target_precision), "iou_thresh": float(u)}
+                row = {**_choose(*_level_stats(outs, val, u, namer, index), n_gt, target_precision),
+                       "iou_thresh": float(u)}
                 key = (row.get("target_met", True), row["recall"] if target_precision is not None else row["f1"])
                 if best is None or key > best[0]:
                     best = (key, row)

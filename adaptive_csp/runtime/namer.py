@@ -1,0 +1,164 @@
+"""The second stage of a detector: a classifier that names each box from a crop of the model input.
+
+A detector finds the garments far better than it names them (class-agnostic mAP@.5 0.95 against 0.75
+with classes on the test scenes; ``docs/results/detection.md``).  :class:`CropNamer` cuts a square grey
+crop around every kept box from the same pixels the detector saw (:func:`adaptive_csp.data.crops.item_crops`,
+as ``meta["namer"]`` of the namer's checkpoint says: size, supersampling, margin), runs an elastic
+classifier trained on such crops (``adaptive-csp train-namer``) on its own engine, of the same kind as the
+detector's, and returns each box's class probabilities.
+
+Levels: the namer is elastic too, and runs the rung whose relative cost is the detector rung's
+(:meth:`CropNamer.level_for`): the cheapest namer rung that costs at least the same fraction of its full
+rung, so the detector's cheapest rung names with the namer's cheapest and full with full.  Its time is
+part of the call's ``postprocess`` stage.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adaptive_csp.data.crops import item_crops
+
+__all__ = ["CropNamer", "grey_input", "resolve_namer"]
+
+log = logging.getLogger("adaptive_csp.runtime")
+
+
+def grey_input(x: np.ndarray, on_frame_path: bool, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """One preprocessed image as the grey [0, 1] picture it came from: on the frame path ``h×w×C`` on the
+    0..255 scale, else ``C×h×w`` normalised with ``mean`` / ``std`` (the channel mean either way, so the
+    colour order does not matter)."""
+    from adaptive_csp.engines.base import as_numpy
+
+    a = as_numpy(x)
+    if on_frame_path:
+        return a.mean(-1) / 255.0
+    m = np.asarray(mean, np.float32).reshape(-1, 1, 1)
+    s = np.asarray(std, np.float32).reshape(-1, 1, 1)
+    return (a * s + m).mean(0)
+
+
+class CropNamer:
+    """Class probabilities of boxes, from an elastic classifier trained on item crops (module docstring).
+
+    model: a classifier whose ``meta["namer"]`` says how its crops are cut (``train-namer`` writes it);
+    engine / device / engine_options: as for the runner (the detector's engine name, so both run alike);
+    costs: the detector ladder's relative costs, matched to the namer's rungs."""
+
+    def __init__(self, model: Any, costs: Sequence[float], engine: str = "auto", device: Any = None,
+                 engine_options: dict | None = None):
+        from adaptive_csp.engines.select import create_engine
+
+        meta = dict(getattr(model, "meta", None) or {})
+        spec = meta.get("namer")
+        if not isinstance(spec, dict):
+            raise ValueError("a namer needs a classifier trained by `adaptive-csp train-namer` "
+                             "(its meta has no 'namer' entry)")
+        if str(meta.get("task", "classify")) != "classify":
+            raise ValueError(f"a namer must be a classifier, got a {meta.get('task')!r} model")
+        pre = meta.get("preprocess") or {}
+        self.size = int(spec.get("size", 28))
+        self.supersample = int(spec.get("supersample", 4))
+        self.margin = float(spec.get("margin", 1.0))
+        size = tuple(pre.get("input_size", (self.size, self.size)))
+        if size != (self.size, self.size) or int(pre.get("in_chans", 1)) != 1:
+            raise ValueError(f"namer crops are {self.size}×{self.size} grey, but the model reads "
+                             f"{pre.get('in_chans')}×{size}")
+        self.mean = float(pre.get("mean", [0.0])[0])
+        self.std = float(pre.get("std", [1.0])[0])
+        self.class_names = [str(n) for n in meta.get("class_names") or ()]
+        self.model = model
+        self.engine = create_engine(model, engine, device, **(engine_options or {}))
+        own = self.engine.ladder.costs
+        self.levels = [self._match(c, own) for c in costs]
+
+    @staticmethod
+    def _match(cost: float, own: Sequence[float]) -> int:
+        for j, c in enumerate(own):
+            if c >= cost - 1e-9:
+                return j
+        return len(own) - 1
+
+    def level_for(self, detector_level: int) -> int:
+        """The namer's ladder index for a call at the detector's ladder index ``detector_level``."""
+        return self.levels[min(max(int(detector_level), 0), len(self.levels) - 1)]
+
+    def crops(self, grey: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """``k×1×size×size`` normalised float32 namer inputs of ``boxes`` (xyxy, pixels of ``grey``)."""
+        c = item_crops(grey, boxes, self.size, self.supersample, self.margin)
+        return ((c - self.mean) / self.std)[:, None]
+
+    def probs(self, grey: np.ndarray, boxes: np.ndarray, detector_level: int) -> np.ndarray:
+        """``k×K`` float32 class probabilities of ``boxes`` in the grey [0, 1] image ``grey``."""
+        b = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if not len(b):
+            return np.zeros((0, len(self.class_names)), np.float32)
+        logits = np.asarray(self.engine.run(np.ascontiguousarray(self.crops(grey, b)), self.level_for(detector_level)),
+                            np.float64)
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+    def relabel(self, grey: np.ndarray, boxes: np.ndarray, scores: np.ndarray, detector_level: int,
+                score_thresh: float, iou_thresh: float, max_det: int, multi_label: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One image's kept boxes (input pixels) and the detector's scores → ``(boxes, scores, labels)``
+        named by the namer: a box's score for class ``k`` is ``score · p_k`` (the detector's confidence that
+        an item is there, times the namer's that it is a ``k``); its best class (``multi_label``: every class)
+        above ``score_thresh``, then class-aware NMS at ``iou_thresh`` again (two boxes the detector named
+        apart may now share a name), best first, at most ``max_det``."""
+        import torch
+
+        from adaptive_csp.detect.boxes import batched_nms
+
+        b = np.asarray(boxes, np.float32).reshape(-1, 4)
+        p = self.probs(grey, b, detector_level) * np.asarray(scores, np.float32).reshape(-1, 1)
+        if multi_label:
+            i, lab = np.nonzero(p > score_thresh)
+        else:
+            i = np.arange(len(b))
+            lab = p.argmax(1) if len(b) else np.zeros(0, np.int64)
+            m = p[i, lab] > score_thresh
+            i, lab = i[m], lab[m]
+        bb, ss = b[i], p[i, lab].astype(np.float32)
+        keep = batched_nms(torch.from_numpy(bb), torch.from_numpy(ss), torch.from_numpy(lab.astype(np.int64)),
+                           iou_thresh)[:max_det].numpy()
+        return bb[keep], ss[keep], lab[keep].astype(np.int64)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def resolve_namer(option: Any, meta: dict, engine: Any, device: Any = None, engine_options: dict | None = None
+                  ) -> tuple[CropNamer | None, bool]:
+    """The runner's namer for ``DetectOptions.namer`` (``option``) and whether the runner made it (and
+    closes it): None for a classifier, for None / False, and for "auto" when the detector's ``meta`` names
+    none; a :class:`CropNamer` as given; else one over the model named (a shipped name or a checkpoint
+    path, read by :func:`adaptive_csp.models.factory.pretrained`) or given (a classifier module), on an
+    engine of the detector's engine's kind with the same options, its rungs matched to the detector's."""
+    if option is None or option is False or str(meta.get("task", "classify")) != "detect":
+        return None, False
+    if isinstance(option, CropNamer):
+        return option, False
+    if isinstance(option, str) and option == "auto":
+        option = meta.get("namer")
+        if not option:
+            return None, False
+        if not isinstance(option, (str, Path)):
+            raise ValueError(f"meta['namer'] must name a namer model, got {option!r}")
+        if importlib.util.find_spec("torch") is None:  # a bundle without torch: the namer is a torch checkpoint
+            log.info("the detector names namer %r, but torch is not installed: using the detector's own classes",
+                     option)
+            return None, False
+    model = option
+    if isinstance(option, (str, Path)):
+        from adaptive_csp.models.factory import pretrained
+
+        model = pretrained(option)
+    name = getattr(engine, "name", "auto")
+    return CropNamer(model, engine.ladder.costs, name, device, engine_options), True

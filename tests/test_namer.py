@@ -1,0 +1,170 @@
+"""The second-stage namer: item crops (against torch's own resampling), the namer naming a detector's boxes
+in the runner (and off when asked), its rung matching, thresholds chosen with it, and ``train-namer``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adaptive_csp.data.crops import item_crops, resample_matrix, square_boxes
+from adaptive_csp.levels import LevelLadder
+from adaptive_csp.runtime import AdaptiveRunner
+from adaptive_csp.runtime.namer import CropNamer, grey_input
+from tests.conftest import Fixed
+from tests.test_runner_detect import ENGINES, NAMES, StandIn, paint
+
+
+def _torch_crops(img: np.ndarray, boxes: np.ndarray, size: int, ss: int, margin: float) -> np.ndarray:
+    """The same crops by grid_sample (bilinear, border) at size·ss, then average pooling by ss."""
+    h, w = img.shape
+    out = []
+    for x0, y0, s in square_boxes(boxes, margin):
+        m = size * ss
+        gx = (x0 + (np.arange(m) + 0.5) * s / m) / w * 2 - 1
+        gy = (y0 + (np.arange(m) + 0.5) * s / m) / h * 2 - 1
+        grid = torch.tensor(np.stack(np.meshgrid(gx, gy), -1)[None], dtype=torch.float32)
+        r = F.grid_sample(torch.tensor(img)[None, None], grid, mode="bilinear", padding_mode="border",
+                          align_corners=False)
+        out.append(F.avg_pool2d(r, ss)[0, 0].numpy())
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("size,ss,margin", [(28, 4, 1.0), (16, 1, 1.3), (28, 3, 0.8)])
+def test_crops_equal_torch_resampling(size, ss, margin):
+    rng = np.random.default_rng(1)
+    img = rng.random((90, 130)).astype(np.float32)
+    boxes = np.array([[10, 20, 40, 35], [-5, 60, 20, 95], [100, 2, 129.5, 30], [50, 50, 52, 53]], np.float32)
+    np.testing.assert_allclose(item_crops(img, boxes, size, ss, margin), _torch_crops(img, boxes, size, ss, margin),
+                               atol=1e-5)
+
+
+def test_crop_rows_are_averages_and_bad_input_is_named():
+    a = resample_matrix(3.0, 10.0, 7, 20, 4)
+    np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-6)  # each output pixel is a mean of the input's
+    assert (a[:, :2] == 0).all() and (a[:, 14:] == 0).all()  # only the span [3, 13) (and its edge) is read
+    with pytest.raises(ValueError, match="one H×W image"):
+        item_crops(np.zeros((2, 8, 8)), np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="margin"):
+        item_crops(np.zeros((8, 8)), np.zeros((1, 4)), margin=0)
+
+
+class _TopBottom(nn.Module):
+    """A stand-in namer level: class 1 (``boot``) when a crop's bottom half is brighter than its top."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.shape[2] // 2
+        d = 20.0 * (x[:, 0, h:].mean((1, 2)) - x[:, 0, :h].mean((1, 2)))
+        return torch.stack([torch.zeros_like(d), d], 1)
+
+
+class StandInNamer(nn.Module):
+    """The classifier contract a namer needs: ``levels``, ``meta`` (``namer`` crop spec, 28×28 grey)."""
+
+    def __init__(self, names=NAMES):
+        super().__init__()
+        self.levels = LevelLadder.from_costs([0.3, 0.6, 1.0])
+        self.meta = {"task": "classify", "class_names": list(names),
+                     "namer": {"size": 28, "supersample": 4, "margin": 1.0},
+                     "preprocess": {"input_size": [28, 28], "in_chans": 1, "color": "grey", "mean": [0.0],
+                                    "std": [1.0]}}
+
+    def prepared(self, i: int) -> nn.Module:
+        return _TopBottom().eval()
+
+    def export(self, i: int) -> nn.Module:
+        return _TopBottom().eval()
+
+    def invalidate(self) -> None:
+        pass
+
+
+def _frame() -> np.ndarray:
+    """A 96×96 BGR frame: one red box (10..30 × 20..50) whose lower half is white, so its grey crop is
+    brighter at the bottom (the namer says ``boot``) while the stand-in detector at level 0 says ``shirt``."""
+    f = paint(np.zeros((96, 96, 3), np.uint8), (10, 20, 30, 50), (0, 0, 255))
+    return paint(f, (10, 35, 30, 50), (255, 255, 255))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("as_float", [False, True])
+def test_the_namer_names_the_boxes(engine, as_float, tmp_path):
+    det = StandIn()
+    det.meta = {**det.meta, "namer": "unused"}  # "auto" would read this; an explicit namer wins
+    frame = _frame()
+    x = frame.astype(np.float32) / 255 if as_float else frame  # the float path and the uint8 frame path
+    opts = {"cache": tmp_path, "threads": 1} if engine == "onnxruntime" else None
+    with AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine=engine, engine_options=opts,
+                        score_thresh=0.3, namer=None) as plain:
+        d0 = plain.infer(x)
+        assert plain.namer is None
+    with AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine=engine, engine_options=opts,
+                        score_thresh=0.3, namer=StandInNamer()) as named:
+        d1 = named.infer(x)
+        assert named.namer.engine.name == named.engine.name
+    assert d0.labels.tolist() == [0] and d0.class_names == ["shirt"]  # the detector's own class: its level
+    assert d1.labels.tolist() == [1] and d1.class_names == ["boot"]  # the namer's
+    np.testing.assert_allclose(d1.boxes, d0.boxes)  # the same box, renamed
+    # score = detector score · p(boot): the crop is 30 px square over a 20 px wide box, top third-grey
+    # (red only), bottom white: mean difference (20/30)·(1 − 1/3) → logit 20·0.444 → p ≈ 0.99986
+    assert d0.scores[0] * 0.999 < d1.scores[0] <= d0.scores[0]
+
+
+def test_auto_uses_the_namer_the_detector_names(monkeypatch):
+    import adaptive_csp.models.factory as factory
+
+    asked = []
+    monkeypatch.setattr(factory, "pretrained", lambda name: asked.append(name) or StandInNamer())
+    det = StandIn()
+    det.meta = {**det.meta, "namer": "csp_namer_test"}
+    with AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine="torch", score_thresh=0.3) as r:
+        assert asked == ["csp_namer_test"] and r.namer is not None
+        assert r.infer(_frame()).class_names == ["boot"]
+    with AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine="torch", score_thresh=0.3, namer=False) as r:
+        assert r.namer is None and r.infer(_frame()).class_names == ["shirt"]
+    with AdaptiveRunner(StandIn(), policy=Fixed(0), sensors=None, engine="torch") as r:
+        assert r.namer is None  # the file names none
+
+
+def test_namer_rungs_follow_the_detector_cost_and_bad_namers_are_named():
+    n = CropNamer(StandInNamer(), [0.1, 0.3, 0.5, 0.9, 1.0], "torch")
+    assert [n.level_for(i) for i in range(5)] == [0, 0, 1, 2, 2]
+    with pytest.raises(ValueError, match="train-namer"):
+        bad = StandInNamer()
+        del bad.meta["namer"]
+        CropNamer(bad, [1.0], "torch")
+    with pytest.raises(ValueError, match="not the detector's"):
+        AdaptiveRunner(StandIn(), policy=Fixed(0), sensors=None, engine="torch",
+                       namer=StandInNamer(["a", "b"]))
+
+
+def test_grey_input_inverts_the_normalisation():
+    rng = np.random.default_rng(0)
+    img = rng.random((3, 8, 8)).astype(np.float32)
+    mean, std = [0.2, 0.3, 0.4], [0.5, 0.6, 0.7]
+    x = (img - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
+    np.testing.assert_allclose(grey_input(x, False, mean, std), img.mean(0), atol=1e-6)
+    hwc = (img.transpose(1, 2, 0) * 255).astype(np.float32)
+    np.testing.assert_allclose(grey_input(hwc, True, mean, std), img.mean(0), atol=1e-6)
+
+
+def test_train_namer_cli_writes_a_namer(tmp_path):
+    from adaptive_csp.cli import main
+
+    out = tmp_path / "namer"
+    rc = main(["train-namer", "--out", str(out), "--scenes", "30", "--val-scenes", "8", "--epochs", "1",
+               "--calib-images", "64", "--quiet"])
+    assert rc == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["namer"]["size"] == 28 and meta["namer"]["data"]["scenes"] == 30
+    assert meta["train"]["init"]["from"] == "pretrained:csp_wide_fmnist"
+    from adaptive_csp.models.factory import load_model
+
+    n = CropNamer(load_model(out / "model.safetensors"), [0.2, 1.0], "torch")
+    p = n.probs(np.random.default_rng(0).random((64, 64)).astype(np.float32),
+                np.array([[4, 4, 30, 40], [20, 10, 60, 30]], np.float32), 1)
+    assert p.shape == (2, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
