@@ -96,7 +96,8 @@ def test_select_thresholds_with_a_namer_chooses_on_its_scores():
         def __init__(self):
             self.levels = set()
 
-        def relabel(self, grey, boxes, scores, level, score_thresh, iou_thresh, max_det, multi_label):
+        def relabel(self, grey, boxes, scores, cls, level, score_thresh, iou_thresh, max_det, multi_label):
+            assert cls.shape == (len(boxes), 10)
             assert grey.ndim == 2 and 0 <= grey.min() and grey.max() <= 1
             self.levels.add(level)
             return boxes, scores * 0.5, self.lab.pop(0)
@@ -112,7 +113,7 @@ def test_select_thresholds_with_a_namer_chooses_on_its_scores():
 
     def spy(*a, **k):  # the labels the detector gave, handed back unchanged by the stand-in
         out = real(*a, **k)
-        namer.lab.extend(lb.numpy() for _, _, lb in out)
+        namer.lab.extend(t[2].numpy() for t in out)
         return out
 
     dt.postprocess = spy

@@ -128,6 +128,12 @@ def test_auto_uses_the_namer_the_detector_names(monkeypatch):
         assert r.namer is None and r.infer(_frame()).class_names == ["shirt"]
     with AdaptiveRunner(StandIn(), policy=Fixed(0), sensors=None, engine="torch") as r:
         assert r.namer is None  # the file names none
+    det.meta = {**det.meta, "namer": {"model": "csp_namer_test", "detector_weight": 1.5}}
+    with AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine="torch") as r:
+        assert asked[-1] == "csp_namer_test" and r.namer.detector_weight == 1.5
+    det.meta = {**det.meta, "namer": {"detector_weight": 1.5}}
+    with pytest.raises(ValueError, match="must name a namer"):
+        AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine="torch")
 
 
 def test_namer_rungs_follow_the_detector_cost_and_bad_namers_are_named():
@@ -168,3 +174,20 @@ def test_train_namer_cli_writes_a_namer(tmp_path):
     p = n.probs(np.random.default_rng(0).random((64, 64)).astype(np.float32),
                 np.array([[4, 4, 30, 40], [20, 10, 60, 30]], np.float32), 1)
     assert p.shape == (2, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
+
+
+def test_detector_weight_fuses_the_detectors_class_scores():
+    """A product of experts: the namer undecided (a uniform crop: p = ½, ½), the detector's scores decide
+    by their weight; weight 0 leaves the namer's alone; a bad weight is named."""
+    grey = np.zeros((40, 40), np.float32)
+    grey[5:25, 5:25] = 0.7
+    box = np.array([[5, 5, 25, 25]], np.float32)
+    det = np.array([[0.6, 0.2]], np.float32)  # normalised: 0.75, 0.25
+    alone = CropNamer(StandInNamer(), [1.0], "torch")
+    np.testing.assert_allclose(alone.names(grey, box, 0, det), [[0.5, 0.5]], atol=1e-6)
+    fused = CropNamer(StandInNamer(), [1.0], "torch", detector_weight=2.0)
+    np.testing.assert_allclose(fused.names(grey, box, 0, det), [[0.9, 0.1]], atol=1e-6)  # .75² : .25²
+    b, s, lb = fused.relabel(grey, box, np.array([0.8], np.float32), det, 0, 0.1, 0.5, 10)
+    assert lb.tolist() == [0] and s[0] == pytest.approx(0.8 * 0.9, abs=1e-6)
+    with pytest.raises(ValueError, match="detector_weight"):
+        CropNamer(StandInNamer(), [1.0], "torch", detector_weight=-1)

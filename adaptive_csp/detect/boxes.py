@@ -80,13 +80,14 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
 
 
 def postprocess(out: torch.Tensor | np.ndarray, score_thresh: float = 0.25, iou_thresh: float = 0.6,
-                max_det: int = 100, multi_label: bool = False) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+                max_det: int = 100, multi_label: bool = False, with_index: bool = False) -> list[tuple[torch.Tensor, ...]]:
     """A detector's raw output ``N×A×(4+K)`` (boxes xyxy, per-class scores in [0, 1]) → per image
     ``(boxes k×4, scores k, labels k)`` after the score threshold and class-aware NMS, best first.
 
     ``multi_label``: every (box, class) pair above the threshold is a candidate, not only each box's best
     class — what COCO evaluation wants (a second guess at a confusable class still earns recall; as
-    torchvision's RetinaNet / FCOS and YOLOv5's evaluation do); a camera loop wants one label per box."""
+    torchvision's RetinaNet / FCOS and YOLOv5's evaluation do); a camera loop wants one label per box.
+    ``with_index``: each image's tuple also holds the kept detections' anchor indices (rows of ``out``)."""
     if not 0.0 <= score_thresh <= 1.0 or not 0.0 <= iou_thresh <= 1.0:
         raise ValueError(f"score_thresh and iou_thresh must be in [0, 1], got {score_thresh}, {iou_thresh}")
     if max_det < 1:
@@ -103,10 +104,12 @@ def postprocess(out: torch.Tensor | np.ndarray, score_thresh: float = 0.25, iou_
         else:
             scores, labels = cls.max(1)
             m = scores > score_thresh
+            i = m.nonzero(as_tuple=True)[0]
             boxes, scores, labels = boxes[m], scores[m], labels[m]
         if len(scores) > 10 * max_det:  # bound NMS's quadratic work
             top = scores.topk(10 * max_det).indices
-            boxes, scores, labels = boxes[top], scores[top], labels[top]
+            boxes, scores, labels, i = boxes[top], scores[top], labels[top], i[top]
         keep = batched_nms(boxes, scores, labels, iou_thresh)[:max_det]
-        res.append((boxes[keep], scores[keep], labels[keep]))
+        res.append((boxes[keep], scores[keep], labels[keep], i[keep]) if with_index
+                   else (boxes[keep], scores[keep], labels[keep]))
     return res

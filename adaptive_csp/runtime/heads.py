@@ -206,9 +206,10 @@ class DetectionDecoder:
         """Decode ``out`` for frames of ``geometry`` (one :class:`~adaptive_csp.runtime.preprocess.FrameGeometry`
         per image); the ladder index ``level`` that produced it picks the rung's thresholds.
 
-        ``rename(image index, boxes, scores, score_thresh, iou_thresh, max_det, multi_label)``: a second
-        stage that names each image's kept boxes (input pixels, one per location: the detector's best
-        class) and returns ``(boxes, scores, labels)`` (:meth:`adaptive_csp.runtime.namer.CropNamer.relabel`)."""
+        ``rename(image index, boxes, scores, class scores, score_thresh, iou_thresh, max_det, multi_label)``:
+        a second stage that names each image's kept boxes (input pixels, one per location: the detector's
+        best class; ``class scores`` k×K, the detector's for every class) and returns ``(boxes, scores,
+        labels)`` (:meth:`adaptive_csp.runtime.namer.CropNamer.relabel`)."""
         from adaptive_csp.detect.boxes import postprocess
 
         out = np.asarray(out)
@@ -221,11 +222,13 @@ class DetectionDecoder:
                              f"has {k} names")
         res = []
         st, it = self.thresholds(level)
-        kept = postprocess(out, st, it, self.max_det, self.multi_label and rename is None)
-        for j, ((b, s, lb), g) in enumerate(zip(kept, geometry, strict=True)):
+        named = rename is not None
+        kept = postprocess(out, st, it, self.max_det, self.multi_label and not named, with_index=named)
+        for j, (k, g) in enumerate(zip(kept, geometry, strict=True)):
+            b, s, lb = k[:3]
             bn, sn, labels = b.float().numpy(), s.float().numpy().astype(np.float32), lb.numpy().astype(np.int64)
-            if rename is not None:
-                bn, sn, labels = rename(j, bn, sn, st, it, self.max_det, self.multi_label)
+            if named:  # the second stage, with the detector's class scores of each kept box
+                bn, sn, labels = rename(j, bn, sn, out[j][k[3].numpy(), 4:], st, it, self.max_det, self.multi_label)
             res.append((_readonly(to_frame(bn, g.mapping, g.h, g.w)), _readonly(sn), _readonly(labels),
                         [self.name(i) for i in labels.tolist()]))
         return res
@@ -291,8 +294,8 @@ class DetectHead(Head):
 
             namer, mean, std = self.namer, self.mean, self.std
 
-            def rename(j: int, b: np.ndarray, s: np.ndarray, *post: Any) -> tuple:
-                return namer.relabel(grey_input(x[j], probs, mean, std), b, s, level, *post)
+            def rename(j: int, b: np.ndarray, s: np.ndarray, cls: Any, *post: Any) -> tuple:
+                return namer.relabel(grey_input(x[j], probs, mean, std), b, s, cls, level, *post)
 
         per = self.decoder.decode(y, geometry, level, rename)  # the rung's own thresholds
         n = sum(len(d[1]) for d in per)

@@ -49,10 +49,11 @@ class CropNamer:
 
     model: a classifier whose ``meta["namer"]`` says how its crops are cut (``train-namer`` writes it);
     engine / device / engine_options: as for the runner (the detector's engine name, so both run alike);
-    costs: the detector ladder's relative costs, matched to the namer's rungs."""
+    costs: the detector ladder's relative costs, matched to the namer's rungs; detector_weight: how much
+    the detector's own class scores count beside the namer's (:meth:`names`)."""
 
     def __init__(self, model: Any, costs: Sequence[float], engine: str = "auto", device: Any = None,
-                 engine_options: dict | None = None):
+                 engine_options: dict | None = None, detector_weight: float = 0.0):
         from adaptive_csp.engines.select import create_engine
 
         meta = dict(getattr(model, "meta", None) or {})
@@ -73,6 +74,11 @@ class CropNamer:
         self.mean = float(pre.get("mean", [0.0])[0])
         self.std = float(pre.get("std", [1.0])[0])
         self.class_names = [str(n) for n in meta.get("class_names") or ()]
+        if isinstance(detector_weight, bool) or not isinstance(detector_weight, (int, float)) \
+                or not 0 <= detector_weight <= 10:
+            raise ValueError(f"detector_weight must be a number in [0, 10], got {detector_weight!r}")
+        #: exponent of the detector's own class scores in :meth:`names` (0: the namer alone)
+        self.detector_weight = float(detector_weight)
         self.model = model
         self.engine = create_engine(model, engine, device, **(engine_options or {}))
         own = self.engine.ladder.costs
@@ -104,20 +110,33 @@ class CropNamer:
         e = np.exp(logits - logits.max(1, keepdims=True))
         return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
-    def relabel(self, grey: np.ndarray, boxes: np.ndarray, scores: np.ndarray, detector_level: int,
+    def names(self, grey: np.ndarray, boxes: np.ndarray, detector_level: int, det_cls: Any = None) -> np.ndarray:
+        """``k×K`` class probabilities of ``boxes``: the namer's, times the detector's own class scores
+        ``det_cls`` (k×K, normalised per box) to the power :attr:`detector_weight`, renormalised (a product
+        of experts; weight 0: the namer's alone)."""
+        p = self.probs(grey, boxes, detector_level)
+        if det_cls is None or self.detector_weight == 0 or not len(p):
+            return p
+        q = np.asarray(det_cls, np.float64).reshape(p.shape)
+        q = np.maximum(q / np.maximum(q.sum(1, keepdims=True), 1e-12), 1e-12)
+        f = p * q ** self.detector_weight
+        return (f / np.maximum(f.sum(1, keepdims=True), 1e-30)).astype(np.float32)
+
+    def relabel(self, grey: np.ndarray, boxes: np.ndarray, scores: np.ndarray, det_cls: Any, detector_level: int,
                 score_thresh: float, iou_thresh: float, max_det: int, multi_label: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One image's kept boxes (input pixels) and the detector's scores → ``(boxes, scores, labels)``
-        named by the namer: a box's score for class ``k`` is ``score · p_k`` (the detector's confidence that
-        an item is there, times the namer's that it is a ``k``); its best class (``multi_label``: every class)
-        above ``score_thresh``, then class-aware NMS at ``iou_thresh`` again (two boxes the detector named
-        apart may now share a name), best first, at most ``max_det``."""
+        """One image's kept boxes (input pixels), the detector's scores and class scores (``det_cls``, k×K
+        or None) → ``(boxes, scores, labels)`` named by :meth:`names`: a box's score for class ``k`` is
+        ``score · p_k`` (the detector's confidence that an item is there, times the probability that it is
+        a ``k``); its best class (``multi_label``: every class) above ``score_thresh``, then class-aware
+        NMS at ``iou_thresh`` again (two boxes the detector named apart may now share a name), best first,
+        at most ``max_det``."""
         import torch
 
         from adaptive_csp.detect.boxes import batched_nms
 
         b = np.asarray(boxes, np.float32).reshape(-1, 4)
-        p = self.probs(grey, b, detector_level) * np.asarray(scores, np.float32).reshape(-1, 1)
+        p = self.names(grey, b, detector_level, det_cls) * np.asarray(scores, np.float32).reshape(-1, 1)
         if multi_label:
             i, lab = np.nonzero(p > score_thresh)
         else:
@@ -140,17 +159,22 @@ def resolve_namer(option: Any, meta: dict, engine: Any, device: Any = None, engi
     closes it): None for a classifier, for None / False, and for "auto" when the detector's ``meta`` names
     none; a :class:`CropNamer` as given; else one over the model named (a shipped name or a checkpoint
     path, read by :func:`adaptive_csp.models.factory.pretrained`) or given (a classifier module), on an
-    engine of the detector's engine's kind with the same options, its rungs matched to the detector's."""
+    engine of the detector's engine's kind with the same options, its rungs matched to the detector's.
+    ``meta["namer"]`` is a name / path, or ``{"model": ..., "detector_weight": w}`` (:meth:`CropNamer.names`)."""
     if option is None or option is False or str(meta.get("task", "classify")) != "detect":
         return None, False
     if isinstance(option, CropNamer):
         return option, False
+    weight = 0.0
     if isinstance(option, str) and option == "auto":
         option = meta.get("namer")
         if not option:
             return None, False
-        if not isinstance(option, (str, Path)):
-            raise ValueError(f"meta['namer'] must name a namer model, got {option!r}")
+        if isinstance(option, dict):  # {"model": name or path, "detector_weight": w}
+            weight = option.get("detector_weight", 0.0)
+            option = option.get("model")
+        if not isinstance(option, (str, Path)) or not str(option):
+            raise ValueError(f"meta['namer'] must name a namer model, got {meta.get('namer')!r}")
         if importlib.util.find_spec("torch") is None:  # a bundle without torch: the namer is a torch checkpoint
             log.info("the detector names namer %r, but torch is not installed: using the detector's own classes",
                      option)
@@ -161,4 +185,4 @@ def resolve_namer(option: Any, meta: dict, engine: Any, device: Any = None, engi
 
         model = pretrained(option)
     name = getattr(engine, "name", "auto")
-    return CropNamer(model, engine.ladder.costs, name, device, engine_options), True
+    return CropNamer(model, engine.ladder.costs, name, device, engine_options, weight), True

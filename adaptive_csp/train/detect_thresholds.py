@@ -79,11 +79,13 @@ def _level_stats(outs: list[torch.Tensor], data: DetSet, iou_thresh: float, name
     scores, flags = [], []
     k = 0
     for out in outs:
-        for b, s, lb in postprocess(out, FLOOR, iou_thresh, 100, multi_label=False):
+        kept = postprocess(out, FLOOR, iou_thresh, 100, multi_label=False, with_index=True)
+        for j, (b, s, lb, i) in enumerate(kept):
+            cls = out[j][i, 4:].numpy() if namer is not None else None
             b, s, lb = b.numpy(), s.numpy(), lb.numpy()
             if namer is not None:  # the runner's second stage names the kept boxes (runtime.namer)
                 grey = data.images[k].float().mean(0).numpy() / 255.0
-                b, s, lb = namer.relabel(grey, b, s, index, FLOOR, iou_thresh, 100, False)
+                b, s, lb = namer.relabel(grey, b, s, cls, index, FLOOR, iou_thresh, 100, False)
             scores.append(s)
             flags.append(greedy_match(b, s, lb, data.boxes[k].numpy(), data.labels[k].numpy()))
             k += 1
