@@ -325,7 +325,10 @@ def compute(model, a: argparse.Namespace) -> DetectResult:
                       hgt) for i in (0, last)}
     sweep = scale_sweep(model, a.engine, a.threads, a.sweep_scenes, a.seed + 3, [last, 0], a.namer)
     named = named_lat is not None
-    who = (str(model.meta.get("namer")) if a.namer == "auto" else a.namer) if named else "the detector"
+    spec = model.meta.get("namer") if a.namer == "auto" else a.namer
+    if isinstance(spec, dict):
+        spec = f"{spec.get('model')} (detector weight {spec.get('detector_weight', 0):g})"
+    who = str(spec) if named else "the detector"
     return DetectResult(model=model, engine=a.engine, threads=a.threads, size=size, gt=gt, hgt=hgt, lat=lat,
                         named_lat=named_lat, namer=who,
                         rows=rows, held=held, sweep=sweep, sweep_scenes=a.sweep_scenes,

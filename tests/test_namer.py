@@ -191,3 +191,33 @@ def test_detector_weight_fuses_the_detectors_class_scores():
     assert lb.tolist() == [0] and s[0] == pytest.approx(0.8 * 0.9, abs=1e-6)
     with pytest.raises(ValueError, match="detector_weight"):
         CropNamer(StandInNamer(), [1.0], "torch", detector_weight=-1)
+
+
+def test_profile_detector_attaches_a_namer_and_chooses_thresholds_with_it(tmp_path, capsys):
+    from adaptive_csp.cli import main
+    from adaptive_csp.data.fashion_mnist import CLASS_NAMES
+    from adaptive_csp.detect.checkpoint import load_detector, save_detector
+    from adaptive_csp.detect.model import Detector, get_detector_cfg
+
+    namer = tmp_path / "namer"
+    assert main(["train-namer", "--out", str(namer), "--scenes", "20", "--val-scenes", "6", "--epochs", "1",
+                 "--calib-images", "32", "--quiet"]) == 0
+    torch.manual_seed(0)
+    det = Detector(get_detector_cfg("csp_det_tiny", num_classes=10))
+    det.levels = LevelLadder([det.levels[0], det.levels[-1]])  # two rungs: thresholds for each, quickly
+    det.meta.update(class_names=list(CLASS_NAMES), preprocess={
+        "input_size": [64, 64], "in_chans": 3, "color": "rgb", "mean": [0.3] * 3, "std": [0.3] * 3})
+    save_detector(det, tmp_path / "det")
+    out = tmp_path / "named"
+    common = ["--val-scenes", "6", "--calib-images", "8", "--engine", "torch", "--keep-ladder"]
+    assert main(["profile-detector", str(tmp_path / "det"), "--out", str(out), *common, "--namer",
+                 str(namer / "model.safetensors"), "--detector-weight", "0.5"]) == 0
+    meta = load_detector(out).meta
+    assert meta["namer"] == {"model": str(namer / "model.safetensors"), "detector_weight": 0.5}
+    assert "boxes named by" in meta["postprocess"]["per_level_selection"]["how"]
+    assert [lv.key for lv in load_detector(out).levels] == [lv.key for lv in det.levels]  # the ladder kept
+    with AdaptiveRunner(load_detector(out), sensors=None, engine="torch") as r:
+        assert r.namer is not None and r.namer.detector_weight == 0.5
+    capsys.readouterr()
+    assert main(["profile-detector", str(out), "--out", str(tmp_path / "again"), *common]) == 2  # names one
+    assert "--namer" in capsys.readouterr().err

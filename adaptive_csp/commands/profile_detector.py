@@ -37,6 +37,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="name the boxes with this second stage (a shipped name or a train-namer checkpoint): "
                         "stored in the file (the runner uses it by default) and used when choosing thresholds; "
                         "'none' removes the file's")
+    p.add_argument("--detector-weight", type=float, default=0.0, metavar="W",
+                   help="with --namer: the weight of the detector's own class scores beside the namer's "
+                        "(0: the namer's alone; runtime.namer.CropNamer.names)")
 
 
 def run(a: argparse.Namespace) -> int:
@@ -64,18 +67,19 @@ def run(a: argparse.Namespace) -> int:
             from adaptive_csp.models.factory import pretrained
             from adaptive_csp.runtime.namer import CropNamer
 
-            namer = CropNamer(pretrained(a.namer), model.levels.costs, "torch")  # fails here on a bad namer
-            model.meta["namer"] = a.namer
+            namer = CropNamer(pretrained(a.namer), model.levels.costs, "torch",  # fails here on a bad namer
+                              detector_weight=a.detector_weight)
+            model.meta["namer"] = {"model": a.namer, "detector_weight": a.detector_weight}
     elif model.meta.get("namer") and not a.no_thresholds:
-        raise ValueError(f"{a.model} names namer {model.meta['namer']!r}: pass --namer {model.meta['namer']} "
-                         "to choose thresholds with it, or --namer none")
+        raise ValueError(f"{a.model} names namer {model.meta['namer']!r}: pass --namer with it to choose "
+                         "thresholds with it, or --namer none")
     if not a.no_thresholds:
         from adaptive_csp.train.detect_thresholds import apply_thresholds, select_thresholds
 
         table = select_thresholds(model, val, target_precision=a.target_precision, namer=namer)
         how = "best F1" if a.target_precision is None else f"lowest with precision ≥ {a.target_precision}"
         if namer is not None:
-            how += f", boxes named by {a.namer}"
+            how += f", boxes named by {a.namer} (detector weight {a.detector_weight:g})"
         apply_thresholds(model, table, how, len(val))
     path = save_detector(model, a.out)
     print(f"{'rung':>4} {'ms b1':>7} {'x full':>7} {'mAP@.5':>7} {'mAP':>7} {'MMACs':>7}  level")
@@ -83,8 +87,9 @@ def run(a: argparse.Namespace) -> int:
     for i, r in enumerate(ladder.rungs):
         t = per.get(r.level.key)
         tt = f" score>{t['score_thresh']:.3f} nms {t['iou_thresh']:.2f}" if t else ""
-        print(f"{i:>4} {r.latency_ms:7.3f} {ladder.relative_cost(i):7.3f} {r.accuracy:7.4f} {r.extra['map']:7.4f} "
-              f"{r.macs / 1e6:7.1f}  {r.level.key}{tt}")
+        cells = [r.latency_ms, ladder.relative_cost(i), r.accuracy, r.extra.get("map"), r.macs and r.macs / 1e6]
+        text = " ".join(f"{v:7.{p}f}" if v is not None else f"{'—':>7}" for v, p in zip(cells, (3, 3, 4, 4, 1)))
+        print(f"{i:>4} {text}  {r.level.key}{tt}")  # a kept, unprofiled ladder has no measurements
     if a.records and records:
         Path(a.records).write_text(json.dumps(
             [{**r, "level": r["level"].to_dict()} for r in records], indent=1, default=float))

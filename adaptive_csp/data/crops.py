@@ -16,22 +16,31 @@ import numpy as np
 __all__ = ["resample_matrix", "item_crops", "square_boxes"]
 
 
-def resample_matrix(lo: float, side: float, size: int, n: int, supersample: int = 4) -> np.ndarray:
-    """``size × n`` float32 weights: output pixel ``o`` of the span ``[lo, lo + side)`` of an axis of ``n``
-    pixels (pixel ``k`` covers ``[k, k + 1)``), the mean of ``supersample`` bilinear samples."""
-    if size < 1 or supersample < 1 or n < 1:
-        raise ValueError(f"size, supersample and the axis length must be ≥ 1, got {size}, {supersample}, {n}")
+def _axis(lo: float, side: float, size: int, n: int, supersample: int) -> tuple[np.ndarray, int]:
+    """The nonzero columns of :func:`resample_matrix` and the first one's index: ``(size × span, start)``."""
     m = size * supersample
     u = lo + (np.arange(m, dtype=np.float64) + 0.5) * (side / m) - 0.5  # sample positions in pixel-centre units
     u = np.clip(u, 0.0, n - 1.0)
     i0 = np.floor(u).astype(np.int64)
     f = u - i0
     i1 = np.minimum(i0 + 1, n - 1)
-    w = np.zeros((m, n), np.float64)
+    start = int(i0[0])  # positions ascend
+    w = np.zeros((m, int(i1[-1]) - start + 1), np.float64)
     rows = np.arange(m)
-    np.add.at(w, (rows, i0), 1.0 - f)
-    np.add.at(w, (rows, i1), f)
-    return w.reshape(size, supersample, n).mean(1).astype(np.float32)
+    w[rows, i0 - start] = 1.0 - f  # each row once per assignment, so plain fancy indexing adds nothing twice
+    w[rows, i1 - start] += f  # i1 == i0 at the last pixel: the two weights sum to 1 there
+    return w.reshape(size, supersample, -1).mean(1).astype(np.float32), start
+
+
+def resample_matrix(lo: float, side: float, size: int, n: int, supersample: int = 4) -> np.ndarray:
+    """``size × n`` float32 weights: output pixel ``o`` of the span ``[lo, lo + side)`` of an axis of ``n``
+    pixels (pixel ``k`` covers ``[k, k + 1)``), the mean of ``supersample`` bilinear samples."""
+    if size < 1 or supersample < 1 or n < 1:
+        raise ValueError(f"size, supersample and the axis length must be ≥ 1, got {size}, {supersample}, {n}")
+    w, start = _axis(lo, side, size, n, supersample)
+    out = np.zeros((size, n), np.float32)
+    out[:, start:start + w.shape[1]] = w
+    return out
 
 
 def square_boxes(boxes: np.ndarray, margin: float = 1.0) -> np.ndarray:
@@ -56,8 +65,10 @@ def item_crops(image: np.ndarray, boxes: np.ndarray, size: int = 28, supersample
     h, w = img.shape
     sq = square_boxes(boxes, margin)
     out = np.empty((len(sq), size, size), np.float32)
+    if size < 1 or supersample < 1:
+        raise ValueError(f"size and supersample must be ≥ 1, got {size}, {supersample}")
     for j, (x0, y0, side) in enumerate(sq):
-        ay = resample_matrix(y0, side, size, h, supersample)
-        ax = resample_matrix(x0, side, size, w, supersample)
-        out[j] = ay @ img @ ax.T
+        ay, ys = _axis(y0, side, size, h, supersample)  # only the rows and columns the crop reads
+        ax, xs = _axis(x0, side, size, w, supersample)
+        out[j] = ay @ img[ys:ys + ay.shape[1], xs:xs + ax.shape[1]] @ ax.T
     return out

@@ -57,6 +57,8 @@ def _description(model: Any, files: list[str], precisions: list[str], source: di
     }
     if task == "detect":
         doc["postprocess"] = {**POSTPROCESS_DEFAULTS, **(meta.get("postprocess") or {})}
+        if meta.get("namer"):  # the second stage is a torch checkpoint: named here, used where torch is
+            doc["namer"] = meta["namer"]
     return doc
 
 
