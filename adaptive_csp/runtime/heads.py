@@ -21,6 +21,10 @@ preprocess stage returned (:meth:`adaptive_csp.runtime.preprocess.Preprocessor.f
 the frame.  Its confidence is the mean score of a frame's kept detections, 1.0 for a frame with none
 (nothing uncertain was seen); for a batch, the lowest frame's.
 
+A second stage may name the kept boxes (``DetectHead(decoder, namer)``, :mod:`adaptive_csp.runtime.namer`):
+each box's crop of the model input, named by a classifier trained on such crops, fused with the detector's
+own class scores; NMS runs again on the new names, and the time counts in ``postprocess``.
+
 Thresholds per rung: a detector checkpoint's ``meta["postprocess"]`` may hold ``"per_level"``, a table
 ``{level key: {"score_thresh": t, "iou_thresh": u}}`` chosen on validation for each rung
 (:func:`adaptive_csp.train.detect_thresholds.select_thresholds`); :meth:`DetectionDecoder.from_meta`

@@ -183,7 +183,8 @@ class AdaptiveRunner:
         :class:`ContentDemand`: content-aware demand), ``policy_tick_ms``, ``latency_window``,
         ``sensor_rate_hz``, ``clock``, ``dvfs`` (an :class:`adaptive_csp.power.DVFSActuator`).
     detect: a :class:`~adaptive_csp.runtime.heads.DetectOptions`; flat: ``score_thresh``, ``iou_thresh``,
-        ``max_det``, ``multi_label`` (a detector's post-processing; validated always).
+        ``max_det``, ``multi_label`` (a detector's post-processing; validated always), ``namer`` (the
+        second stage naming the boxes, :mod:`adaptive_csp.runtime.namer`: "auto" — the file's; None — off).
     telemetry: a :class:`~adaptive_csp.runtime.telemetry.TelemetryOptions`, or a path / TelemetryFile
         (every record also appended there as JSONL); flat: ``telemetry_size`` (records kept in memory).
     """
