@@ -106,6 +106,7 @@ def test_the_namer_names_the_boxes(engine, as_float, tmp_path):
                         score_thresh=0.3, namer=StandInNamer()) as named:
         d1 = named.infer(x)
         assert named.namer.engine.name == named.engine.name
+        assert len(named.infer(np.zeros_like(x))) == 0  # nothing kept: nothing to name
     assert d0.labels.tolist() == [0] and d0.class_names == ["shirt"]  # the detector's own class: its level
     assert d1.labels.tolist() == [1] and d1.class_names == ["boot"]  # the namer's
     np.testing.assert_allclose(d1.boxes, d0.boxes)  # the same box, renamed

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = parse_cfg(args, TrainCfg, "train-namer")
     if ncfg is None or cfg is None:
         return 2
-    model = train_namer(ncfg, cfg.model_dump(exclude_unset=True), args.out, resume=not args.no_resume,
+    model = train_namer(ncfg, cfg, args.out, resume=not args.no_resume,
                         progress=not args.quiet, command=invocation("train-namer", args))
     return report_trained(model, args.out)
 

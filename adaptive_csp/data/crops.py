@@ -5,7 +5,8 @@ output pixel is the mean of ``supersample × supersample`` bilinear samples (hal
 clamped at the image border, as ``torch.nn.functional.grid_sample(align_corners=False,
 padding_mode="border")`` followed by ``avg_pool2d(supersample)``), so shrinking a large item averages its
 pixels instead of skipping them and enlarging a small one interpolates.  Both axes are separable, so a crop
-is two small matrix products ``Ay @ image @ Axᵀ`` (:func:`resample_matrix`): a few µs per item, no torch
+is two small matrix products ``Ay @ image @ Axᵀ`` over the rows and columns it reads
+(:func:`resample_matrix`): about 0.07 ms per item here, no torch
 and no OpenCV needed at run time.
 """
 
@@ -61,12 +62,12 @@ def item_crops(image: np.ndarray, boxes: np.ndarray, size: int = 28, supersample
         raise ValueError(f"item_crops needs one H×W image, got shape {img.shape}")
     if not margin > 0:
         raise ValueError(f"margin must be > 0, got {margin!r}")
+    if size < 1 or supersample < 1:
+        raise ValueError(f"size and supersample must be ≥ 1, got {size}, {supersample}")
     img = img.astype(np.float32, copy=False)
     h, w = img.shape
     sq = square_boxes(boxes, margin)
     out = np.empty((len(sq), size, size), np.float32)
-    if size < 1 or supersample < 1:
-        raise ValueError(f"size and supersample must be ≥ 1, got {size}, {supersample}")
     for j, (x0, y0, side) in enumerate(sq):
         ay, ys = _axis(y0, side, size, h, supersample)  # only the rows and columns the crop reads
         ax, xs = _axis(x0, side, size, w, supersample)

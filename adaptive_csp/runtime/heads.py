@@ -299,6 +299,8 @@ class DetectHead(Head):
             namer, mean, std = self.namer, self.mean, self.std
 
             def rename(j: int, b: np.ndarray, s: np.ndarray, cls: Any, *post: Any) -> tuple:
+                if not len(b):  # nothing kept: no picture to rebuild, no crops
+                    return b, s, np.zeros(0, np.int64)
                 return namer.relabel(grey_input(x[j], probs, mean, std), b, s, cls, level, *post)
 
         per = self.decoder.decode(y, geometry, level, rename)  # the rung's own thresholds

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from adaptive_csp.data.crops import item_crops
+from adaptive_csp.runtime.heads import _softmax
 
 __all__ = ["CropNamer", "grey_input", "resolve_namer"]
 
@@ -105,10 +106,8 @@ class CropNamer:
         b = np.asarray(boxes, np.float32).reshape(-1, 4)
         if not len(b):
             return np.zeros((0, len(self.class_names)), np.float32)
-        logits = np.asarray(self.engine.run(np.ascontiguousarray(self.crops(grey, b)), self.level_for(detector_level)),
-                            np.float64)
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return (e / e.sum(1, keepdims=True)).astype(np.float32)
+        logits = self.engine.run(np.ascontiguousarray(self.crops(grey, b)), self.level_for(detector_level))
+        return np.stack(_softmax(np.asarray(logits))[0])  # the runtime's one softmax (runtime.heads)
 
     def names(self, grey: np.ndarray, boxes: np.ndarray, detector_level: int, det_cls: Any = None) -> np.ndarray:
         """``k×K`` class probabilities of ``boxes``: the namer's, times the detector's own class scores

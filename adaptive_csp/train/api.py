@@ -27,7 +27,8 @@ def as_cfg(cfg: Any = None, fields: dict[str, Any] | None = None):
 
 
 def train(cfg: Any = None, out_dir: str | Path = "runs/train", dataset: Any = None, *, val_dataset: Any = None,
-          resume: bool = True, progress: bool = True, command: str | None = None, **fields: Any) -> ElasticNet:
+          resume: bool = True, progress: bool = True, command: str | None = None, meta: dict[str, Any] | None = None,
+          **fields: Any) -> ElasticNet:
     """Train an elastic model and save it as ``out_dir/model.safetensors`` (+ ``.json``); return it.
 
     ``cfg``: a ``TrainCfg`` (``adaptive_csp.train.TrainCfg``), a dict of its fields, or None; keyword
@@ -46,7 +47,8 @@ def train(cfg: Any = None, out_dir: str | Path = "runs/train", dataset: Any = No
     re-estimated on your data, then a sandwich fine-tune; :mod:`adaptive_csp.train.transfer`).  Epochs,
     batch size and learning rate left unset are planned from the data's size
     (:func:`adaptive_csp.train.sandwich.resolve_cfg`); ``model.meta["train"]`` records the resolved recipe,
-    every run and what it was initialised from.
+    every run and what it was initialised from.  ``meta``: entries added to ``model.meta`` before it is
+    saved (a namer's crop spec, :mod:`adaptive_csp.train.namer`).
     """
     from adaptive_csp.models.pretrained import save_model
     from adaptive_csp.train.sandwich import train as sandwich_train
@@ -61,8 +63,10 @@ def train(cfg: Any = None, out_dir: str | Path = "runs/train", dataset: Any = No
                            command=command)
     from adaptive_csp.train.distributed import is_main
 
-    if is_main() and "stopped_at_step" not in model.meta["train"]:  # under torchrun, rank 0 writes the model
-        save_model(model, Path(out_dir) / "model", **({"command": command} if command else {}))
+    if "stopped_at_step" not in model.meta["train"]:  # stopped (SIGTERM): the checkpoint, no model file yet
+        model.meta.update(meta or {})
+        if is_main():  # under torchrun, rank 0 writes the model
+            save_model(model, Path(out_dir) / "model", **({"command": command} if command else {}))
     return model
 
 

@@ -33,19 +33,11 @@ def train_namer(ncfg: NamerCfg, cfg: Any = None, out_dir: str | Path = "runs/nam
                 progress: bool = True, command: str | None = None, **fields: Any):
     """Train and save ``out_dir/model`` (a classifier with ``meta["namer"]``); return the model."""
     from adaptive_csp.detect.namer_data import CROP_SPEC, scene_crops
-    from adaptive_csp.models.pretrained import save_model
     from adaptive_csp.train.api import as_cfg, train
-    from adaptive_csp.train.distributed import is_main
 
-    tcfg = as_cfg({"init": "pretrained:csp_wide_fmnist", "epochs": 8, "lr": 0.02, **(
-        cfg if isinstance(cfg, dict) else (cfg.model_dump(exclude_unset=True) if cfg is not None else {}))},
-        fields)
+    defaults = {"init": "pretrained:csp_wide_fmnist", "epochs": 8, "lr": 0.02}
+    tcfg = as_cfg({**defaults, **as_cfg(cfg).model_dump(exclude_unset=True)}, fields)
     data = scene_crops("train", ncfg.scenes, ncfg.scene_seed, jitter=ncfg.jitter, progress=progress)
     val = scene_crops("val", ncfg.val_scenes, ncfg.scene_seed + 72, progress=progress)
-    model = train(tcfg, out_dir, data, val_dataset=val, resume=resume, progress=progress, command=command)
-    if "stopped_at_step" in model.meta["train"]:
-        return model
-    model.meta["namer"] = {**CROP_SPEC, "data": ncfg.model_dump()}
-    if is_main():
-        save_model(model, Path(out_dir) / "model", **({"command": command} if command else {}))
-    return model
+    return train(tcfg, out_dir, data, val_dataset=val, resume=resume, progress=progress, command=command,
+                 meta={"namer": {**CROP_SPEC, "data": ncfg.model_dump()}})
