@@ -294,9 +294,8 @@ class DetectHead(Head):
     def decode(self, y: np.ndarray, geometry: Any, level: int, probs: bool, x: Any = None) -> tuple:
         rename = None
         if self.namer is not None and x is not None:
-            from adaptive_csp.runtime.namer import grey_input
-
             namer, mean, std = self.namer, self.mean, self.std
+            grey_input = namer.grey_input  # the input's grey picture, as the namer reads it
 
             def rename(j: int, b: np.ndarray, s: np.ndarray, cls: Any, *post: Any) -> tuple:
                 if not len(b):  # nothing kept: no picture to rebuild, no crops

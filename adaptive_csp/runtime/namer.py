@@ -53,6 +53,8 @@ class CropNamer:
     costs: the detector ladder's relative costs, matched to the namer's rungs; detector_weight: how much
     the detector's own class scores count beside the namer's (:meth:`names`)."""
 
+    grey_input = staticmethod(grey_input)  # for the head, which never imports this module (no import circle)
+
     def __init__(self, model: Any, costs: Sequence[float], engine: str = "auto", device: Any = None,
                  engine_options: dict | None = None, detector_weight: float = 0.0):
         from adaptive_csp.engines.select import create_engine
