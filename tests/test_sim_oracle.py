@@ -105,6 +105,22 @@ def test_oracle_never_worse_than_a_static_level_or_a_shipped_policy_within_its_e
     check()
 
 
+@pytest.mark.parametrize("loads, deadline, rival", [
+    ([0.875, 0.0], 40.0, "balanced"),  # a slow level runs fewer whole frames in the first tick: less energy
+    ([0.75, 0.0], 68.0, 1),  # the first frame after a switch is late: switch while frames are late anyway
+    ([0.8984375, 0.8984375], 40.0, 2),  # nothing is ever on time: a feasible static level beats an overrun
+])  # fmt: skip
+def test_oracle_meets_a_rival_the_fluid_model_missed(loads, deadline, rival):
+    # counterexamples hypothesis found: the oracle must match the rival's accuracy within its energy
+    scn = tiny(duration_s=10.0 * len(loads), decision_interval_s=0.5, frames={"value": 8.0}, seed=0,
+               deadline_ms=deadline, load={"points": [[10.0 * i, u] for i, u in enumerate(loads)]})  # fmt: skip
+    prob = OracleProblem(scn, LADDER)
+    r = simulate(rival, scn, ladder=LADDER) if isinstance(rival, str) else prob.static(rival)
+    o = prob.solve(energy_budget_j=r.energy_j)
+    assert o.feasible and o.energy_j <= r.energy_j * (1 + 1e-9)
+    assert o.accuracy >= r.on_time_accuracy - 1e-9
+
+
 class Alternate(Policy):
     name = "alternate"
 

@@ -196,19 +196,29 @@ class OracleProblem:
         self.N = float(n.sum())
         self.lv = lv
 
-    def _frame_terms(self, wanted, skip_right, base_power, svc, pex, acc):
-        """(value, misses, energy, power) at service times ``svc`` (all arguments broadcast together)."""
-        dt, sig, dl = self.dt, self.scn.jitter_sigma, self.scn.deadline_ms / 1000.0
-        nproc = np.minimum(wanted, dt / svc)
+    def _frame_terms(self, wanted, skip_right, base_power, svc, pex, acc, whole=False):
+        """(value, misses, energy, power) at service times ``svc`` (all arguments broadcast together).
+
+        Frames run per tick are ``dt / svc`` as a fluid, the long-run mean of the simulator's whole frames
+        with their carried slot; where ``whole`` (the first tick: nothing carried in yet) they are whole,
+        ``floor(dt / svc)``, as the simulator runs them, so that a slow level's fewer frames at the start
+        are costed as run."""
+        dt = self.dt
+        slots = dt / svc
+        nproc = np.minimum(wanted, np.where(whole, np.floor(slots + 1e-9), slots))
         busy = np.minimum(1.0, nproc * svc / dt)
-        if sig > 0:
-            p_on = _phi((np.log(dl / svc) + 0.5 * sig * sig) / sig)
-        else:
-            p_on = (svc <= dl).astype(float)
+        p_on = self._p_on(svc)
         value = nproc * acc * p_on + skip_right
         misses = wanted - nproc + nproc * (1.0 - p_on)
         power = base_power + busy * pex
         return value, misses, power * dt, power
+
+    def _p_on(self, svc: np.ndarray) -> np.ndarray:
+        """Chance that a call of ``svc`` seconds meets the deadline under the scenario's log-normal jitter."""
+        sig, dl = self.scn.jitter_sigma, self.scn.deadline_ms / 1000.0
+        if sig > 0:
+            return _phi((np.log(dl / svc) + 0.5 * sig * sig) / sig)
+        return (svc <= dl).astype(float)
 
     def _heat_reachable(self) -> bool:
         """Can any schedule reach the trip point?  (The hottest option every tick, from the start.)"""
@@ -216,7 +226,8 @@ class OracleProblem:
         pex = self.dev.active_power_w(1.0) - dc.idle_power_w
         ks = np.arange(len(self.tr))
         val, miss, energy, power = self._frame_terms(self.wanted, self.skip_right, self.base_power[:, None],
-                                                     self.svc0, pex, self.acc[None, :])  # fmt: skip
+                                                     self.svc0, pex, self.acc[None, :],
+                                                     (ks == 0)[:, None])  # fmt: skip
         self.flat = {"value": val, "misses": miss, "energy": energy, "power": power}  # per tick, unthrottled
         pmax = power.max(axis=1)
         th = ThermalModel(dc.r_k_per_w, dc.c_j_per_k, float(self.tr.ambient_c[0]) if len(ks) else 25.0,
@@ -314,7 +325,7 @@ class OracleProblem:
             v, mi, e, _ = self._frame_terms(self.wanted[ks][:, :, None], self.skip_right[ks][:, :, None],
                                             self.base_power[ks][:, None, None],
                                             self.svc0[ks][:, :, None] * slow[None, None, :], pex[None, None, :],
-                                            self.acc[None, :, None])  # fmt: skip
+                                            self.acc[None, :, None], (ks == 0)[:, None, None])  # fmt: skip
             val[:, hot], miss[:, hot], en[:, hot] = v.sum(0), mi.sum(0), e.sum(0)
         span = (e0 - s0) * self.dt
         th = self._thermal(np.broadcast_to(temps[None, :], (o, g)).copy())
@@ -453,7 +464,9 @@ class OracleProblem:
         lost = np.clip(self.wanted - (cap - c), 0.0, c)
         p_on = np.divide(f["value"] - self.skip_right, np.maximum(np.minimum(self.wanted, cap), 1e-12) * self.acc)
         pex = self.dev.active_power_w(1.0) - self.dev.device.idle_power_w
-        pen = lam * c * self.svc0 * pex + lost * (self.acc * p_on + mu)
+        # the first frame at the new level takes (1 + c) calls (the simulator's _latencies_ms): it may be late
+        late = np.where(self.wanted > 0, self.acc * (p_on - self._p_on(self.svc0 * (1.0 + c))), 0.0)
+        pen = lam * c * self.svc0 * pex + lost * (self.acc * p_on + mu) + np.maximum(late, 0.0)
         live = np.nonzero(self.n > 0)[0]
         K, n_opt = len(self.tr), len(self.options)
         nxt = np.zeros((K, n_opt), dtype=np.int16)
@@ -656,7 +669,7 @@ class OracleProblem:
                                           else life >= (min_lifetime_s or 0) * 0.99):  # fmt: skip
             r = self._wrap("oracle", self.static(lv), out.dual_bound, budget, lifetime, min_lifetime_s, cap,
                            out.method, out.multiplier)  # fmt: skip
-            if r.feasible and r.accuracy > best.accuracy:
+            if r.feasible and (not best.feasible or r.accuracy > best.accuracy):
                 best = r
         return best
 

@@ -9,7 +9,9 @@ temperature).  The simulator (:mod:`.simulate`) and the demo (:mod:`adaptive_csp
 this object, so a battery drains and an enclosure heats the same way in both.
 
 Physics per tick (see :mod:`.device` for the assumptions): the board power is
-``idle + busy·(P_active(f) − idle) + load·P_background``; the battery drains by it (or charges while
+``idle + work·(P_active(f) − idle) + load·P_background``, ``work`` the calls completed in the tick times
+their service time over the tick (a call on a slot carried from the last tick's spare time counts in full,
+so ``work`` may pass 1 by one call and every call's energy is charged once); the battery drains by it (or charges while
 plugged) and the RC node is advanced exactly for the tick.  Throttling caps the frequency at the tick's
 starting temperature.  The runner processes the newest frame when free: frames arriving faster than the
 service time allows are dropped.  Under a frame interval ``k`` only every k-th arriving frame is offered;
@@ -215,13 +217,14 @@ class World:
         if n_proc:
             self.last_level = level
         stale = self._stale_correct(ages, dt / arrived if arrived else dt)
-        busy = (n_proc + extra) * svc / dt
-        if busy > 1.0:
-            busy = 1.0
+        work = (n_proc + extra) * svc / dt  # the calls completed, in ticks of work
+        busy = work if work < 1.0 else 1.0  # share of the tick spent inferring
         p_act = self._p_act.get(f_eff)
         if p_act is None:
             p_act = self._p_act[f_eff] = self.dev.active_power_w(f_eff)
-        power = dc.idle_power_w + busy * (p_act - dc.idle_power_w) + load * dc.background_power_w
+        # every call completed is charged in full: one run on a carried slot (begun in the last tick's spare
+        # time) may take ``work`` past 1, and capping it there would run that call for free
+        power = dc.idle_power_w + work * (p_act - dc.idle_power_w) + load * dc.background_power_w
         ran = dt if self.battery is None else self.battery.drain(power, dt)
         self.energy_j += power * ran
         t_new = self.thermal.step(power, ran, ambient_c)
