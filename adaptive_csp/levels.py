@@ -26,7 +26,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 __all__ = ["StageLevel", "Level", "Rung", "LevelLadder", "latency_key", "engine_key"]
@@ -367,6 +367,17 @@ class LevelLadder:
                                latency_ms_b32=r.latency_ms_b32, accuracy=r.accuracy, extra=dict(r.extra),
                                latency={**r.latency, **m})
                           for r, m in zip(self.rungs, measured))
+        out._parent, out._from_root, out.view_key = self._parent, self._from_root, self.view_key
+        return out
+
+    def with_added_ms(self, ms: Sequence[float]) -> LevelLadder:
+        """A copy whose rung ``i`` costs ``ms[i]`` more (``latency_ms``; a view keeps its indices): time a
+        call spends outside the engine at that rung, such as a detector's second stage naming its boxes."""
+        if len(ms) != len(self.rungs):
+            raise ValueError(f"need one added latency per rung ({len(self.rungs)}), got {len(ms)}")
+        if any(not (math.isfinite(float(m)) and float(m) >= 0) for m in ms):
+            raise ValueError(f"added latencies must be finite and >= 0 ms, got {list(ms)}")
+        out = LevelLadder(replace(r, latency_ms=(r.latency_ms or 0.0) + float(m)) for r, m in zip(self.rungs, ms))
         out._parent, out._from_root, out.view_key = self._parent, self._from_root, self.view_key
         return out
 

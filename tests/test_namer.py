@@ -222,3 +222,71 @@ def test_profile_detector_attaches_a_namer_and_chooses_thresholds_with_it(tmp_pa
     capsys.readouterr()
     assert main(["profile-detector", str(out), "--out", str(tmp_path / "again"), *common]) == 2  # names one
     assert "--namer" in capsys.readouterr().err
+
+
+class _Sleep(nn.Module):
+    """A namer level that takes ``ms`` per call (the crops' answer: always class 0)."""
+
+    def __init__(self, ms: float):
+        super().__init__()
+        self.ms = ms
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        time.sleep(self.ms / 1000.0)
+        return torch.zeros(x.shape[0], 2)
+
+
+class SlowNamer(StandInNamer):
+    SLEEP = (1.0, 4.0, 9.0)
+
+    def prepared(self, i: int) -> nn.Module:
+        return _Sleep(self.SLEEP[self.levels.index(i)]).eval()
+
+
+def test_naming_time_is_measured_per_rung_and_in_the_ladder_the_policy_decides_on(tmp_path, monkeypatch):
+    n = CropNamer(SlowNamer(), [0.1, 0.3, 0.5, 1.0], "torch")
+    ms = n.latency_ms((96, 96), boxes=3, rounds=3)
+    assert len(ms) == 4 and ms[0] == ms[1]  # detector rungs naming with the same namer rung
+    for got, j in zip(ms, [n.level_for(i) for i in range(4)], strict=True):
+        assert got >= 0.9 * SlowNamer.SLEEP[j]  # crops cut and the matched rung run
+    assert ms[3] > ms[2] > ms[0]
+    with pytest.raises(ValueError, match="boxes"):
+        n.latency_ms((96, 96), boxes=0)
+    # calibrate(): the view is the engine's measured one plus the namer's time at each rung
+    added = {}
+    monkeypatch.setattr(CropNamer, "latency_ms",
+                        lambda self, hw, boxes=3, rounds=7: added.setdefault("ms", [2.0 + i for i in range(len(self.levels))]))
+    with AdaptiveRunner(StandIn(), policy=Fixed(0), sensors=None, engine="torch", namer=None) as plain:
+        base = plain.calibrate(cache=tmp_path)
+    with AdaptiveRunner(StandIn(), policy=Fixed(0), sensors=None, engine="torch", namer=SlowNamer()) as named:
+        view = named.calibrate(cache=tmp_path)  # the cache answers: the same engine times
+        assert named.view is view
+    assert view.parent_indices == base.parent_indices
+    want = [r.latency_ms + added["ms"][p] for r, p in zip(base.rungs, base.parent_indices, strict=True)]
+    assert [r.latency_ms for r in view.rungs] == pytest.approx(want)
+
+
+def test_added_ms_keeps_a_views_indices_and_names_bad_input():
+    lad = LevelLadder.from_costs([0.3, 0.6, 1.0])
+    out = lad.with_added_ms([1.0, 0.5, 0.0])
+    assert [r.latency_ms for r in out.rungs] == pytest.approx([r.latency_ms + a for r, a in
+                                                               zip(lad.rungs, [1.0, 0.5, 0.0], strict=True)])
+    assert out.parent_indices == lad.parent_indices and out.view_key == lad.view_key
+    with pytest.raises(ValueError, match="one added latency per rung"):
+        lad.with_added_ms([1.0])
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        lad.with_added_ms([1.0, -1.0, 0.0])
+
+
+def test_the_demo_charges_the_naming_time_to_its_simulated_device():
+    from adaptive_csp.apps.story import world_ladder
+    from adaptive_csp.engines import create_engine
+
+    det = StandIn()
+    eng = create_engine(det, "torch")
+    plain = world_ladder(eng, det)
+    named = world_ladder(eng, det, [3.0, 1.5])
+    assert [r.latency_ms for r in named.rungs] == pytest.approx([r.latency_ms + a for r, a in
+                                                                 zip(plain.rungs, [3.0, 1.5], strict=True)])

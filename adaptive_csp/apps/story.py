@@ -302,12 +302,13 @@ def _with_latencies(eng: Any, model: Any) -> Any:
     return LevelLadder(replace(r, latency_ms=r.latency_ms or t) for r, t in zip(ladder.rungs, ms, strict=True))
 
 
-def world_ladder(eng: Any, model: Any) -> Any:
+def world_ladder(eng: Any, model: Any, added_ms: Any = None) -> Any:
     """The ladder the simulated device is built from: the engine's levels, in the engine's order, each with
     its batch-1 latency *on this engine* as ``latency_ms`` (the ``"<engine>:b1"`` measurement the model or
     ``runner.calibrate()`` carries; else the profiled batch-1 latency; else measured here), and no other
     latency fields, so that every consumer (the device model, the oracle, a replay) reads one plain ladder
-    indexed like ``Prediction.level``."""
+    indexed like ``Prediction.level``.  ``added_ms``: per rung, time each call spends outside the engine
+    (a detector's namer, :meth:`~adaptive_csp.runtime.namer.CropNamer.latency_ms`), added to its cost."""
     from dataclasses import replace
 
     from adaptive_csp.levels import LevelLadder, latency_key
@@ -318,8 +319,9 @@ def world_ladder(eng: Any, model: Any) -> Any:
         lat = [r.latency[key] for r in rungs]
     else:
         lat = [r.latency_ms for r in _with_latencies(eng, model).rungs]
-    return LevelLadder(replace(r, latency_ms=ms, latency_ms_b32=None, latency={})
-                       for r, ms in zip(rungs, lat, strict=True))
+    out = LevelLadder(replace(r, latency_ms=ms, latency_ms_b32=None, latency={})
+                      for r, ms in zip(rungs, lat, strict=True))
+    return out if added_ms is None else out.with_added_ms(added_ms)
 
 
 def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFAULT_FRAMES, *, model: Any = None,
@@ -334,6 +336,7 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     from adaptive_csp.control.presets import DEFAULT_POLICY
     from adaptive_csp.engines import create_engine
     from adaptive_csp.models.pretrained import pretrained
+    from adaptive_csp.runtime.namer import resolve_namer
     from adaptive_csp.runtime.runner import AdaptiveRunner
 
     if frames < 2:
@@ -343,9 +346,13 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     scn = scn.with_(decision_interval_s=dt)
     model = pretrained() if model is None else model
     # one frame at a time: one intra-op thread is fastest and does not spin against a busy CPU
-    eng = create_engine(model, engine, **({"threads": 1} if engine in ("auto", "onnxruntime") else {}))
+    one = {"threads": 1} if engine in ("auto", "onnxruntime") else {}
+    eng = create_engine(model, engine, **one)
     eng.prepare()
-    ladder = world_ladder(eng, model)
+    # a detector's namer (one for both arms, on the same engine kind): its time is part of every call's cost
+    namer, _ = resolve_namer("auto", dict(getattr(model, "meta", None) or {}), eng, engine_options=one)
+    naming = None if namer is None else namer.latency_ms(tuple(model.meta["preprocess"]["input_size"]), boxes=3)
+    ladder = world_ladder(eng, model, naming)
     try:
         dev = device_for(scn, ladder)
     except ValueError as e:
@@ -355,7 +362,8 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     arms: dict[str, Arm] = {}
     for name, pol, cont in (("adaptive", policy or DEFAULT_POLICY, content), ("static-max", "static-max", False)):
         world = World(scn, dev, ambient_c=float(tr.ambient_c[0]))
-        runner = AdaptiveRunner(model, policy=pol, sensors=world.feed, engine=eng, content=cont, clock=clock)
+        runner = AdaptiveRunner(model, policy=pol, sensors=world.feed, engine=eng, content=cont, clock=clock,
+                                **({"namer": namer} if namer is not None else {}))
         arms[name] = arm(name, runner, world)
     busy = belt_busy(scn, tr.t)
     belt = demo_belt(seed) if belt is None else belt
@@ -380,4 +388,6 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
         torch.set_num_threads(threads)
         for arm in arms.values():
             arm.runner.close()
+        if namer is not None:
+            namer.close()
     return run

@@ -150,6 +150,30 @@ class CropNamer:
                            iou_thresh)[:max_det].numpy()
         return bb[keep], ss[keep], lab[keep].astype(np.int64)
 
+    def latency_ms(self, image_hw: Sequence[int], boxes: int = 3, rounds: int = 7) -> list[float]:
+        """Per detector rung (this namer's ``costs`` order): milliseconds to name ``boxes`` boxes in an
+        ``image_hw`` input — cut the crops and run the matched namer rung at batch ``boxes`` — measured
+        here (warm, interleaved, medians; each namer rung once).  What a call's ``postprocess`` stage adds
+        at that rung when it keeps ``boxes`` boxes: the runner adds it to the ladder the policy decides on
+        (:meth:`AdaptiveRunner.calibrate`) and the demo to its simulated device's costs."""
+        from adaptive_csp.util.timing import interleaved_medians
+
+        if isinstance(boxes, bool) or not isinstance(boxes, int) or boxes < 1:
+            raise ValueError(f"boxes must be an int >= 1, got {boxes!r}")
+        h, w = (int(v) for v in image_hw)
+        grey = np.random.default_rng(0).random((h, w), dtype=np.float32)
+        side = max(4.0, min(h, w) / 4.0)
+        xs = np.linspace(0.0, max(0.0, w - side), boxes)
+        b = np.stack([xs, np.full(boxes, (h - side) / 2), xs + side, np.full(boxes, (h + side) / 2)], 1)
+        own = sorted(set(self.levels))
+
+        def call(j: int):
+            return lambda: self.engine.run(np.ascontiguousarray(self.crops(grey, b)), j)
+
+        ms = dict(zip(own, interleaved_medians([call(j) for j in own], rounds=rounds, iters=3, warmup=3),
+                      strict=True))
+        return [float(ms[j]) for j in self.levels]
+
     def close(self) -> None:
         self.engine.close()
 

@@ -299,7 +299,8 @@ class AdaptiveRunner:
     def calibrate(self, *, force: bool = False, batches: tuple[int, ...] = (1,), cache: Any = None,
                   rounds: int | None = None) -> LevelLadder:
         """Measure this device's latency of every level on this runner's engine (seconds), cache it per
-        device, and hand the policy the view built from it; returns that view.
+        device, and hand the policy the view built from it; returns that view.  A detector's namer is
+        measured too (:meth:`CropNamer.latency_ms`, 3 boxes, not cached) and its time added to each rung.
 
         ``batches``: batch sizes measured (1 is always included: the view is batch 1).  The cache
         (:class:`adaptive_csp.runtime.calibrate.LatencyCache`, under ``cache`` or the engines' cache root)
@@ -309,6 +310,9 @@ class AdaptiveRunner:
 
         measured = calibrate_ladder(self.engine, (1, *batches), force=force, cache=cache, rounds=rounds)
         view = measured.view(self.engine.name, 1)
+        if self.namer is not None:  # the second stage's time per rung, at its typical 3 boxes
+            naming = self.namer.latency_ms((self.pre.h, self.pre.w), boxes=3)
+            view = view.with_added_ms([naming[i] for i in view.parent_indices])
         with self._lock:
             self.decider.set_view(view)
         return view
