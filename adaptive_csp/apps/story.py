@@ -324,6 +324,16 @@ def world_ladder(eng: Any, model: Any, added_ms: Any = None) -> Any:
     return out if added_ms is None else out.with_added_ms(added_ms)
 
 
+def _namer_and_ladder(eng: Any, model: Any, options: dict) -> tuple[Any, Any]:
+    """A detector's namer (one for both arms, on the engine's kind and ``options``; None for a classifier or
+    a detector without one) and the world ladder, whose costs include its time (3 boxes a call)."""
+    from adaptive_csp.runtime.namer import resolve_namer
+
+    namer, _ = resolve_namer("auto", dict(getattr(model, "meta", None) or {}), eng, engine_options=options)
+    naming = None if namer is None else namer.latency_ms(tuple(model.meta["preprocess"]["input_size"]), boxes=3)
+    return namer, world_ladder(eng, model, naming)
+
+
 def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFAULT_FRAMES, *, model: Any = None,
               engine: Any = "auto", seed: int = 0, content: bool = True,
               on_frame: Callable[[StoryRun, int], None] | None = None, belt: Any = None,
@@ -336,7 +346,6 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     from adaptive_csp.control.presets import DEFAULT_POLICY
     from adaptive_csp.engines import create_engine
     from adaptive_csp.models.pretrained import pretrained
-    from adaptive_csp.runtime.namer import resolve_namer
     from adaptive_csp.runtime.runner import AdaptiveRunner
 
     if frames < 2:
@@ -346,13 +355,9 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     scn = scn.with_(decision_interval_s=dt)
     model = pretrained() if model is None else model
     # one frame at a time: one intra-op thread is fastest and does not spin against a busy CPU
-    one = {"threads": 1} if engine in ("auto", "onnxruntime") else {}
-    eng = create_engine(model, engine, **one)
+    eng = create_engine(model, engine, **(one := {"threads": 1} if engine in ("auto", "onnxruntime") else {}))
     eng.prepare()
-    # a detector's namer (one for both arms, on the same engine kind): its time is part of every call's cost
-    namer, _ = resolve_namer("auto", dict(getattr(model, "meta", None) or {}), eng, engine_options=one)
-    naming = None if namer is None else namer.latency_ms(tuple(model.meta["preprocess"]["input_size"]), boxes=3)
-    ladder = world_ladder(eng, model, naming)
+    namer, ladder = _namer_and_ladder(eng, model, one)
     try:
         dev = device_for(scn, ladder)
     except ValueError as e:
@@ -386,8 +391,6 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
                 on_frame(run, k)
     finally:
         torch.set_num_threads(threads)
-        for arm in arms.values():
-            arm.runner.close()
-        if namer is not None:
-            namer.close()
+        for part in [arm.runner for arm in arms.values()] + ([namer] if namer is not None else []):
+            part.close()
     return run
