@@ -121,6 +121,26 @@ def test_oracle_meets_a_rival_the_fluid_model_missed(loads, deadline, rival):
     assert o.accuracy >= r.on_time_accuracy - 1e-9
 
 
+def test_every_completed_call_is_charged_once():
+    # a saturated level: a call on the slot carried from a tick's spare time would take the tick past 100 %
+    # busy; the energy must still be idle + background + every completed call's active power, in total
+    from adaptive_csp.sim.scenario import load_scenario
+    from adaptive_csp.sim.world import World, device_for
+
+    scn = load_scenario(tiny(ambient_c={"value": 25.0}))
+    dev = device_for(scn, LADDER)
+    w = World(scn, dev, ambient_c=25.0)
+    dc, dt, want, ticks = dev.device, scn.decision_interval_s, 0.0, []
+    for k in range(40):
+        t = w.advance(k * dt, 2, 1.0, 50, 0.3, 25.0)
+        assert t.frequency == 1.0 and t.switch_extra == 0.0  # cool, one level: nothing else charged
+        want += (dc.idle_power_w + 0.3 * dc.background_power_w) * dt
+        want += t.processed * t.service_s * (dev.active_power_w(1.0) - dc.idle_power_w)
+        ticks.append(t.processed * t.service_s / dt)
+    assert max(ticks) > 1.0  # the carried slot was used in a full tick
+    assert w.energy_j == pytest.approx(want, rel=1e-12)
+
+
 class Alternate(Policy):
     name = "alternate"
 

@@ -324,14 +324,19 @@ def world_ladder(eng: Any, model: Any, added_ms: Any = None) -> Any:
     return out if added_ms is None else out.with_added_ms(added_ms)
 
 
-def _namer_and_ladder(eng: Any, model: Any, options: dict) -> tuple[Any, Any]:
-    """A detector's namer (one for both arms, on the engine's kind and ``options``; None for a classifier or
-    a detector without one) and the world ladder, whose costs include its time (3 boxes a call)."""
+def _engine_namer_ladder(model: Any, engine: Any) -> tuple[Any, Any, Any]:
+    """The prepared engine both arms share, a detector's namer on an engine of its kind (None for a
+    classifier or a detector without one) and the world ladder, whose costs include the namer's time (3
+    boxes a call).  One frame at a time: one intra-op thread is fastest and does not spin against a busy CPU."""
+    from adaptive_csp.engines import create_engine
     from adaptive_csp.runtime.namer import resolve_namer
 
-    namer, _ = resolve_namer("auto", dict(getattr(model, "meta", None) or {}), eng, engine_options=options)
+    one = {"threads": 1} if engine in ("auto", "onnxruntime") else {}
+    eng = create_engine(model, engine, **one)
+    eng.prepare()
+    namer, _ = resolve_namer("auto", dict(getattr(model, "meta", None) or {}), eng, engine_options=one)
     naming = None if namer is None else namer.latency_ms(tuple(model.meta["preprocess"]["input_size"]), boxes=3)
-    return namer, world_ladder(eng, model, naming)
+    return eng, namer, world_ladder(eng, model, naming)
 
 
 def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFAULT_FRAMES, *, model: Any = None,
@@ -344,7 +349,6 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     ``scored``; default a :class:`Conveyor` of the shipped sample); ``arm``: the :class:`Arm` class that
     judges each arm's output (the detection demo passes its own)."""
     from adaptive_csp.control.presets import DEFAULT_POLICY
-    from adaptive_csp.engines import create_engine
     from adaptive_csp.models.pretrained import pretrained
     from adaptive_csp.runtime.runner import AdaptiveRunner
 
@@ -354,10 +358,7 @@ def run_story(policy: Any = None, scenario: Any = "conveyor", frames: int = DEFA
     dt = float(scn.duration_s) / frames
     scn = scn.with_(decision_interval_s=dt)
     model = pretrained() if model is None else model
-    # one frame at a time: one intra-op thread is fastest and does not spin against a busy CPU
-    eng = create_engine(model, engine, **(one := {"threads": 1} if engine in ("auto", "onnxruntime") else {}))
-    eng.prepare()
-    namer, ladder = _namer_and_ladder(eng, model, one)
+    eng, namer, ladder = _engine_namer_ladder(model, engine)
     try:
         dev = device_for(scn, ladder)
     except ValueError as e:

@@ -462,7 +462,7 @@ class OracleProblem:
         r = f["value"] - lam * self._cost(lifetime) - mu * f["misses"]
         cap = self.dt / self.svc0
         lost = np.clip(self.wanted - (cap - c), 0.0, c)
-        p_on = np.divide(f["value"] - self.skip_right, np.maximum(np.minimum(self.wanted, cap), 1e-12) * self.acc)
+        p_on = self._p_on(self.svc0)
         pex = self.dev.active_power_w(1.0) - self.dev.device.idle_power_w
         # the first frame at the new level takes (1 + c) calls (the simulator's _latencies_ms): it may be late
         late = np.where(self.wanted > 0, self.acc * (p_on - self._p_on(self.svc0 * (1.0 + c))), 0.0)
