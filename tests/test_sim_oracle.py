@@ -105,20 +105,34 @@ def test_oracle_never_worse_than_a_static_level_or_a_shipped_policy_within_its_e
     check()
 
 
-@pytest.mark.parametrize("loads, deadline, rival", [
-    ([0.875, 0.0], 40.0, "balanced"),  # a slow level runs fewer whole frames in the first tick: less energy
-    ([0.75, 0.0], 68.0, 1),  # the first frame after a switch is late: switch while frames are late anyway
-    ([0.8984375, 0.8984375], 40.0, 2),  # nothing is ever on time: a feasible static level beats an overrun
+@pytest.mark.parametrize("loads, deadline, rival, fps", [
+    ([0.875, 0.0], 40.0, "balanced", 8.0),  # a slow level runs fewer whole frames in the first tick
+    ([0.75, 0.0], 68.0, 1, 8.0),  # the first frame after a switch is late: switch while frames are late anyway
+    ([0.8984375, 0.8984375], 40.0, 2, 8.0),  # nothing is ever on time: a feasible static level beats an overrun
+    ([0.2265625, 0.9], 40.0, 1, 29.0),  # the replay overruns by 0.03 J: a step that small leaves the plan as is
 ])  # fmt: skip
-def test_oracle_meets_a_rival_the_fluid_model_missed(loads, deadline, rival):
+def test_oracle_meets_a_rival_the_fluid_model_missed(loads, deadline, rival, fps):
     # counterexamples hypothesis found: the oracle must match the rival's accuracy within its energy
-    scn = tiny(duration_s=10.0 * len(loads), decision_interval_s=0.5, frames={"value": 8.0}, seed=0,
+    scn = tiny(duration_s=10.0 * len(loads), decision_interval_s=0.5, frames={"value": fps}, seed=0,
                deadline_ms=deadline, load={"points": [[10.0 * i, u] for i, u in enumerate(loads)]})  # fmt: skip
     prob = OracleProblem(scn, LADDER)
     r = simulate(rival, scn, ladder=LADDER) if isinstance(rival, str) else prob.static(rival)
     o = prob.solve(energy_budget_j=r.energy_j)
     assert o.feasible and o.energy_j <= r.energy_j * (1 + 1e-9)
     assert o.accuracy >= r.on_time_accuracy - 1e-9
+
+
+def test_oracle_tightens_past_a_tiny_overrun():
+    # the first plan overruns static-1's energy by 0.03 J, and budgets that much tighter give the same plan:
+    # the retries must step far enough to find a switching schedule, which beats every static level here
+    loads = [0.2265625, 0.9]
+    scn = tiny(duration_s=20.0, decision_interval_s=0.5, frames={"value": 29.0}, seed=0, deadline_ms=40.0,
+               load={"points": [[10.0 * i, u] for i, u in enumerate(loads)]})  # fmt: skip
+    prob = OracleProblem(scn, LADDER)
+    budget = prob.static(1).energy_j
+    o, bs = prob.solve(energy_budget_j=budget), prob.best_static(energy_budget_j=budget)
+    assert o.feasible and bs.feasible and o.switches > 0
+    assert o.accuracy > bs.accuracy + 0.01
 
 
 def test_every_completed_call_is_charged_once():

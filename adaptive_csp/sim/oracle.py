@@ -71,6 +71,7 @@ from adaptive_csp.sim.world import ScenarioTraces, World, device_for
 __all__ = ["OracleResult", "OracleProblem", "oracle", "best_static"]
 
 _NEG = -1e18  # infeasible value (finite, so interpolation stays finite)
+TIGHTEN_MIN = 1e-3  # solve(): least budget step (fraction of the budget) when a replay overruns it
 TILT = 0.02  # DP: spread of the per-block multiplier that orders blocks tied at one λ (see _tilt)
 
 
@@ -655,9 +656,11 @@ class OracleProblem:
             out = self._result(res, seen, budget, lifetime, horizon, min_lifetime_s, cap, mu, lam)
             short = self._shortfall(out, budget, lifetime, min_lifetime_s)
             if short <= 0 or not math.isfinite(budget):
-                return self._or_static(out, budget, lifetime, min_lifetime_s, cap)
-            target -= 1.05 * short * 2**attempt
-        return out
+                break
+            # a shortfall far below the model's step between plans leaves the plan as it was: step at least
+            # TIGHTEN_MIN of the budget, doubling each retry
+            target -= max(1.05 * short, TIGHTEN_MIN * budget) * 2**attempt
+        return self._or_static(out, budget, lifetime, min_lifetime_s, cap)
 
     def _or_static(self, out: OracleResult, budget, lifetime, min_lifetime_s, cap) -> OracleResult:
         """The model counts expected frames; a replay counts whole ones.  Where a static level's replay meets
