@@ -222,6 +222,61 @@ def test_profile_detector_attaches_a_namer_and_chooses_thresholds_with_it(tmp_pa
     capsys.readouterr()
     assert main(["profile-detector", str(out), "--out", str(tmp_path / "again"), *common]) == 2  # names one
     assert "--namer" in capsys.readouterr().err
+    assert main(["profile-detector", str(out), "--out", str(tmp_path / "again"), *common, "--rescore"]) == 2
+    assert "--rescore needs --namer" in capsys.readouterr().err
+    # --rescore: each rung's accuracy is its mAP@.5 with the boxes named, as the runner names them
+    from adaptive_csp.models.factory import pretrained
+    from adaptive_csp.train.detect import DetTrainCfg, detect_data
+    from adaptive_csp.train.detect_rescore import named_map
+
+    assert main(["profile-detector", str(out), "--out", str(tmp_path / "rescored"), *common, "--no-thresholds",
+                 "--namer", str(namer / "model.safetensors"), "--detector-weight", "0.5", "--rescore"]) == 0
+    got = load_detector(tmp_path / "rescored")
+    _, val = detect_data(DetTrainCfg(model="csp_det_tiny", seed=0, train_scenes=8, val_scenes=6, scenes="belt"))
+    nm = CropNamer(pretrained(str(namer / "model.safetensors")), load_detector(out).levels.costs, "torch",
+                   detector_weight=0.5)  # fmt: skip
+    want = [named_map(load_detector(out), nm, val, i)["map50"] for i in range(len(det.levels))]
+    kept = [i for i, x in enumerate(det.levels) if x.key in {lv.key for lv in got.levels}]
+    assert [r.accuracy for r in got.levels.rungs] == pytest.approx([want[i] for i in kept])
+    assert len(det.levels) - 1 in kept
+    assert all(str(namer / "model.safetensors") in r.extra["metric"] and r.extra["val_images"] == 6
+               for r in got.levels.rungs)  # fmt: skip
+
+
+def test_rescore_sets_the_named_accuracies_and_drops_rungs_a_cheaper_one_beats(monkeypatch):
+    from adaptive_csp.detect.model import Detector, get_detector_cfg
+    from adaptive_csp.levels import Rung
+    from adaptive_csp.train import detect_rescore
+
+    det = Detector(get_detector_cfg("csp_det_tiny", num_classes=10))
+    lv = list(det.levels)[:4] if len(det.levels) >= 4 else None
+    assert lv is not None and len({x.key for x in lv}) == 4
+    det.levels = LevelLadder([Rung(level=x, latency_ms=1.0 + i, accuracy=0.1 * (i + 1), extra={"map": 0.05})
+                              for i, x in enumerate(lv)])  # fmt: skip
+    det.bn_stats = {x.key: {} for x in lv}
+    det.meta["postprocess"] = {"per_level": {x.key: {"score_thresh": 0.3, "iou_thresh": 0.5} for x in lv}}
+    named = [0.5, 0.45, 0.8, 0.7]  # rung 1 costs more than rung 0 for less; the full level scores below rung 2
+    monkeypatch.setattr(detect_rescore, "named_map", lambda m, n, d, i: {"map50": named[i], "map": named[i] / 2})
+
+    class Val:
+        boxes = [np.zeros((1, 4))]
+
+        def __len__(self):
+            return 1
+
+    recs = detect_rescore.rescore_ladder(det, Val(), object(), "boxes named by x")
+    assert [r["kept"] for r in recs] == [True, False, True, True]  # the full level is always kept
+    keep = [lv[0].key, lv[2].key, lv[3].key]
+    assert [lv.key for lv in det.levels] == keep
+    assert [r.accuracy for r in det.levels.rungs] == [0.5, 0.8, 0.7]
+    assert [r.extra["detector_accuracy"] for r in det.levels.rungs] == pytest.approx([0.1, 0.3, 0.4])
+    assert [r.extra["map"] for r in det.levels.rungs] == [0.25, 0.4, 0.35]
+    assert all("boxes named by x" in r.extra["metric"] for r in det.levels.rungs)
+    assert [r.latency_ms for r in det.levels.rungs] == [1.0, 3.0, 4.0]
+    assert sorted(det.bn_stats) == sorted(keep) and sorted(det.meta["postprocess"]["per_level"]) == sorted(keep)
+    Val.boxes = [np.zeros((0, 4))]
+    with pytest.raises(ValueError, match="no items"):
+        detect_rescore.rescore_ladder(det, Val(), object(), "x")
 
 
 class _Sleep(nn.Module):

@@ -37,6 +37,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="name the boxes with this second stage (a shipped name or a train-namer checkpoint): "
                         "stored in the file (the runner uses it by default) and used when choosing thresholds; "
                         "'none' removes the file's")
+    p.add_argument("--rescore", action="store_true",
+                   help="with --namer: measure every rung's accuracy again with the boxes named by it, on the "
+                        "validation scenes, and drop the rungs a cheaper one then beats (train.detect_rescore)")
     p.add_argument("--detector-weight", type=float, default=0.0, metavar="W",
                    help="with --namer: the weight of the detector's own class scores beside the namer's "
                         "(0: the namer's alone; runtime.namer.CropNamer.names)")
@@ -47,6 +50,8 @@ def run(a: argparse.Namespace) -> int:
     from adaptive_csp.train.detect import DetTrainCfg, detect_data
     from adaptive_csp.train.detect_profile import profile_detector
 
+    if a.rescore and (a.namer is None or a.namer.lower() == "none"):
+        raise ValueError("--rescore needs --namer NAME|PATH: the ladder is scored with the boxes it names")
     model = load_detector(a.model)
     scenes = a.scenes or ("varied" if model.meta["preprocess"].get("resize") == "letterbox" else "belt")
     cfg = DetTrainCfg(model=model.cfg.name, seed=a.seed, train_scenes=max(a.calib_images, 1), val_scenes=a.val_scenes,
@@ -54,10 +59,8 @@ def run(a: argparse.Namespace) -> int:
                       val_json=a.val_json)
     train, val = detect_data(cfg)
     records: list = []
-    if a.keep_ladder:
-        ladder = model.levels
-    else:
-        ladder, records = profile_detector(model, train, val, calib_images=a.calib_images, max_rungs=a.max_rungs,
+    if not a.keep_ladder:
+        _, records = profile_detector(model, train, val, calib_images=a.calib_images, max_rungs=a.max_rungs,
                                            engine=a.engine, threads=a.threads)
     namer = None
     if a.namer is not None:
@@ -73,6 +76,8 @@ def run(a: argparse.Namespace) -> int:
     elif model.meta.get("namer") and not a.no_thresholds:
         raise ValueError(f"{a.model} names namer {model.meta['namer']!r}: pass --namer with it to choose "
                          "thresholds with it, or --namer none")
+    if a.rescore:
+        namer = _rescore(a, model, val, namer)
     if not a.no_thresholds:
         from adaptive_csp.train.detect_thresholds import apply_thresholds, select_thresholds
 
@@ -84,6 +89,7 @@ def run(a: argparse.Namespace) -> int:
     path = save_detector(model, a.out)
     print(f"{'rung':>4} {'ms b1':>7} {'x full':>7} {'mAP@.5':>7} {'mAP':>7} {'MMACs':>7}  level")
     per = (model.meta.get("postprocess") or {}).get("per_level", {})
+    ladder = model.levels  # as profiled, kept or rescored
     for i, r in enumerate(ladder.rungs):
         t = per.get(r.level.key)
         tt = f" score>{t['score_thresh']:.3f} nms {t['iou_thresh']:.2f}" if t else ""
@@ -95,3 +101,15 @@ def run(a: argparse.Namespace) -> int:
             [{**r, "level": r["level"].to_dict()} for r in records], indent=1, default=float))
     print(f"saved {path}")
     return 0
+
+
+def _rescore(a: argparse.Namespace, model, val, namer):
+    """``--rescore``: the ladder's accuracies with the namer; the namer rebuilt for the kept rungs."""
+    from adaptive_csp.runtime.namer import CropNamer
+    from adaptive_csp.train.detect_rescore import rescore_ladder
+
+    how = f"boxes named by {a.namer} (detector weight {a.detector_weight:g})"
+    for r in rescore_ladder(model, val, namer, how, progress=True):
+        if not r["kept"]:
+            print(f"dropped {r['key']}: a cheaper rung scores higher, named")
+    return CropNamer(namer.model, model.levels.costs, "torch", detector_weight=a.detector_weight)
