@@ -20,6 +20,7 @@ def evaluate(det, namer_model, val, weights, levels) -> dict[int, dict[str, dict
     from adaptive_csp.detect.metrics import coco_map
     from adaptive_csp.runtime.namer import CropNamer
     from adaptive_csp.train.detect import detect_batches
+    from adaptive_csp.train.detect_rescore import named_map
 
     namers = {w: CropNamer(namer_model, det.levels.costs, "torch", detector_weight=w) for w in weights}
     res = {}
@@ -28,12 +29,8 @@ def evaluate(det, namer_model, val, weights, levels) -> dict[int, dict[str, dict
             out = torch.cat([det(x, det.levels[li]).float() for x, _ in detect_batches(val, det, 64)])
         row = {"detector": coco_map(val, [tuple(t.numpy() for t in r)
                                          for r in postprocess(out, 0.05, 0.5, 100, multi_label=True)])}
-        kept = postprocess(out, 0.05, 0.5, 100, multi_label=False, with_index=True)
-        greys = [val.images[k].float().mean(0).numpy() / 255.0 for k in range(len(val))]
         for w, nm in namers.items():
-            preds = [nm.relabel(g, b.numpy(), s.numpy(), out[k][i, 4:].numpy(), li, 0.05, 0.5, 100, True)
-                     for k, ((b, s, _, i), g) in enumerate(zip(kept, greys))]
-            row[f"weight {w:g}"] = coco_map(val, preds)
+            row[f"weight {w:g}"] = named_map(det, nm, val, li)
         res[li] = row
     return res
 
