@@ -327,7 +327,8 @@ def compute(model, a: argparse.Namespace) -> DetectResult:
     named = named_lat is not None
     spec = model.meta.get("namer") if a.namer == "auto" else a.namer
     if isinstance(spec, dict):
-        spec = f"{spec.get('model')} (detector weight {spec.get('detector_weight', 0):g})"
+        flip = ", mirror-averaged" if spec.get("flip") else ""
+        spec = f"{spec.get('model')} (detector weight {spec.get('detector_weight', 0):g}{flip})"
     who = str(spec) if named else "the detector"
     return DetectResult(model=model, engine=a.engine, threads=a.threads, size=size, gt=gt, hgt=hgt, lat=lat,
                         named_lat=named_lat, namer=who,

@@ -194,6 +194,43 @@ def test_detector_weight_fuses_the_detectors_class_scores():
         CropNamer(StandInNamer(), [1.0], "torch", detector_weight=-1)
 
 
+class _LeftRight(nn.Module):
+    """A stand-in namer level that is not mirror-symmetric: class 1 when a crop's right half is brighter."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = x.shape[3] // 2
+        d = 20.0 * (x[:, 0, :, w:].mean((1, 2)) - x[:, 0, :, :w].mean((1, 2)))
+        return torch.stack([torch.zeros_like(d), d], 1)
+
+
+class LeftRightNamer(StandInNamer):
+    def prepared(self, i: int) -> nn.Module:
+        return _LeftRight().eval()
+
+
+def test_flip_averages_each_crop_with_its_mirror_and_the_file_turns_it_on(monkeypatch):
+    """A crop bright on its right: the namer alone says class 1; its mirror says class 0 as surely, so the
+    mirror-averaged probabilities are an even ½, ½ (σ(d) + σ(−d) = 1).  ``meta["namer"]["flip"]`` reaches the
+    runner's namer; a non-bool is named."""
+    import adaptive_csp.models.factory as factory
+
+    grey = np.zeros((40, 40), np.float32)
+    grey[5:25, 15:25] = 0.9
+    box = np.array([[5, 5, 25, 25], [5, 5, 25, 25]], np.float32)
+    plain = CropNamer(LeftRightNamer(), [1.0], "torch")
+    assert plain.probs(grey, box, 0)[:, 1].min() > 0.99 and plain.batch(grey, box).shape[0] == 2
+    mirrored = CropNamer(LeftRightNamer(), [1.0], "torch", flip=True)
+    assert mirrored.batch(grey, box).shape[0] == 4
+    np.testing.assert_allclose(mirrored.probs(grey, box, 0), [[0.5, 0.5]] * 2, atol=1e-6)
+    with pytest.raises(ValueError, match="flip"):
+        CropNamer(LeftRightNamer(), [1.0], "torch", flip="yes")
+    monkeypatch.setattr(factory, "pretrained", lambda name: LeftRightNamer())
+    det = StandIn()
+    det.meta = {**det.meta, "namer": {"model": "csp_namer_test", "detector_weight": 0.5, "flip": True}}
+    with AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine="torch") as r:
+        assert r.namer.flip is True and r.namer.detector_weight == 0.5
+
+
 def test_profile_detector_attaches_a_namer_and_chooses_thresholds_with_it(tmp_path, capsys):
     from adaptive_csp.cli import main
     from adaptive_csp.data.fashion_mnist import CLASS_NAMES

@@ -43,6 +43,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector-weight", type=float, default=0.0, metavar="W",
                    help="with --namer: the weight of the detector's own class scores beside the namer's "
                         "(0: the namer's alone; runtime.namer.CropNamer.names)")
+    p.add_argument("--namer-flip", action="store_true",
+                   help="with --namer: average each crop's names with its mirror image's (one batch of twice "
+                        "the crops; runtime.namer.CropNamer.probs)")
 
 
 def run(a: argparse.Namespace) -> int:
@@ -71,8 +74,8 @@ def run(a: argparse.Namespace) -> int:
             from adaptive_csp.runtime.namer import CropNamer
 
             namer = CropNamer(pretrained(a.namer), model.levels.costs, "torch",  # fails here on a bad namer
-                              detector_weight=a.detector_weight)
-            model.meta["namer"] = {"model": a.namer, "detector_weight": a.detector_weight}
+                              detector_weight=a.detector_weight, flip=a.namer_flip)
+            model.meta["namer"] = {"model": a.namer, "detector_weight": a.detector_weight, "flip": a.namer_flip}
     elif model.meta.get("namer") and not a.no_thresholds:
         raise ValueError(f"{a.model} names namer {model.meta['namer']!r}: pass --namer with it to choose "
                          "thresholds with it, or --namer none")
@@ -84,7 +87,7 @@ def run(a: argparse.Namespace) -> int:
         table = select_thresholds(model, val, target_precision=a.target_precision, namer=namer)
         how = "best F1" if a.target_precision is None else f"lowest with precision ≥ {a.target_precision}"
         if namer is not None:
-            how += f", boxes named by {a.namer} (detector weight {a.detector_weight:g})"
+            how += f", boxes named by {_namer_how(a)}"
         apply_thresholds(model, table, how, len(val))
     path = save_detector(model, a.out)
     print(f"{'rung':>4} {'ms b1':>7} {'x full':>7} {'mAP@.5':>7} {'mAP':>7} {'MMACs':>7}  level")
@@ -108,8 +111,12 @@ def _rescore(a: argparse.Namespace, model, val, namer):
     from adaptive_csp.runtime.namer import CropNamer
     from adaptive_csp.train.detect_rescore import rescore_ladder
 
-    how = f"boxes named by {a.namer} (detector weight {a.detector_weight:g})"
+    how = f"boxes named by {_namer_how(a)}"
     for r in rescore_ladder(model, val, namer, how, progress=True):
         if not r["kept"]:
             print(f"dropped {r['key']}: a cheaper rung scores higher, named")
-    return CropNamer(namer.model, model.levels.costs, "torch", detector_weight=a.detector_weight)
+    return CropNamer(namer.model, model.levels.costs, "torch", detector_weight=a.detector_weight, flip=a.namer_flip)
+
+
+def _namer_how(a: argparse.Namespace) -> str:
+    return f"{a.namer} (detector weight {a.detector_weight:g}{', mirror-averaged' if a.namer_flip else ''})"
