@@ -5,6 +5,7 @@ detector naming its own boxes and for the namer with the detector's class scores
 This is how the shipped ``detector_weight`` was chosen: validation items only, never test.
 
     python benchmarks/namer_weight.py                        # 300 scenes, weights 0 0.5 1 2
+    python benchmarks/namer_weight.py --flip                 # the namer mirror-averaged (CropNamer flip)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import sys
 
 
-def evaluate(det, namer_model, val, weights, levels) -> dict[int, dict[str, dict[str, float]]]:
+def evaluate(det, namer_model, val, weights, levels, flip: bool = False) -> dict[int, dict[str, dict[str, float]]]:
     import torch
 
     from adaptive_csp.detect.boxes import postprocess
@@ -22,7 +23,7 @@ def evaluate(det, namer_model, val, weights, levels) -> dict[int, dict[str, dict
     from adaptive_csp.train.detect import detect_batches
     from adaptive_csp.train.detect_rescore import named_map
 
-    namers = {w: CropNamer(namer_model, det.levels.costs, "torch", detector_weight=w) for w in weights}
+    namers = {w: CropNamer(namer_model, det.levels.costs, "torch", detector_weight=w, flip=flip) for w in weights}
     res = {}
     for li in levels:
         with torch.no_grad():
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--namer", default="csp_namer_scenes")
     p.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--flip", action="store_true", help="the namer averages each crop with its mirror image")
     a = p.parse_args(argv)
     import torch
 
@@ -53,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     det = pretrained_detector().eval()
     val = fashion_mnist_scenes("val", a.scenes, a.seed, varied_cfg(int(det.meta["preprocess"]["input_size"][0])))
     last = len(det.levels) - 1
-    res = evaluate(det, pretrained(a.namer), val, a.weights, [0, last])
+    res = evaluate(det, pretrained(a.namer), val, a.weights, [0, last], a.flip)
     cols = list(res[0])
-    print(f"{a.scenes} validation scenes ({sum(len(b) for b in val.boxes)} items, seed {a.seed}); namer {a.namer}; "
-          "mAP@.5 / mAP@[.5:.95]")
+    print(f"{a.scenes} validation scenes ({sum(len(b) for b in val.boxes)} items, seed {a.seed}); namer {a.namer}"
+          f"{' mirror-averaged' if a.flip else ''}; mAP@.5 / mAP@[.5:.95]")
     print("| rung | " + " | ".join(cols) + " |\n|---|" + "---:|" * len(cols))
     for li, name in ((0, "cheapest"), (last, "full")):
         print(f"| {name} | " + " | ".join(f"{res[li][c]['map50']:.3f} / {res[li][c]['map']:.3f}" for c in cols) + " |")
