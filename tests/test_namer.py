@@ -251,7 +251,7 @@ def test_profile_detector_attaches_a_namer_and_chooses_thresholds_with_it(tmp_pa
     assert main(["profile-detector", str(tmp_path / "det"), "--out", str(out), *common, "--namer",
                  str(namer / "model.safetensors"), "--detector-weight", "0.5"]) == 0
     meta = load_detector(out).meta
-    assert meta["namer"] == {"model": str(namer / "model.safetensors"), "detector_weight": 0.5}
+    assert meta["namer"] == {"model": str(namer / "model.safetensors"), "detector_weight": 0.5, "flip": False}
     assert "boxes named by" in meta["postprocess"]["per_level_selection"]["how"]
     assert [lv.key for lv in load_detector(out).levels] == [lv.key for lv in det.levels]  # the ladder kept
     with AdaptiveRunner(load_detector(out), sensors=None, engine="torch") as r:
