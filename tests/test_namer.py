@@ -310,6 +310,11 @@ def test_rescore_sets_the_named_accuracies_and_drops_rungs_a_cheaper_one_beats(m
     assert [r.extra["map"] for r in det.levels.rungs] == [0.25, 0.4, 0.35]
     assert all("boxes named by x" in r.extra["metric"] for r in det.levels.rungs)
     assert [r.latency_ms for r in det.levels.rungs] == [1.0, 3.0, 4.0]
+    named[:] = [0.9, 0.95, 0.97]  # rescored again (a new namer): the detector's own numbers stay
+    detect_rescore.rescore_ladder(det, Val(), object(), "boxes named by y")
+    assert [r.accuracy for r in det.levels.rungs] == [0.9, 0.95, 0.97]
+    assert [r.extra["detector_accuracy"] for r in det.levels.rungs] == pytest.approx([0.1, 0.3, 0.4])
+    assert [r.extra["detector_map"] for r in det.levels.rungs] == [0.05, 0.05, 0.05]
     assert sorted(det.bn_stats) == sorted(keep) and sorted(det.meta["postprocess"]["per_level"]) == sorted(keep)
     Val.boxes = [np.zeros((0, 4))]
     with pytest.raises(ValueError, match="no items"):

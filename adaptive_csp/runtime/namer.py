@@ -13,8 +13,8 @@ rung, so the detector's cheapest rung names with the namer's cheapest and full w
 part of the call's ``postprocess`` stage.
 
 Mirror averaging (``flip``): each crop and its left-right mirror run in one batch and their softmaxes are
-averaged — garments are named the same either way round, and on the validation crops of the shipped
-namer this names 1.3 points more items at its full rung for one batch of twice the crops.
+averaged — garments are named the same either way round; on 1 763 validation crops it names 1.1–1.3 points
+more items at the full rung (the shipped namer and the one before it) for one batch of twice the crops.
 """
 
 from __future__ import annotations

@@ -85,7 +85,9 @@ def rescore_ladder(model: Detector, val: DetSet, namer: Any, how: str, progress:
     new = []
     for i in keep:
         r, rec = rungs[i], records[i]
-        extra = {**r.extra, "detector_accuracy": r.accuracy, "detector_map": r.extra.get("map"),
+        own = "detector_accuracy" in r.extra  # rescored before: keep the detector's own numbers, not the last namer's
+        extra = {**r.extra, "detector_accuracy": r.extra["detector_accuracy"] if own else r.accuracy,
+                 "detector_map": r.extra.get("detector_map") if own else r.extra.get("map"),
                  "map": rec["named_map"], "metric": f"COCO mAP@.5 (accuracy), mAP@[.5:.95] (map), {how}",
                  "val_images": len(val)}  # fmt: skip
         new.append(replace(r, accuracy=rec["named"], extra=extra))
