@@ -8,7 +8,7 @@ from conftest import randomize_bn
 
 from adaptive_csp.detect.boxes import batched_nms, box_iou, decode, encode, nms, postprocess
 from adaptive_csp.detect.checkpoint import load_detector, save_detector
-from adaptive_csp.detect.loss import assign, fcos_loss
+from adaptive_csp.detect.loss import assign, distill_loss, fcos_loss
 from adaptive_csp.detect.model import (
     DetCfg,
     Detector,
@@ -183,14 +183,20 @@ def test_assignment_respects_box_centre_and_level_range():
     assert (empty == -1).all()
 
 
-def test_short_training_lowers_the_loss():
+def _tiny_batch(n: int, seed: int):
+    """A fresh csp_det_tiny in train mode (torch seed 0) and n random 32-px images with 2 boxes each."""
     torch.manual_seed(0)
     cfg = get_detector_cfg("csp_det_tiny")
     model = Detector(cfg).train()
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(8, 3, 32, 32, generator=g)
-    boxes = [_boxes(2, g, 20.0).clamp(max=32) for _ in range(8)]
-    labels = [torch.randint(0, 3, (2,), generator=g) for _ in range(8)]
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, 32, 32, generator=g)
+    boxes = [_boxes(2, g, 20.0).clamp(max=32) for _ in range(n)]
+    labels = [torch.randint(0, 3, (2,), generator=g) for _ in range(n)]
+    return cfg, model, x, boxes, labels
+
+
+def test_short_training_lowers_the_loss():
+    cfg, model, x, boxes, labels = _tiny_batch(8, 0)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(30):
@@ -217,13 +223,7 @@ def test_postprocess_multi_label_keeps_a_second_class_for_the_same_box():
 
 
 def test_cls_ce_adds_a_softmax_cross_entropy_over_the_positives_class_logits():
-    torch.manual_seed(0)
-    cfg = get_detector_cfg("csp_det_tiny")
-    model = Detector(cfg).train()
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(4, 3, 32, 32, generator=g)
-    boxes = [_boxes(2, g, 20.0).clamp(max=32) for _ in range(4)]
-    labels = [torch.randint(0, 3, (2,), generator=g) for _ in range(4)]
+    cfg, model, x, boxes, labels = _tiny_batch(4, 1)
     maps = model.raw(x, model.full_level())
     base, parts0 = fcos_loss(maps, boxes, labels, cfg)
     assert "ce" not in parts0  # off by default: the loss is what it was
@@ -244,3 +244,48 @@ def test_cls_ce_adds_a_softmax_cross_entropy_over_the_positives_class_logits():
     ce = torch.nn.functional.cross_entropy(logits, targets, reduction="sum") / len(targets)
     assert parts["ce"] == pytest.approx(float(ce), rel=1e-5)
     assert float(with_ce) == pytest.approx(float(base) + 0.5 * float(ce), rel=1e-5)
+
+
+def test_distill_loss_is_zero_at_the_teacher_and_pulls_scores_toward_it():
+    torch.manual_seed(0)
+    cfg = get_detector_cfg("csp_det_tiny")
+    model = Detector(cfg).train()
+    x = torch.randn(2, 3, 32, 32)
+    teacher = [m.detach() for m in model.raw(x, model.full_level())]
+    assert float(distill_loss([t.clone() for t in teacher], teacher, 3.0)) == pytest.approx(0.0, abs=1e-9)
+    student = [(t + torch.randn_like(t)).requires_grad_() for t in teacher]
+    loss = distill_loss(student, teacher, 3.0)
+    assert loss.item() > 0
+    loss.backward()
+    gap = sum(float((torch.sigmoid(s[:, 4:]) - torch.sigmoid(t[:, 4:])).abs().sum()) for s, t in zip(student, teacher))
+    stepped = [(s - 5.0 * s.grad).detach() for s in student]
+    after = sum(float((torch.sigmoid(s[:, 4:]) - torch.sigmoid(t[:, 4:])).abs().sum()) for s, t in zip(stepped, teacher))
+    assert after < gap  # one descent step moves centre-ness and class scores toward the teacher's
+    assert all(float(s.grad[:, :4].abs().sum()) == 0 for s in student)  # box distances are left to the ground truth
+
+
+def test_kd_step_adds_the_full_levels_detached_maps_as_targets_of_the_lower_levels():
+    from adaptive_csp.train.detect import _step
+
+    cfg, model, x, boxes, labels = _tiny_batch(4, 1)
+    levels = [model.full_level(), model.cheapest_level()]
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the step leaves the weights, keeps the gradients
+    agg: dict = {}
+    _step(model, opt, x, boxes, labels, levels, agg, kd=0.7)
+    got = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert "kd" in agg
+    # by hand: each level's ground-truth loss, plus kd × distillation of the cheapest toward the full level's
+    # detached maps (no gradient reaches the full level through its role as teacher)
+    model.zero_grad(set_to_none=True)
+    full = model.raw(x, levels[0])
+    l_full, parts = fcos_loss(full, boxes, labels, cfg)
+    cheap = model.raw(x, levels[1])
+    l_cheap, _ = fcos_loss(cheap, boxes, labels, cfg)
+    kd = distill_loss(cheap, [m.detach() for m in full], parts["pos"] * len(boxes))
+    assert agg["kd"] == pytest.approx(float(kd), rel=1e-5)
+    (l_full + l_cheap + 0.7 * kd).backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)  # _step clips too
+    want = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    assert float(norm) > 0 and got.keys() == want.keys()
+    for n in want:
+        torch.testing.assert_close(got[n], want[n], rtol=1e-4, atol=1e-6)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from adaptive_csp.detect.boxes import giou_loss
 from adaptive_csp.detect.model import DetCfg, anchor_points, flatten_maps
 
-__all__ = ["assign", "fcos_loss", "focal_loss", "BOX_WEIGHT"]
+__all__ = ["assign", "fcos_loss", "focal_loss", "distill_loss", "BOX_WEIGHT"]
 
 BOX_WEIGHT = 2.0  # GIoU term weight (box quality drives mAP@[.5:.95])
 
@@ -108,3 +108,17 @@ def fcos_loss(maps: list[torch.Tensor], boxes: list[torch.Tensor], labels: list[
         total = total + cls_ce * l_ce
         parts["ce"] = l_ce.item()
     return total, parts
+
+
+def distill_loss(maps: list[torch.Tensor], teacher: list[torch.Tensor], n_pos: float,
+                 gamma: float = 2.0) -> torch.Tensor:
+    """In-place distillation of dense score maps: a level's centre-ness and class logits learn another
+    level's (``teacher``, detached) sigmoid scores at every point, each point's BCE weighted by
+    ``|σ(student) − σ(teacher)|^gamma`` (the quality focal loss of GFL, Li et al., 2020, with soft targets
+    from the teacher), summed and divided by ``n_pos`` like the classification term of :func:`fcos_loss`.
+    The weighting keeps the many points on which both agree (background) from swamping the few that
+    carry items, as the focal loss does for the ground truth."""
+    o, t = flatten_maps(maps)[..., 4:], flatten_maps(teacher)[..., 4:].detach()
+    q = torch.sigmoid(t)
+    bce = F.binary_cross_entropy_with_logits(o, q, reduction="none")
+    return ((torch.sigmoid(o) - q).abs().pow(gamma) * bce).sum() / max(1.0, n_pos)

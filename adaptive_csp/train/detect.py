@@ -38,7 +38,7 @@ from adaptive_csp.data.detset import DetSet
 from adaptive_csp.data.images import channel_stats
 from adaptive_csp.detect.boxes import postprocess
 from adaptive_csp.detect.checkpoint import save_detector
-from adaptive_csp.detect.loss import fcos_loss
+from adaptive_csp.detect.loss import distill_loss, fcos_loss
 from adaptive_csp.detect.model import Detector, get_detector_cfg
 from adaptive_csp.levels import Level
 from adaptive_csp.train.distributed import SINGLE, Dist, sync_bn
@@ -85,6 +85,7 @@ class DetTrainCfg(BaseModel):
     init_backbone: str | None = None  # a classifier (shipped name or checkpoint path) to start the backbone from
     init: str | None = None  # a detector (shipped name or checkpoint path) to continue from: weights, ladder, meta
     cls_ce: float = Field(0.0, ge=0)  # weight of the softmax cross-entropy on the positives' class logits
+    kd: float = Field(0.0, ge=0)  # weight of in-place distillation: lower levels learn the full level's scores
     budget_minutes: float | None = Field(None, gt=0)  # wall-clock cap over all resumes
     checkpoint_minutes: float = Field(10.0, gt=0)  # a resumable checkpoint inside an epoch this often
     sync_bn: bool = True  # under torchrun: batch norm over the global batch (False: each rank's shard)
@@ -316,7 +317,7 @@ class _DetectTask:
         levels = sandwich_levels(self.model, self.cfg.n_random, lambda: sample_det_level(self.model, self.rng),
                                  self.static)
         self.n_levels = len(levels)
-        _step(self.model, self.opt, x, boxes, labels, levels, self.agg, dist, self.cfg.cls_ce)
+        _step(self.model, self.opt, x, boxes, labels, levels, self.agg, dist, self.cfg.cls_ce, self.cfg.kd)
         self.seen += len(idx)
 
     def replan(self, run: Run, clock: Clock, k: int, total: int) -> int:
@@ -353,8 +354,11 @@ class _DetectTask:
 
 
 def _step(model: Detector, opt: torch.optim.Optimizer, x: torch.Tensor, boxes: list, labels: list,
-          levels: list[Level], agg: dict[str, float], dist: Dist = SINGLE, cls_ce: float = 0.0) -> None:
-    """One sandwich step: every level's loss on the same batch, gradients summed, one update.  Across
+          levels: list[Level], agg: dict[str, float], dist: Dist = SINGLE, cls_ce: float = 0.0,
+          kd: float = 0.0) -> None:
+    """One sandwich step: every level's loss on the same batch, gradients summed, one update.  With
+    ``kd`` > 0 the levels after the first (the full level, :func:`sandwich_levels`) also learn its detached
+    score maps (:func:`adaptive_csp.detect.loss.distill_loss`, US-Nets' in-place distillation).  Across
     ranks the loss's normalisers are the ranks' mean (:func:`adaptive_csp.detect.loss.fcos_loss`) and the
     gradients are averaged once, before clipping."""
     opt.zero_grad(set_to_none=True)
@@ -363,8 +367,19 @@ def _step(model: Detector, opt: torch.optim.Optimizer, x: torch.Tensor, boxes: l
         def norm(n: float, c: float) -> tuple[float, float]:
             t = dist.all_sum([n, c]) / dist.world
             return float(t[0]), float(t[1])
+    teacher: list[torch.Tensor] | None = None
+    n_pos = 1.0
     for lv in levels:
-        loss, parts = fcos_loss(model.raw(x, lv), boxes, labels, model.cfg, norm, cls_ce)
+        maps = model.raw(x, lv)
+        loss, parts = fcos_loss(maps, boxes, labels, model.cfg, norm, cls_ce)
+        if teacher is not None:
+            l_kd = distill_loss(maps, teacher, n_pos)
+            loss = loss + kd * l_kd
+            parts["kd"] = l_kd.item()
+        elif kd > 0 and len(levels) > 1:
+            teacher, n_pos = [m.detach() for m in maps], parts["pos"] * len(boxes)
+            if norm is not None:  # the ranks' mean, as for the ground-truth terms
+                n_pos = norm(n_pos, 0.0)[0]
         loss.backward()
         for k, v in parts.items():
             agg[k] = agg.get(k, 0.0) + v
