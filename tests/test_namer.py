@@ -251,7 +251,9 @@ def test_profile_detector_attaches_a_namer_and_chooses_thresholds_with_it(tmp_pa
     assert main(["profile-detector", str(tmp_path / "det"), "--out", str(out), *common, "--namer",
                  str(namer / "model.safetensors"), "--detector-weight", "0.5"]) == 0
     meta = load_detector(out).meta
+    naming = meta["namer"].pop("latency_ms")  # the namer's time per rung, measured where it was profiled
     assert meta["namer"] == {"model": str(namer / "model.safetensors"), "detector_weight": 0.5, "flip": False}
+    assert naming["boxes"] == 3 and len(naming["ms"]) == len(det.levels) and all(m > 0 for m in naming["ms"])
     assert "boxes named by" in meta["postprocess"]["per_level_selection"]["how"]
     assert [lv.key for lv in load_detector(out).levels] == [lv.key for lv in det.levels]  # the ladder kept
     with AdaptiveRunner(load_detector(out), sensors=None, engine="torch") as r:
@@ -387,3 +389,28 @@ def test_the_demo_charges_the_naming_time_to_its_simulated_device():
     named = world_ladder(eng, det, [3.0, 1.5])
     assert [r.latency_ms for r in named.rungs] == pytest.approx([r.latency_ms + a for r, a in
                                                                  zip(plain.rungs, [3.0, 1.5], strict=True)])
+
+
+def test_the_policy_starts_from_the_files_naming_time_until_calibrate(tmp_path, monkeypatch):
+    import adaptive_csp.models.factory as factory
+
+    monkeypatch.setattr(factory, "pretrained", lambda name: StandInNamer())
+    det = StandIn()
+    with AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine="torch") as r:
+        base = r.view  # the file names no namer: the detector's time alone
+    n = len(det.levels)
+    det.meta = {**det.meta, "namer": {"model": "csp_namer_test", "latency_ms": {"ms": [3.0 + i for i in range(n)]}}}
+    with AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine="torch") as r:
+        assert [x.latency_ms for x in r.view.rungs] == pytest.approx(
+            [x.latency_ms + 3.0 + p for x, p in zip(base.rungs, base.parent_indices, strict=True)])
+        assert r.view.parent_indices == base.parent_indices
+        monkeypatch.setattr(CropNamer, "latency_ms", lambda self, hw, boxes=3, rounds=7: [0.5] * len(self.levels))
+        measured = r.calibrate(cache=tmp_path)  # this device's times replace the file's, not added to them
+    with AdaptiveRunner(StandIn(), policy=Fixed(0), sensors=None, engine="torch", namer=None) as p:
+        engine_only = p.calibrate(cache=tmp_path)
+    assert [x.latency_ms for x in measured.rungs] == pytest.approx([x.latency_ms + 0.5 for x in engine_only.rungs])
+    with AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine="torch", namer=StandInNamer()) as r:
+        assert [x.latency_ms for x in r.view.rungs] == [x.latency_ms for x in base.rungs]  # not the file's namer
+    det.meta = {**det.meta, "namer": {"model": "csp_namer_test", "latency_ms": {"ms": [3.0] * (n + 1)}}}
+    with AdaptiveRunner(det, policy=Fixed(0), sensors=None, engine="torch") as r:  # wrong length: logged, not fatal
+        assert [x.latency_ms for x in r.view.rungs] == [x.latency_ms for x in base.rungs]

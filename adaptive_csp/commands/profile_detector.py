@@ -89,6 +89,7 @@ def run(a: argparse.Namespace) -> int:
         if namer is not None:
             how += f", boxes named by {_namer_how(a)}"
         apply_thresholds(model, table, how, len(val))
+    _store_naming_ms(model, namer)
     path = save_detector(model, a.out)
     print(f"{'rung':>4} {'ms b1':>7} {'x full':>7} {'mAP@.5':>7} {'mAP':>7} {'MMACs':>7}  level")
     per = (model.meta.get("postprocess") or {}).get("per_level", {})
@@ -116,6 +117,15 @@ def _rescore(a: argparse.Namespace, model, val, namer):
         if not r["kept"]:
             print(f"dropped {r['key']}: a cheaper rung scores higher, named")
     return CropNamer(namer.model, model.levels.costs, "torch", detector_weight=a.detector_weight, flip=a.namer_flip)
+
+
+def _store_naming_ms(model, namer) -> None:
+    """Per rung, the namer's time to name 3 boxes on this machine (torch, as profiled), in
+    ``meta["namer"]["latency_ms"]``: the runner adds it to the ladder its policy sees until ``calibrate()``
+    measures both stages on the user's device."""
+    if namer is not None:
+        ms = namer.latency_ms(tuple(model.meta["preprocess"]["input_size"]), boxes=3)
+        model.meta["namer"]["latency_ms"] = {"engine": "torch", "boxes": 3, "ms": [round(float(m), 4) for m in ms]}
 
 
 def _namer_how(a: argparse.Namespace) -> str:

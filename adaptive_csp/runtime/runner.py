@@ -40,7 +40,9 @@ The ladder the policy sees: ``runner.view`` is the engine's ladder as it runs on
 policy decides in view indices; ``Prediction.level``, ``runner.level``, ``runner.policy_level`` and
 telemetry report *engine ladder* indices (``model.levels``, what ran); ``runner.view_level`` is the
 policy's choice in view indices.  ``runner.calibrate()`` measures this device's latencies on the runner's
-engine (cached per device) and swaps in the view built from them.
+engine (cached per device) and swaps in the view built from them.  A detector naming its boxes with
+its file's namer starts from the view plus that namer's time per rung as profiled
+(``meta["namer"]["latency_ms"]``); ``calibrate()`` measures it here instead.
 
 Faults: a bad frame raises ValueError naming the problem and changes nothing; a policy that raises or
 returns a bad level, or a sensor object that raises, never escapes ``infer``: the call runs at the
@@ -215,7 +217,7 @@ class AdaptiveRunner:
         self.telemetry: Telemetry = tel_o.build(self.class_names)
         self._lock = threading.Lock()
         self._once = OnceLogger(log)
-        self.decider = Decider(policy, self.ladder, self.ladder.view(self.engine.name, 1), dec_o,
+        self.decider = Decider(policy, self.ladder, self._initial_view(det_o.namer), dec_o,
                                [float(s) for s in self.pre.std], self.telemetry.fault, self._once)
         if self._frames and (self.decider.content is not None or not self.engine.frames_supported()):
             self._frames = False  # content demand reads the normalised input; no onnx package to wrap with
@@ -237,6 +239,28 @@ class AdaptiveRunner:
         self._frame_fns: tuple[Any, list] = (None, [])  # ((kind, engine generation), every level's frame fn)
         if prepare and self.elastic:
             self.engine.prepare()  # before any thread starts: a failing export leaves nothing running
+
+    def _initial_view(self, namer_option: Any) -> LevelLadder:
+        """The view the policy starts from: the engine's ladder at batch 1, plus, when the runner names boxes
+        with the file's own namer, the time that namer took per rung where the file was profiled
+        (``meta["namer"]["latency_ms"]``, written by ``profile-detector``); :meth:`calibrate` replaces
+        both with this device's measurements."""
+        view = self.ladder.view(self.engine.name, 1)
+        spec = self.meta.get("namer")
+        naming = spec.get("latency_ms") if isinstance(spec, dict) else None
+        ms = naming.get("ms") if isinstance(naming, dict) else None
+        if self.namer is None or not self._owns_namer or namer_option != "auto" or not isinstance(ms, list):
+            return view
+        if len(ms) != len(self.ladder):
+            self._once("namer-ms", "meta['namer']['latency_ms'] has %d rungs, the ladder %d: "
+                               "the policy sees the detector's time alone until calibrate()", len(ms), len(self.ladder))
+            return view
+        try:
+            return view.with_added_ms([float(ms[i]) for i in view.parent_indices])
+        except (TypeError, ValueError) as e:
+            self._once("namer-ms", "meta['namer']['latency_ms'] is unusable (%s): the policy sees the "
+                               "detector's time alone until calibrate()", e)
+            return view
 
     # the hot path -------------------------------------------------------------------------------------------
     def infer(self, frame: Any) -> Prediction | list[Prediction] | Detections | list[Detections]:
