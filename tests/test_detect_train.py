@@ -87,6 +87,11 @@ def test_init_continues_from_a_trained_detector(tmp_path, capsys):
     assert cli_main(["train-detector", "--out", str(tmp_path / "b"), *common, "--init", str(tmp_path / "a" / "model"),
                      "--cls-ce", "0.5"]) == 0
     meta = json.loads((tmp_path / "b" / "model.json").read_text())
+    # every rung of the saved ladder carries BN statistics of the weights it ends with, not its start's
+    second = load_detector(tmp_path / "b" / "model")
+    assert {lv.key for lv in first.levels} <= set(first.bn_stats) == set(second.bn_stats)
+    for key, stats in second.bn_stats.items():
+        assert any(not torch.equal(stats[n][0], first.bn_stats[key][n][0]) for n in stats), key
     assert meta["train"]["init"]["init"] == str(tmp_path / "a" / "model") and "--cls-ce 0.5" in meta["train"]["command"]
     with pytest.raises(ValueError, match="not both"):
         _setup(DetTrainCfg(model="csp_det_tiny", init="x", init_backbone="csp_wide_fmnist"), train)

@@ -256,6 +256,7 @@ def test_profile_detector_attaches_a_namer_and_chooses_thresholds_with_it(tmp_pa
     assert naming["boxes"] == 3 and len(naming["ms"]) == len(det.levels) and all(m > 0 for m in naming["ms"])
     assert "boxes named by" in meta["postprocess"]["per_level_selection"]["how"]
     assert [lv.key for lv in load_detector(out).levels] == [lv.key for lv in det.levels]  # the ladder kept
+    assert not det.bn_stats and set(load_detector(out).bn_stats) == {lv.key for lv in det.levels}  # BN re-estimated
     with AdaptiveRunner(load_detector(out), sensors=None, engine="torch") as r:
         assert r.namer is not None and r.namer.detector_weight == 0.5
     capsys.readouterr()

@@ -32,7 +32,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="per-rung score threshold: the lowest with validation precision ≥ this (default: best F1)")
     p.add_argument("--no-thresholds", action="store_true", help="keep the file's post-processing as it is")
     p.add_argument("--keep-ladder", action="store_true",
-                   help="keep the file's ladder (no profiling): only choose the thresholds, e.g. for a new --namer")
+                   help="keep the file's ladder (no profiling; each rung's BN statistics re-estimated on these weights): "
+                        "only choose the thresholds, e.g. for a new --namer")
     p.add_argument("--namer", default=None, metavar="NAME|PATH",
                    help="name the boxes with this second stage (a shipped name or a train-namer checkpoint): "
                         "stored in the file (the runner uses it by default) and used when choosing thresholds; "
@@ -50,7 +51,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> int:
     from adaptive_csp.detect.checkpoint import load_detector, save_detector
-    from adaptive_csp.train.detect import DetTrainCfg, detect_data
+    from adaptive_csp.train.detect import DetTrainCfg, detect_batches, detect_data
     from adaptive_csp.train.detect_profile import profile_detector
 
     if a.rescore and (a.namer is None or a.namer.lower() == "none"):
@@ -65,6 +66,8 @@ def run(a: argparse.Namespace) -> int:
     if not a.keep_ladder:
         _, records = profile_detector(model, train, val, calib_images=a.calib_images, max_rungs=a.max_rungs,
                                            engine=a.engine, threads=a.threads)
+    else:  # the file's rungs with BN statistics of these weights (a continued run's may be its start's)
+        model.calibrate_bn(list(model.levels), [x for x, _ in detect_batches(train, model, 64, a.calib_images)])
     namer = None
     if a.namer is not None:
         if a.namer.lower() == "none":

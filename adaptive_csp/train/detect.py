@@ -41,7 +41,7 @@ from adaptive_csp.detect.checkpoint import save_detector
 from adaptive_csp.detect.loss import distill_loss, fcos_loss
 from adaptive_csp.detect.model import Detector, get_detector_cfg
 from adaptive_csp.levels import Level
-from adaptive_csp.train.distributed import SINGLE, Dist, sync_bn
+from adaptive_csp.train.distributed import SINGLE, Dist, calibrate_bn, sync_bn
 from adaptive_csp.train.loop import (
     HISTORY_KEY,
     OLD_HISTORY_KEYS,
@@ -397,6 +397,12 @@ def _epoch_end(model: Detector, train: DetSet, val: DetSet, cfg: DetTrainCfg, st
     for name, m in epoch_end_eval(model, levels, calib, lambda lv: evaluate_detector(model, val, lv, dist=dist),
                                   dist).items():
         rec[f"{name}_map50"], rec[f"{name}_map"] = round(m["map50"], 4), round(m["map"], 4)
+    # the ladder's other rungs too: the saved file runs each with statistics of these weights, not of
+    # the ones it started from (--init) or the levels' mixed running statistics
+    done = {lv.key for lv in levels.values()}
+    others = [lv for lv in model.levels if lv.key not in done]
+    if static is None and others:
+        calibrate_bn(model, others, calib, dist)
     return rec
 
 
