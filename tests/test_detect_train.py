@@ -81,6 +81,8 @@ def test_init_continues_from_a_trained_detector(tmp_path, capsys):
     train, _ = detect_data(cfg)
     model, init = _setup(cfg, train)
     assert init["init"] == str(tmp_path / "a" / "model") and "train-detector" in init["init_command"]
+    want = json.loads((tmp_path / "a" / "model.json").read_text())["sha256"]
+    assert init["init_sha256"] == want  # which weights it began from
     for k, v in first.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k
     assert model.bn_stats.keys() == first.bn_stats.keys() and model.training

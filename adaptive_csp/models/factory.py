@@ -78,10 +78,17 @@ def pretrained(name: str | Path = DEFAULT_MODEL) -> ElasticModel:
     """A trained model of either task: one shipped inside the package by name (offline, no pickle; see
     :func:`list_pretrained`), or a checkpoint you trained, by path (a ``Path``, or a string with a ``/``
     or ending in ``.safetensors`` / ``.json``)."""
+    return load_model(checkpoint_path(name))
+
+
+def checkpoint_path(name: str | Path) -> Path:
+    """The weights file :func:`pretrained` reads for ``name``: a shipped model's, or the path given."""
+    from adaptive_csp.models.pretrained import _paths
+
     text = str(name)
     if isinstance(name, Path) or "/" in text or "\\" in text or text.endswith((".safetensors", ".json")):
-        return load_model(name)
-    return load_model(shipped_path(text))
+        return _paths(name)[0]
+    return shipped_path(text)
 
 
 def save_model(model: ElasticModel, path: str | Path, **meta: Any) -> Path:

@@ -197,7 +197,8 @@ def _setup(cfg: DetTrainCfg, train: DetSet) -> tuple[Detector, dict | None]:
 def _continue_from(cfg: DetTrainCfg, fresh: Detector) -> tuple[Detector, dict]:
     """``init``: a trained detector to go on from (weights, per-level BN, ladder, metadata), checked against
     the architecture and classes this run builds.  Its record names it and how it was trained."""
-    from adaptive_csp.models.factory import pretrained
+    from adaptive_csp.models.factory import checkpoint_path, pretrained
+    from adaptive_csp.util.files import sha256_file
 
     model = pretrained(cfg.init)
     if not isinstance(model, Detector) or model.cfg != fresh.cfg:
@@ -208,7 +209,7 @@ def _continue_from(cfg: DetTrainCfg, fresh: Detector) -> tuple[Detector, dict]:
     prior = train_record(model.meta)
     model.meta = {k: v for k, v in model.meta.items() if k not in (HISTORY_KEY, *OLD_HISTORY_KEYS)}
     return model.train(), {"init": str(cfg.init), "init_command": prior.get("command"),
-                           "init_epochs": prior.get("epochs")}
+                           "init_epochs": prior.get("epochs"), "init_sha256": sha256_file(checkpoint_path(cfg.init))}
 
 
 def _planned_steps(cfg: DetTrainCfg, run: Run, steps_per_epoch: int, step_s: float, epoch_elapsed: float) -> int:
