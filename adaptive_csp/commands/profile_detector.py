@@ -92,7 +92,7 @@ def run(a: argparse.Namespace) -> int:
         if namer is not None:
             how += f", boxes named by {_namer_how(a)}"
         apply_thresholds(model, table, how, len(val))
-    _store_naming_ms(model, namer)
+    _store_naming_ms(model, namer, a)
     path = save_detector(model, a.out)
     print(f"{'rung':>4} {'ms b1':>7} {'x full':>7} {'mAP@.5':>7} {'mAP':>7} {'MMACs':>7}  level")
     per = (model.meta.get("postprocess") or {}).get("per_level", {})
@@ -122,13 +122,26 @@ def _rescore(a: argparse.Namespace, model, val, namer):
     return CropNamer(namer.model, model.levels.costs, "torch", detector_weight=a.detector_weight, flip=a.namer_flip)
 
 
-def _store_naming_ms(model, namer) -> None:
-    """Per rung, the namer's time to name 3 boxes on this machine (torch, as profiled), in
-    ``meta["namer"]["latency_ms"]``: the runner adds it to the ladder its policy sees until ``calibrate()``
-    measures both stages on the user's device."""
-    if namer is not None:
-        ms = namer.latency_ms(tuple(model.meta["preprocess"]["input_size"]), boxes=3)
-        model.meta["namer"]["latency_ms"] = {"engine": "torch", "boxes": 3, "ms": [round(float(m), 4) for m in ms]}
+def _store_naming_ms(model, namer, a: argparse.Namespace) -> None:
+    """Per rung, the namer's time to name 3 boxes on this machine, on the engine the ladder's latencies are
+    profiled on (``--engine``: ONNX Runtime when installed; ``--threads``), in ``meta["namer"]["latency_ms"]``:
+    the runner adds it to the ladder its policy sees until ``calibrate()`` measures both stages on the
+    user's device."""
+    if namer is None:
+        return
+    from adaptive_csp.engines.select import have_onnxruntime
+    from adaptive_csp.runtime.namer import CropNamer
+
+    eng = a.engine if a.engine != "auto" else ("onnxruntime" if have_onnxruntime() else "torch")
+    opts = {"threads": a.threads} if eng == "onnxruntime" else None
+    timed = CropNamer(namer.model, model.levels.costs, eng, engine_options=opts,
+                      detector_weight=namer.detector_weight, flip=namer.flip)
+    try:
+        ms = timed.latency_ms(tuple(model.meta["preprocess"]["input_size"]), boxes=3)
+    finally:
+        timed.close()
+    model.meta["namer"]["latency_ms"] = {"engine": eng, "threads": a.threads, "boxes": 3,
+                                         "ms": [round(float(m), 4) for m in ms]}
 
 
 def _namer_how(a: argparse.Namespace) -> str:
