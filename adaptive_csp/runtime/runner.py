@@ -249,7 +249,7 @@ class AdaptiveRunner:
         spec = self.meta.get("namer")
         naming = spec.get("latency_ms") if isinstance(spec, dict) else None
         ms = naming.get("ms") if isinstance(naming, dict) else None
-        if self.namer is None or not self._owns_namer or namer_option != "auto" or not isinstance(ms, list):
+        if self.namer is None or namer_option != "auto" or not isinstance(ms, list):
             return view
         if len(ms) != len(self.ladder):
             self._once("namer-ms", "meta['namer']['latency_ms'] has %d rungs, the ladder %d: "
